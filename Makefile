@@ -1,0 +1,76 @@
+# wijkbot — `make run` and `make test` do all the set-up on a fresh machine.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+export RASA_TELEMETRY_ENABLED := false
+export PYTHONDONTWRITEBYTECODE :=
+
+VENV      := .venv
+RASA_VENV := .venv-rasa
+PY        := $(VENV)/bin/python
+UV        := $(VENV)/bin/uv
+RASA      := $(RASA_VENV)/bin/rasa
+MODEL     := var/models/wijkbot.tar.gz
+RASA_SRC  := config.yml $(wildcard domain/*.yml) $(wildcard nlu/*.yml) $(wildcard dialogue/*.yml) nlu/generated/places.yml
+UV_VERSION := 0.13.9
+
+.PHONY: help setup run test lint format train validate nlu-report bench lock clean
+
+help:  ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
+
+setup: $(VENV)/.ready $(RASA_VENV)/.ready  ## create both environments (quick when nothing changed)
+
+$(VENV)/.ready: requirements/app.lock pyproject.toml
+	@py=$$(scripts/find-python 3.11) || exit 1; \
+	  [ -x $(PY) ] || $$py -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(UV) pip sync --quiet --compile-bytecode -p $(PY) requirements/app.lock
+	$(UV) pip install --quiet --compile-bytecode -p $(PY) --no-deps -e .
+	@touch $@
+
+$(RASA_VENV)/.ready: requirements/rasa.lock | $(VENV)/.ready
+	@py=$$(scripts/find-python 3.10) || exit 1; \
+	  [ -x $(RASA_VENV)/bin/python ] || $(UV) venv --quiet -p $$py $(RASA_VENV)
+	$(UV) pip sync --quiet --compile-bytecode -p $(RASA_VENV)/bin/python requirements/rasa.lock
+	@touch $@
+
+nlu/generated/places.yml: wijkbot/data/municipalities.yaml wijkbot/data/profiles.yaml wijkbot/nlu_lookup.py | $(VENV)/.ready
+	$(PY) -m wijkbot.nlu_lookup $@
+
+train: $(MODEL)  ## train the Rasa model (skipped when its sources did not change)
+
+$(MODEL): $(RASA_SRC) | $(RASA_VENV)/.ready
+	@mkdir -p var/models
+	$(RASA) train --config config.yml --domain domain --data nlu dialogue --out var/models --fixed-model-name wijkbot
+	@touch $@
+
+validate: nlu/generated/places.yml | $(RASA_VENV)/.ready  ## check the Rasa training data and domain
+	$(RASA) data validate --config config.yml --domain domain --data nlu dialogue --fail-on-warnings
+
+lint: | $(VENV)/.ready  ## ruff and mypy
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+format: | $(VENV)/.ready
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+test: setup lint validate train  ## everything CI runs: set-up, lint, data validation, all tests
+	$(PY) -m pytest
+
+run: setup train  ## start Rasa, the action server and the bot (terminal chat without TELEGRAM_BOT_TOKEN)
+	$(VENV)/bin/wijkbot run
+
+nlu-report: setup train  ## intent accuracy and postcode extraction on the held-out split
+	$(PY) -m bench.nlu_report
+
+bench: setup train  ## measure the stack; writes bench/results/latest.json (never fails on speed)
+	$(PY) -m bench
+
+lock:  ## re-resolve the locked dependency sets after editing requirements/*.in
+	$(UV) pip compile --quiet --python-version 3.11 requirements/app.in -o requirements/app.lock
+	$(UV) pip compile --quiet --python-version 3.10 requirements/rasa.in -o requirements/rasa.lock
+
+clean:  ## remove environments, models and local data
+	rm -rf $(VENV) $(RASA_VENV) var nlu/generated .mypy_cache .ruff_cache .pytest_cache

@@ -1,0 +1,269 @@
+"""The database schema, as SQLAlchemy 2 typed models. Migrations in db/migrations follow these."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite drops the zone; we put it back)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON, int: Integer}
+
+
+# --- municipality data (loaded from wijkbot/data, idempotently) ---------------------------------
+
+
+class Municipality(Base):
+    __tablename__ = "municipality"
+
+    code: Mapped[str] = mapped_column(String(8), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    staff_title: Mapped[str] = mapped_column(String(60))
+    council_title: Mapped[str] = mapped_column(String(60))
+
+
+class Body(Base):
+    """A participation body: wijkraad, dorpsraad or village association."""
+
+    __tablename__ = "body"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipality.code"))
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30))
+    website: Mapped[str | None] = mapped_column(String(300))
+
+
+class Area(Base):
+    """A wijk or dorp (a CBS wijk)."""
+
+    __tablename__ = "area"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    municipality_code: Mapped[str] = mapped_column(ForeignKey("municipality.code"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    kind: Mapped[str] = mapped_column(String(10))
+    population: Mapped[int | None]
+    body_id: Mapped[str | None] = mapped_column(ForeignKey("body.id"))
+
+    buurten: Mapped[list[Buurt]] = relationship(back_populates="area", order_by="Buurt.code")
+
+
+class Buurt(Base):
+    __tablename__ = "buurt"
+
+    code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    area_code: Mapped[str] = mapped_column(ForeignKey("area.code"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    population: Mapped[int | None]
+    pc4: Mapped[str | None] = mapped_column(String(4))
+
+    area: Mapped[Area] = relationship(back_populates="buurten")
+
+
+class PostcodeArea(Base):
+    """The PC4 index: which areas a four-digit postcode touches."""
+
+    __tablename__ = "postcode_area"
+
+    pc4: Mapped[str] = mapped_column(String(4), primary_key=True)
+    area_code: Mapped[str] = mapped_column(ForeignKey("area.code"), primary_key=True)
+
+
+# --- people ---------------------------------------------------------------------------------------
+
+
+class StaffMember(Base):
+    """A wijkmakelaar, wijkcoördinator, council member or lead. Rights come from here, never the chat."""
+
+    __tablename__ = "staff_member"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(120))
+    role: Mapped[str] = mapped_column(String(40))
+    telegram_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    invite_code: Mapped[str | None] = mapped_column(String(40), unique=True)
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    areas: Mapped[list[StaffArea]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+    @property
+    def area_codes(self) -> list[str]:
+        return sorted(a.area_code for a in self.areas)
+
+
+class StaffArea(Base):
+    __tablename__ = "staff_area"
+
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_member.id", ondelete="CASCADE"), primary_key=True)
+    area_code: Mapped[str] = mapped_column(ForeignKey("area.code"), primary_key=True)
+
+
+class Resident(Base):
+    __tablename__ = "resident"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    telegram_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    first_name: Mapped[str | None] = mapped_column(String(120))
+    language: Mapped[str | None] = mapped_column(String(10))
+    area_code: Mapped[str | None] = mapped_column(ForeignKey("area.code"))
+    buurt_code: Mapped[str | None] = mapped_column(ForeignKey("buurt.code"))
+    postcode: Mapped[str | None] = mapped_column(String(6))
+    outreach_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
+    consent_at: Mapped[datetime | None]
+    consent_via: Mapped[str | None] = mapped_column(String(40))
+    blocked: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+# --- items: ideas, reports, questions -------------------------------------------------------------
+
+
+class Item(Base):
+    """What a resident brought. Every write goes through wijkbot.items."""
+
+    __tablename__ = "item"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int | None] = mapped_column(ForeignKey("resident.id", ondelete="SET NULL"), index=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    area_code: Mapped[str | None] = mapped_column(ForeignKey("area.code"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    details: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    status: Mapped[str] = mapped_column(String(20), default="new", index=True)
+    routed_role: Mapped[str | None] = mapped_column(String(40))
+    assigned_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    claimed_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    outcome: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    closed_at: Mapped[datetime | None]
+    remind_at: Mapped[datetime | None] = mapped_column(index=True)
+    escalate_at: Mapped[datetime | None]
+
+    events: Mapped[list[ItemEvent]] = relationship(
+        back_populates="item", cascade="all, delete-orphan", order_by="ItemEvent.id"
+    )
+    recipients: Mapped[list[ItemRecipient]] = relationship(cascade="all, delete-orphan", lazy="selectin")
+
+
+class ItemRecipient(Base):
+    """A staff member or council member an item was routed to."""
+
+    __tablename__ = "item_recipient"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_member.id", ondelete="CASCADE"), primary_key=True)
+    reason: Mapped[str] = mapped_column(String(20), default="route")
+
+
+class ItemEvent(Base):
+    """The status history of an item, and the messages exchanged about it."""
+
+    __tablename__ = "item_event"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+    kind: Mapped[str] = mapped_column(String(30))
+    status: Mapped[str | None] = mapped_column(String(20))
+    staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    text: Mapped[str | None] = mapped_column(Text)
+
+    item: Mapped[Item] = relationship(back_populates="events")
+
+
+# --- messaging: what came in, what goes out -------------------------------------------------------
+
+
+class InboundUpdate(Base):
+    """Every Telegram update, stored before it is handled; `update_id` makes redelivery harmless."""
+
+    __tablename__ = "inbound_update"
+
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    chat_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    kind: Mapped[str] = mapped_column(String(30))
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    processed_at: Mapped[datetime | None]
+
+
+class OutboxMessage(Base):
+    """A message to send. Written in the same transaction as its cause; sent only by the outbox sender."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (
+        UniqueConstraint("purpose", "recipient_chat_id", name="uq_outbox_purpose_recipient"),
+        Index("ix_outbox_due", "status", "not_before"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    purpose: Mapped[str] = mapped_column(String(120))
+    recipient_chat_id: Mapped[int] = mapped_column(BigInteger)
+    method: Mapped[str] = mapped_column(String(30), default="sendMessage")
+    payload: Mapped[dict[str, Any]]
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    priority: Mapped[int] = mapped_column(default=0)
+    attempts: Mapped[int] = mapped_column(default=0)
+    not_before: Mapped[datetime] = mapped_column(default=utcnow)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    claimed_by: Mapped[str | None] = mapped_column(String(60))
+    claimed_at: Mapped[datetime | None]
+    sent_at: Mapped[datetime | None]
+    telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    error: Mapped[str | None] = mapped_column(Text)
+    item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))

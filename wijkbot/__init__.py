@@ -1,0 +1,1 @@
+"""wijkbot: the neighbourhood front door for residents of Oss and Oosterhout."""

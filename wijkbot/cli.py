@@ -1,0 +1,210 @@
+"""The `wijkbot` command: set-up, areas, staff and running the stack. Every command migrates first."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Annotated, Any
+
+import typer
+
+from db.migrate import downgrade, upgrade
+from db.session import transaction
+from wijkbot.loading import load_registry_into_db
+from wijkbot.municipalities import registry_for
+from wijkbot.postcodes import resolve_postcode
+from wijkbot.services import Services, open_services
+from wijkbot.settings import Settings, get_settings
+from wijkbot.staff import ROLES, StaffError, add_staff, invite_link, invite_staff, list_staff
+
+app = typer.Typer(
+    help="wijkbot: the neighbourhood front door for residents of Oss and Oosterhout.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+areas_app = typer.Typer(help="Wijken, dorpen and postcodes.", no_args_is_help=True)
+staff_app = typer.Typer(help="Wijkmakelaars, wijkcoördinatoren, council members.", no_args_is_help=True)
+db_app = typer.Typer(help="The database schema and data.", no_args_is_help=True)
+app.add_typer(areas_app, name="areas")
+app.add_typer(staff_app, name="staff")
+app.add_typer(db_app, name="db")
+
+AreaOption = Annotated[list[str], typer.Option("--area", help="A wijk or dorp code, e.g. WK082611; repeat.")]
+RoleOption = Annotated[
+    str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}. Default: the municipality's own.")
+]
+
+
+def fail(message: str, code: int = 2) -> None:
+    typer.echo(f"wijkbot: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def services() -> Iterator[Services]:
+    """Open the database (migrated and loaded) for one command."""
+    opened = open_services(get_settings())
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+@areas_app.command("resolve")
+def areas_resolve(postcode: str) -> None:
+    """Print JSON: which wijk or dorp a postcode belongs to (unique, ambiguous, outside or invalid)."""
+    with services() as s:
+        typer.echo(json.dumps(resolve_postcode(postcode, s.registry).as_json(), ensure_ascii=False))
+
+
+@areas_app.command("list")
+def areas_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List the wijken and dorpen with their codes, postcodes and councils."""
+    with services() as s:
+        rows: list[dict[str, Any]] = []
+        for m in s.registry.municipalities:
+            for area in m.areas:
+                body = s.registry.body_for(area.code)
+                pc4s = sorted(pc for pc, codes in m.pc4_index.items() if area.code in codes)
+                rows.append(
+                    {
+                        "municipality": m.name,
+                        "code": area.code,
+                        "name": area.name,
+                        "kind": area.kind,
+                        "population": area.population,
+                        "postcodes": pc4s,
+                        "council": body.name if body else None,
+                    }
+                )
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    for row in rows:
+        council = f"  [{row['council']}]" if row["council"] else ""
+        typer.echo(
+            f"{row['code']}  {row['municipality']:<10} {row['kind']:<4} {row['name']:<26} "
+            f"{','.join(row['postcodes'])}{council}"
+        )
+
+
+def _default_role(s: Services, area_codes: list[str]) -> str:
+    area = s.registry.find_area(area_codes[0]) if area_codes else None
+    return s.registry.municipality(area.municipality_code).staff_role if area else "wijkmakelaar"
+
+
+@staff_app.command("add")
+def staff_add(
+    name: Annotated[str, typer.Option("--name")],
+    telegram_id: Annotated[int, typer.Option("--telegram-id", help="The person's numeric Telegram user id.")],
+    area: AreaOption,
+    role: RoleOption = "",
+) -> None:
+    """Add a staff member bound to a Telegram account, for one or more areas."""
+    with services() as s, transaction(s.sessions) as session:
+        try:
+            member = add_staff(
+                session,
+                s.registry,
+                name=name,
+                role=role or _default_role(s, area),
+                area_codes=area,
+                telegram_id=telegram_id,
+            )
+        except StaffError as exc:
+            fail(str(exc))
+        typer.echo(f"staff {member.id}: {member.name} ({member.role}) for {', '.join(member.area_codes)}")
+
+
+@staff_app.command("invite")
+def staff_invite(area: AreaOption, role: RoleOption = "", name: Annotated[str, typer.Option("--name")] = "") -> None:
+    """Create an invite; the person opens the printed link in Telegram to become staff for these areas."""
+    with services() as s, transaction(s.sessions) as session:
+        try:
+            member = invite_staff(session, s.registry, role=role or _default_role(s, area), area_codes=area, name=name)
+        except StaffError as exc:
+            fail(str(exc))
+        typer.echo(invite_link(s.settings.telegram_bot_username, member.invite_code or ""))
+
+
+@staff_app.command("list")
+def staff_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List staff with their role, areas and whether their Telegram account is bound."""
+    with services() as s, transaction(s.sessions) as session:
+        rows: list[dict[str, Any]] = [
+            {
+                "id": m.id,
+                "name": m.name,
+                "role": m.role,
+                "areas": m.area_codes,
+                "telegram_bound": m.telegram_id is not None,
+                "active": m.active,
+            }
+            for m in list_staff(session)
+        ]
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("no staff yet: add with `wijkbot staff add` or `wijkbot staff invite`")
+    for row in rows:
+        bound = "bound" if row["telegram_bound"] else "invite pending"
+        typer.echo(f"{row['id']:>4}  {row['name']:<24} {row['role']:<16} {','.join(row['areas'])}  ({bound})")
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Bring the database to the given revision (default: the newest) and load the municipality data."""
+    settings = get_settings()
+    upgrade(settings.database_url, revision)
+    if revision == "head":
+        with services() as s, transaction(s.sessions) as session:
+            report = load_registry_into_db(session, s.registry)
+        typer.echo(
+            f"database up to date; {report.areas} areas, {report.postcodes} postcode links, "
+            f"{report.changed} rows changed"
+        )
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, e.g. base.")]) -> None:
+    """Undo migrations down to a revision (`base` empties the database)."""
+    downgrade(get_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("load")
+def db_load() -> None:
+    """Load (or refresh) the municipality data into the database; running it twice changes nothing."""
+    with services() as s, transaction(s.sessions) as session:
+        report = load_registry_into_db(session, s.registry)
+    typer.echo(
+        f"{report.municipalities} municipalities, {report.areas} areas, {report.buurten} buurten, "
+        f"{report.bodies} councils, {report.postcodes} postcode links; {report.changed} rows changed"
+    )
+
+
+@app.command("run")
+def run() -> None:
+    """Start Rasa, the action server and the bot together; Ctrl-C stops them all."""
+    from wijkbot.runner import run_stack
+
+    settings: Settings = get_settings()
+    registry_for(settings.municipality_codes)
+    raise typer.Exit(run_stack(settings))
+
+
+def main() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

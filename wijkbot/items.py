@@ -1,0 +1,167 @@
+"""Items (ideas, reports, questions): every write goes through this module.
+
+Filing stores the item, its first history event and its recipients, and queues the staff notifications
+in the outbox, all in the caller's transaction: the notifications leave only once the item is committed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from html import escape
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+from wijkbot.municipalities import Registry
+from wijkbot.outbox import Buttons, enqueue
+from wijkbot.routing import KINDS, Route, Rule, route_item
+
+KIND_WORDS = {"idea": "idee", "report": "melding", "question": "vraag", "contact": "contactverzoek"}
+STATUS_WORDS = {
+    "new": "ontvangen, wacht op een reactie",
+    "claimed": "opgepakt",
+    "answered": "beantwoord",
+    "closed": "afgerond",
+    "withdrawn": "ingetrokken",
+}
+OPEN_STATUSES = ("new", "claimed", "answered")
+MAX_TEXT = 2000
+
+
+class ItemError(ValueError):
+    """An item cannot be filed or changed as asked."""
+
+
+@dataclass(frozen=True)
+class Filed:
+    item: models.Item
+    route: Route
+
+
+def file_item(
+    session: Session,
+    registry: Registry,
+    rules: Sequence[Rule],
+    *,
+    resident: models.Resident,
+    kind: str,
+    area_code: str,
+    text: str,
+    details: dict[str, Any] | None = None,
+    remind_after: timedelta = timedelta(hours=24),
+    escalate_after: timedelta = timedelta(hours=72),
+) -> Filed:
+    """Store a new item, route it and queue its notifications, in the caller's transaction."""
+    if kind not in KINDS:
+        raise ItemError(f"unknown kind {kind!r}")
+    if registry.find_area(area_code) is None:
+        raise ItemError(f"unknown area {area_code!r}")
+    text = text.strip()
+    if not text:
+        raise ItemError("an item needs a description")
+    route = route_item(session, registry, rules, kind=kind, area_code=area_code)
+    now = utcnow()
+    item = models.Item(
+        resident_id=resident.id,
+        kind=kind,
+        area_code=area_code,
+        text=text[:MAX_TEXT],
+        details=details or {},
+        status="new",
+        routed_role=route.role,
+        assigned_staff_id=route.staff_ids[0] if route.staff_ids else None,
+        remind_at=now + remind_after,
+        escalate_at=now + escalate_after,
+        created_at=now,
+    )
+    item.events.append(models.ItemEvent(kind="filed", status="new", text=f"{route.rule}: {route.description}"))
+    item.recipients = [models.ItemRecipient(staff_id=sid, reason="route") for sid in route.staff_ids] + [
+        models.ItemRecipient(staff_id=sid, reason="council") for sid in route.council_ids
+    ]
+    session.add(item)
+    session.flush()
+    notify_recipients(session, registry, item=item, resident=resident, purpose="new")
+    return Filed(item=item, route=route)
+
+
+def notify_recipients(
+    session: Session, registry: Registry, *, item: models.Item, resident: models.Resident | None, purpose: str
+) -> int:
+    """Queue the notification of this item for each recipient with a Telegram account."""
+    staff = session.scalars(
+        select(models.StaffMember).where(
+            models.StaffMember.id.in_([r.staff_id for r in item.recipients]),
+            models.StaffMember.telegram_id.is_not(None),
+        )
+    ).all()
+    queued = 0
+    for member in staff:
+        council = any(r.staff_id == member.id and r.reason == "council" for r in item.recipients)
+        queued += enqueue(
+            session,
+            purpose=f"item:{item.id}:{purpose}:{member.id}",
+            chat_id=int(member.telegram_id or 0),
+            text=render_notification(registry, item=item, resident=resident),
+            buttons=None if council else staff_buttons(item.id),
+            item_id=item.id,
+        )
+    return queued
+
+
+def staff_buttons(item_id: int) -> Buttons:
+    """The staff actions on an item; callback data is checked against the database when pressed."""
+    return [
+        [
+            {"text": "Oppakken", "callback_data": f"item:{item_id}:claim"},
+            {"text": "Beantwoorden", "callback_data": f"item:{item_id}:reply"},
+        ],
+        [
+            {"text": "Doorsturen", "callback_data": f"item:{item_id}:forward"},
+            {"text": "Afronden", "callback_data": f"item:{item_id}:close"},
+        ],
+    ]
+
+
+def render_notification(registry: Registry, *, item: models.Item, resident: models.Resident | None) -> str:
+    """What staff see: kind, area, the resident's first name and their text, all escaped for Telegram HTML."""
+    area = registry.find_area(item.area_code or "")
+    where = area.label if area else "onbekend gebied"
+    name = escape((resident.first_name if resident else None) or "een inwoner")
+    lines = [
+        f"<b>Nieuw {escape(KIND_WORDS.get(item.kind, item.kind))}</b> #{item.id} · {escape(where)}",
+        f"Van: {name}",
+    ]
+    lines.append("")
+    lines.append(escape(item.text[:MAX_TEXT]))
+    for label, key in (("Waar", "location"), ("Wie doen mee", "involved"), ("Hulp nodig", "help_needed")):
+        value = item.details.get(key)
+        if value:
+            lines.append(f"<i>{label}:</i> {escape(str(value)[:300])}")
+    lines.append("")
+    lines.append("Antwoord met <i>Beantwoorden</i> of door op dit bericht te reageren (reply).")
+    return "\n".join(lines)
+
+
+def items_of_resident(session: Session, *, resident_id: int) -> list[models.Item]:
+    """Only this resident's own items, newest first."""
+    return list(
+        session.scalars(
+            select(models.Item).where(models.Item.resident_id == resident_id).order_by(models.Item.id.desc())
+        )
+    )
+
+
+def describe_status(registry: Registry, item: models.Item) -> str:
+    """One line for the resident: "Idee #12 (Dorst): opgepakt"."""
+    area = registry.find_area(item.area_code or "")
+    where = f" ({area.name})" if area else ""
+    kind = KIND_WORDS.get(item.kind, item.kind).capitalize()
+    line = f"{kind} #{item.id}{where}: {STATUS_WORDS.get(item.status, item.status)}"
+    if item.status == "closed" and item.outcome:
+        line += f" — {item.outcome}"
+    return line

@@ -1,0 +1,48 @@
+"""Residents: found or created by Telegram id; their area, postcode and outreach consent."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+
+
+def get_or_create_resident(
+    session: Session, *, telegram_id: int, first_name: str | None = None, language: str | None = None
+) -> models.Resident:
+    """The resident behind this Telegram account, created on first contact."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    if resident is None:
+        resident = models.Resident(telegram_id=telegram_id, first_name=first_name, language=language)
+        session.add(resident)
+        session.flush()
+    else:
+        resident.last_seen_at = utcnow()
+        if first_name and resident.first_name != first_name:
+            resident.first_name = first_name
+        if language and resident.language != language:
+            resident.language = language
+    return resident
+
+
+def find_resident(session: Session, *, telegram_id: int) -> models.Resident | None:
+    return session.scalars(select(models.Resident).where(models.Resident.telegram_id == telegram_id)).one_or_none()
+
+
+def set_home_area(session: Session, resident: models.Resident, *, area_code: str, postcode: str | None = None) -> None:
+    """Remember where the resident lives (their choice), for routing and outreach."""
+    resident.area_code = area_code
+    if postcode is not None:
+        resident.postcode = postcode
+
+
+def set_outreach(session: Session, resident: models.Resident, *, opt_in: bool, via: str) -> bool:
+    """Opt in to or out of outreach; returns whether anything changed. Consent time and channel are kept."""
+    if resident.outreach_opt_in == opt_in:
+        return False
+    resident.outreach_opt_in = opt_in
+    resident.consent_at = utcnow() if opt_in else None
+    resident.consent_via = via if opt_in else None
+    return True

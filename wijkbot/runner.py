@@ -1,0 +1,129 @@
+"""`wijkbot run`: start the Rasa server, the action server and the bot, and stop them together."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.error import URLError
+from urllib.parse import urlparse
+from urllib.request import urlopen
+
+from wijkbot.settings import Settings
+
+log = logging.getLogger(__name__)
+ROOT = Path(__file__).resolve().parent.parent
+MODEL = ROOT / "var" / "models" / "wijkbot.tar.gz"
+
+
+def rasa_executable() -> Path:
+    return ROOT / ".venv-rasa" / "bin" / "rasa"
+
+
+def start_process(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group, logging to var/logs/<name>.log."""
+    logs = ROOT / "var" / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    out = (logs / f"{name}.log").open("ab")
+    log.info("starting %s (log: var/logs/%s.log)", name, name)
+    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_until_up(url: str, *, seconds: float, process: subprocess.Popen[bytes], name: str) -> None:
+    """Poll a health URL until it answers 200, or fail when the process dies or time runs out."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{name} stopped during start-up; see var/logs/{name}.log")
+        try:
+            with urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (URLError, OSError):
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{name} did not answer at {url} within {seconds:.0f} s; see var/logs/{name}.log")
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def child_environment(settings: Settings) -> dict[str, str]:
+    env = dict(os.environ)
+    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
+    env["ACTION_SERVER_URL"] = settings.action_server_url
+    env["DATABASE_URL"] = settings.database_url
+    return env
+
+
+def start_backends(settings: Settings) -> list[subprocess.Popen[bytes]]:
+    """Start the action server and Rasa on loopback and wait until both answer."""
+    if not MODEL.exists():
+        raise RuntimeError("no trained model at var/models/wijkbot.tar.gz: run `make train` (or `make run`)")
+    env = child_environment(settings)
+    action_port = str(urlparse(settings.action_server_url).port or 5055)
+    rasa_port = str(urlparse(settings.rasa_url).port or 5005)
+    actions = start_process(
+        "actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", action_port], env
+    )
+    rasa = start_process(
+        "rasa",
+        [
+            str(rasa_executable()),
+            "run",
+            "--enable-api",
+            "-i",
+            "127.0.0.1",
+            "-p",
+            rasa_port,
+            "--model",
+            str(MODEL),
+            "--endpoints",
+            "endpoints.yml",
+            "--credentials",
+            "credentials.yml",
+        ],
+        env,
+    )
+    processes = [actions, rasa]
+    try:
+        wait_until_up(f"{settings.action_server_url}/health", seconds=60, process=actions, name="actions")
+        wait_until_up(f"{settings.rasa_url}/status", seconds=240, process=rasa, name="rasa")
+    except BaseException:
+        for process in processes:
+            stop_process(process)
+        raise
+    return processes
+
+
+def run_stack(settings: Settings) -> int:
+    """Start everything; return the exit code once Ctrl-C (or SIGTERM) has stopped it all."""
+    from bot.main import serve
+
+    log.info("starting the action server and Rasa (loading the model takes about a minute)")
+    try:
+        processes = start_backends(settings)
+    except RuntimeError as exc:
+        print(f"wijkbot: {exc}", file=sys.stderr)
+        return 1
+    try:
+        serve(settings)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for process in reversed(processes):
+            stop_process(process)
+        log.info("stopped")
+    return 0

@@ -1,0 +1,102 @@
+"""One typed settings object, read from the environment and an optional `.env` file."""
+
+from __future__ import annotations
+
+from datetime import time
+from functools import lru_cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_MUNICIPALITIES = ("GM0826", "GM0828")
+
+
+class Settings(BaseSettings):
+    """Everything wijkbot reads from its environment. Names match DESIGN.md's contract."""
+
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    telegram_bot_token: SecretStr | None = None
+    telegram_base_url: str = "https://api.telegram.org/bot"
+    telegram_base_file_url: str | None = None
+    telegram_bot_username: str = "wijkbot_bot"
+    webhook_url: str | None = None
+    webhook_secret: SecretStr | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
+
+    database_url: str = "sqlite:///var/wijkbot.db"
+    rasa_url: str = "http://127.0.0.1:5005"
+    action_server_url: str = "http://127.0.0.1:5055"
+    rasa_timeout_seconds: float = 15.0
+
+    wijkbot_municipalities: str = ",".join(DEFAULT_MUNICIPALITIES)
+    outreach_quiet_hours: str = "21:00-09:00"
+    outreach_max_per_week: int = 1
+    tz: str = "Europe/Amsterdam"
+    privacy_url: str = "https://www.oosterhout.nl/privacy"
+
+    reminder_after_hours: float = 24.0
+    escalate_after_hours: float = 72.0
+    retention_days: int = 90
+    small_group_threshold: int = Field(default=5, ge=1)
+
+    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @classmethod
+    def _empty_secret_is_none(cls, value: object) -> object:
+        return None if value in ("", None) else value
+
+    @field_validator("outreach_quiet_hours")
+    @classmethod
+    def _quiet_hours_parse(cls, value: str) -> str:
+        parse_quiet_hours(value)
+        return value
+
+    @field_validator("tz")
+    @classmethod
+    def _tz_exists(cls, value: str) -> str:
+        ZoneInfo(value)
+        return value
+
+    @property
+    def municipality_codes(self) -> tuple[str, ...]:
+        """The configured municipality codes, in order, e.g. ("GM0826", "GM0828")."""
+        return tuple(code.strip().upper() for code in self.wijkbot_municipalities.split(",") if code.strip())
+
+    @property
+    def quiet_hours(self) -> tuple[time, time] | None:
+        """Start and end of the daily period in which no unsolicited message is sent."""
+        return parse_quiet_hours(self.outreach_quiet_hours)
+
+    @property
+    def zone(self) -> ZoneInfo:
+        """The municipality's time zone."""
+        return ZoneInfo(self.tz)
+
+    @property
+    def sqlite_path(self) -> Path | None:
+        """The database file when DATABASE_URL names a SQLite file, else None."""
+        prefix = "sqlite:///"
+        if self.database_url.startswith(prefix) and self.database_url != "sqlite:///:memory:":
+            return Path(self.database_url[len(prefix) :])
+        return None
+
+
+def parse_quiet_hours(value: str) -> tuple[time, time] | None:
+    """Parse "21:00-09:00" into two times; an empty string means no quiet hours."""
+    value = value.strip()
+    if not value:
+        return None
+    try:
+        start, end = (part.strip() for part in value.split("-"))
+        return time.fromisoformat(start), time.fromisoformat(end)
+    except ValueError as exc:
+        raise ValueError(f"OUTREACH_QUIET_HOURS must look like 21:00-09:00, not {value!r}") from exc
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()

@@ -1,0 +1,113 @@
+"""Staff records: adding, inviting, binding a Telegram account, listing. Rights come from here."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import models
+from wijkbot.municipalities import Registry
+
+ROLES = ("wijkmakelaar", "wijkcoordinator", "council", "lead", "inbox")
+
+
+class StaffError(ValueError):
+    """A staff command cannot be carried out; the message says why, in plain words."""
+
+
+def check_role_and_areas(registry: Registry, *, role: str, area_codes: Sequence[str]) -> None:
+    if role not in ROLES:
+        raise StaffError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
+    if not area_codes:
+        raise StaffError("give at least one --area (a wijk or dorp code such as WK082611)")
+    unknown = [code for code in area_codes if registry.find_area(code) is None]
+    if unknown:
+        raise StaffError(f"unknown area code(s): {', '.join(unknown)} (see `wijkbot areas list`)")
+
+
+def add_staff(
+    session: Session,
+    registry: Registry,
+    *,
+    name: str,
+    role: str,
+    area_codes: Sequence[str],
+    telegram_id: int | None = None,
+) -> models.StaffMember:
+    """Add a staff member for these areas, bound to a Telegram account when its id is given."""
+    check_role_and_areas(registry, role=role, area_codes=area_codes)
+    if not name.strip():
+        raise StaffError("a staff member needs a name")
+    if telegram_id is not None and find_staff_by_telegram_id(session, telegram_id=telegram_id) is not None:
+        raise StaffError(f"Telegram id {telegram_id} already belongs to a staff member")
+    member = models.StaffMember(name=name.strip(), role=role, telegram_id=telegram_id)
+    member.areas = [models.StaffArea(area_code=code) for code in dict.fromkeys(area_codes)]
+    session.add(member)
+    session.flush()
+    return member
+
+
+def invite_staff(
+    session: Session, registry: Registry, *, role: str, area_codes: Sequence[str], name: str | None = None
+) -> models.StaffMember:
+    """Create a staff record with a one-time invite code; `/start <code>` binds it to a Telegram account."""
+    check_role_and_areas(registry, role=role, area_codes=area_codes)
+    member = models.StaffMember(
+        name=(name or "").strip() or "(uitgenodigd)", role=role, invite_code=secrets.token_urlsafe(18)
+    )
+    member.areas = [models.StaffArea(area_code=code) for code in dict.fromkeys(area_codes)]
+    session.add(member)
+    session.flush()
+    return member
+
+
+def invite_link(bot_username: str, code: str) -> str:
+    return f"https://t.me/{bot_username}?start={code}"
+
+
+def accept_invite(session: Session, *, code: str, telegram_id: int, name: str) -> models.StaffMember | None:
+    """Bind the invite to this Telegram account, once. None when the code is unknown or used."""
+    member = session.scalars(
+        select(models.StaffMember).where(models.StaffMember.invite_code == code).with_for_update()
+    ).one_or_none()
+    if member is None or member.telegram_id is not None:
+        return None
+    if find_staff_by_telegram_id(session, telegram_id=telegram_id) is not None:
+        return None
+    member.telegram_id = telegram_id
+    member.invite_code = None
+    if member.name == "(uitgenodigd)":
+        member.name = name
+    session.flush()
+    return member
+
+
+def find_staff_by_telegram_id(session: Session, *, telegram_id: int) -> models.StaffMember | None:
+    return session.scalars(
+        select(models.StaffMember).where(
+            models.StaffMember.telegram_id == telegram_id, models.StaffMember.active.is_(True)
+        )
+    ).one_or_none()
+
+
+def list_staff(session: Session) -> list[models.StaffMember]:
+    return list(session.scalars(select(models.StaffMember).order_by(models.StaffMember.id)))
+
+
+def staff_for_area(session: Session, *, area_code: str, role: str) -> list[models.StaffMember]:
+    """Active staff with this role who cover this area, bound to Telegram or not."""
+    return list(
+        session.scalars(
+            select(models.StaffMember)
+            .join(models.StaffArea)
+            .where(
+                models.StaffArea.area_code == area_code,
+                models.StaffMember.role == role,
+                models.StaffMember.active.is_(True),
+            )
+            .order_by(models.StaffMember.id)
+        )
+    )
