@@ -133,6 +133,8 @@ class StaffMember(Base):
     invite_code: Mapped[str | None] = mapped_column(String(40), unique=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # What this person's next typed message means: {"action": "reply"|"close", "item_id": 12}, or None.
+    awaiting: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
     areas: Mapped[list[StaffArea]] = relationship(cascade="all, delete-orphan", lazy="selectin")
 
@@ -190,6 +192,9 @@ class Item(Base):
     closed_at: Mapped[datetime | None]
     remind_at: Mapped[datetime | None] = mapped_column(index=True)
     escalate_at: Mapped[datetime | None]
+    # An open conversation: the resident's messages go to this staff member, not to Rasa, until then.
+    thread_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    thread_until: Mapped[datetime | None]
 
     events: Mapped[list[ItemEvent]] = relationship(
         back_populates="item", cascade="all, delete-orphan", order_by="ItemEvent.id"

@@ -90,12 +90,19 @@ def file_item(
 
 
 def notify_recipients(
-    session: Session, registry: Registry, *, item: models.Item, resident: models.Resident | None, purpose: str
+    session: Session,
+    registry: Registry,
+    *,
+    item: models.Item,
+    resident: models.Resident | None,
+    purpose: str,
+    only: Sequence[int] | None = None,
 ) -> int:
-    """Queue the notification of this item for each recipient with a Telegram account."""
+    """Queue the notification of this item for each recipient (or only these) with a Telegram account."""
+    wanted = [r.staff_id for r in item.recipients if only is None or r.staff_id in only]
     staff = session.scalars(
         select(models.StaffMember).where(
-            models.StaffMember.id.in_([r.staff_id for r in item.recipients]),
+            models.StaffMember.id.in_(wanted),
             models.StaffMember.telegram_id.is_not(None),
         )
     ).all()

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import and_, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -56,3 +56,82 @@ def enqueue(
         stmt = insert(models.OutboxMessage).values(values)
     result = session.execute(stmt)
     return bool(getattr(result, "rowcount", 1))
+
+
+def claim_due(
+    session: Session,
+    *,
+    worker: str,
+    limit: int = 50,
+    now: datetime | None = None,
+    stale_after: timedelta = timedelta(minutes=2),
+) -> list[models.OutboxMessage]:
+    """Claim up to `limit` due rows for this worker; other workers skip them (SKIP LOCKED on PostgreSQL).
+
+    Rows left 'sending' by a worker that died are taken back after `stale_after`.
+    """
+    now = now or utcnow()
+    due = or_(
+        and_(models.OutboxMessage.status == "pending", models.OutboxMessage.not_before <= now),
+        and_(models.OutboxMessage.status == "sending", models.OutboxMessage.claimed_at < now - stale_after),
+    )
+    query = (
+        select(models.OutboxMessage)
+        .where(due)
+        .order_by(models.OutboxMessage.priority.desc(), models.OutboxMessage.id)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    rows = list(session.scalars(query))
+    for row in rows:
+        row.status = "sending"
+        row.claimed_by = worker
+        row.claimed_at = now
+    session.flush()
+    return rows
+
+
+def mark_sent(session: Session, *, row_id: int, telegram_message_id: int | None) -> None:
+    session.execute(
+        update(models.OutboxMessage)
+        .where(models.OutboxMessage.id == row_id)
+        .values(status="sent", sent_at=utcnow(), telegram_message_id=telegram_message_id, error=None)
+    )
+
+
+def mark_failed(session: Session, *, row_id: int, error: str) -> None:
+    session.execute(
+        update(models.OutboxMessage)
+        .where(models.OutboxMessage.id == row_id)
+        .values(status="failed", error=error[:2000])
+    )
+
+
+def postpone(
+    session: Session, *, row_id: int, until: datetime, error: str | None = None, count_attempt: bool = True
+) -> None:
+    """Put a row back in the queue, due again at `until`."""
+    values: dict[str, Any] = {"status": "pending", "not_before": until, "claimed_by": None, "error": error}
+    if count_attempt:
+        values["attempts"] = models.OutboxMessage.attempts + 1
+    session.execute(update(models.OutboxMessage).where(models.OutboxMessage.id == row_id).values(**values))
+
+
+def next_due_at(session: Session) -> datetime | None:
+    return session.scalar(
+        select(models.OutboxMessage.not_before)
+        .where(models.OutboxMessage.status == "pending")
+        .order_by(models.OutboxMessage.not_before)
+        .limit(1)
+    )
+
+
+def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int) -> models.OutboxMessage | None:
+    """The outbox row that became this Telegram message (to know which item a staff reply is about)."""
+    return session.scalars(
+        select(models.OutboxMessage).where(
+            models.OutboxMessage.recipient_chat_id == chat_id,
+            models.OutboxMessage.telegram_message_id == message_id,
+        )
+    ).first()

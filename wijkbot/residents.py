@@ -20,6 +20,7 @@ def get_or_create_resident(
         session.flush()
     else:
         resident.last_seen_at = utcnow()
+        resident.blocked = False
         if first_name and resident.first_name != first_name:
             resident.first_name = first_name
         if language and resident.language != language:
@@ -46,3 +47,10 @@ def set_outreach(session: Session, resident: models.Resident, *, opt_in: bool, v
     resident.consent_at = utcnow() if opt_in else None
     resident.consent_via = via if opt_in else None
     return True
+
+
+def mark_blocked(session: Session, *, telegram_id: int) -> None:
+    """The resident blocked the bot: no more outreach until they write again."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    if resident is not None:
+        resident.blocked = True

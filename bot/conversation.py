@@ -1,0 +1,165 @@
+"""A resident's turn: stored first, then to a staff thread or to Rasa, the replies into the outbox.
+
+Used by the Telegram handlers, the retry job and the terminal chat alike. If Rasa cannot answer, the
+message stays pending, the resident gets one short holding reply, and a later drain answers it in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
+from db import models
+from db.session import transaction
+from wijkbot.inbound import mark_done, mark_retry, pending_updates
+from wijkbot.outbox import enqueue
+from wijkbot.residents import get_or_create_resident
+from wijkbot.services import Services
+from wijkbot.staff_loop import open_thread_for, relay_resident_message
+from wijkbot.telegram_html import sanitize_html, split_message
+
+log = logging.getLogger(__name__)
+
+HOLDING_REPLY = (
+    "Even geduld: ik kan je bericht nu niet verwerken. Ik heb het bewaard en antwoord je zodra het weer kan."
+)
+GIVE_UP_REPLY = (
+    "Sorry, het lukt me nu niet om je bericht te verwerken. Het is bewaard. Probeer het later nog eens, "
+    "of bel de gemeente."
+)
+MAX_ATTEMPTS = 40
+
+
+@dataclass(frozen=True)
+class OutgoingMessage:
+    text: str
+    buttons: list[dict[str, str]]
+
+
+def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
+    """Join a turn's texts into as few Telegram messages as possible; buttons end a message."""
+    messages: list[OutgoingMessage] = []
+    texts: list[str] = []
+    for reply in replies:
+        if reply.text:
+            texts.append(sanitize_html(reply.text))
+        if reply.buttons:
+            messages.append(OutgoingMessage("\n\n".join(texts) or "Kies:", reply.buttons))
+            texts = []
+    if texts:
+        messages.append(OutgoingMessage("\n\n".join(texts), []))
+    result: list[OutgoingMessage] = []
+    for message in messages:
+        parts = split_message(message.text)
+        result.extend(OutgoingMessage(part, []) for part in parts[:-1])
+        result.append(OutgoingMessage(parts[-1], message.buttons))
+    return result
+
+
+class Conversation:
+    """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
+
+    def __init__(self, services: Services, rasa: RasaClient, wake: Callable[[], None]) -> None:
+        self.services = services
+        self.rasa = rasa
+        self.wake = wake
+
+    async def _db(self, work: Callable[[Session], Any]) -> Any:
+        def run() -> Any:
+            with transaction(self.services.sessions) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def submit(self, *, update_id: int, chat_id: int, user_id: int, text: str, meta: dict[str, Any]) -> None:
+        """Mark a stored update as a resident turn and answer it (and any older waiting ones) in order.
+
+        The caller holds this chat's lock.
+        """
+
+        def store(session: Session) -> None:
+            row = session.get(models.InboundUpdate, update_id)
+            if row is None:
+                row = models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload={})
+                session.add(row)
+            row.kind = "rasa"
+            row.payload = {"text": text, "user_id": user_id, "meta": meta}
+
+        await self._db(store)
+        await self.drain(chat_id)
+
+    async def drain(self, chat_id: int) -> bool:
+        """Answer this chat's waiting turns, oldest first; stop at the first Rasa failure. Hold the chat lock."""
+        rows = await self._db(
+            lambda s: [
+                (r.update_id, dict(r.payload), r.attempts)
+                for r in pending_updates(s, chat_id=chat_id)
+                if r.kind == "rasa"
+            ]
+        )
+        for update_id, payload, attempts in rows:
+            try:
+                await self._answer(update_id=update_id, chat_id=chat_id, payload=payload)
+            except RasaUnavailable as exc:
+                log.warning("Rasa unavailable for update %s (attempt %s): %s", update_id, attempts + 1, exc)
+                await self._db(partial(self._hold, chat_id=chat_id, update_id=update_id, attempts=attempts))
+                self.wake()
+                return False
+        return True
+
+    def _hold(self, session: Session, *, chat_id: int, update_id: int, attempts: int) -> None:
+        if attempts + 1 >= MAX_ATTEMPTS:
+            mark_done(session, update_id=update_id, status="failed")
+            enqueue(session, purpose=f"giveup:{update_id}", chat_id=chat_id, text=GIVE_UP_REPLY, priority=10)
+            return
+        mark_retry(session, update_id=update_id)
+        # One holding reply per waiting streak: the oldest waiting update names the streak.
+        oldest = pending_updates(session, chat_id=chat_id)[0].update_id
+        enqueue(session, purpose=f"holding:{oldest}", chat_id=chat_id, text=HOLDING_REPLY, priority=10)
+
+    async def _answer(self, *, update_id: int, chat_id: int, payload: dict[str, Any]) -> None:
+        meta = dict(payload.get("meta") or {})
+        user_id = int(payload.get("user_id") or chat_id)
+        text = str(payload.get("text") or "")
+
+        def relay_if_thread(session: Session) -> bool:
+            resident = get_or_create_resident(
+                session, telegram_id=user_id, first_name=meta.get("first_name"), language=meta.get("language_code")
+            )
+            item = open_thread_for(session, resident_id=resident.id)
+            if item is None or payload.get("button"):
+                return False
+            outcome = relay_resident_message(
+                session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id
+            )
+            enqueue(session, purpose=f"relayed:{update_id}", chat_id=chat_id, text=outcome.message)
+            mark_done(session, update_id=update_id)
+            return True
+
+        if await self._db(relay_if_thread):
+            self.wake()
+            return
+        replies = await self.rasa.turn(sender=str(user_id), text=text, metadata={"telegram": meta})
+        messages = messages_from_replies(replies)
+
+        def store_replies(session: Session) -> None:
+            for index, message in enumerate(messages):
+                enqueue(
+                    session,
+                    purpose=f"reply:{update_id}:{index}",
+                    chat_id=chat_id,
+                    text=message.text,
+                    payload={"rasa_buttons": message.buttons} if message.buttons else None,
+                    priority=10,
+                )
+            mark_done(session, update_id=update_id)
+
+        await self._db(store_replies)
+        self.wake()

@@ -1,0 +1,190 @@
+"""Wiring: build the Telegram application from the settings; serve it (or the terminal chat without a token)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+from typing import Any
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    ApplicationBuilder,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    TypeHandler,
+    filters,
+)
+
+from bot import resident, staff
+from bot.conversation import Conversation
+from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
+from bot.rasa_client import RasaClient
+from bot.runtime import RUNTIME_KEY, Runtime, runtime
+from bot.sender import OutboxSender
+from bot.telegram_transport import TelegramTransport
+from wijkbot.inbound import mark_done, pending_chats, record_update
+from wijkbot.services import open_services
+from wijkbot.settings import Settings
+from wijkbot.staff_loop import remind_and_escalate
+
+log = logging.getLogger(__name__)
+
+
+def classify(update: Update) -> str:
+    if update.callback_query is not None:
+        return "callback"
+    if update.poll_answer is not None:
+        return "poll_answer"
+    if update.edited_message is not None:
+        return "edited"
+    message = update.message
+    if message is None:
+        return "other"
+    if message.text is not None:
+        return "command" if message.text.startswith("/") else "text"
+    return "media"
+
+
+async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Store every update before anything else; a redelivered update stops here."""
+    kind = classify(update)
+    key = chat_key(update)
+    is_new = await runtime(context).db(
+        lambda s: record_update(s, update_id=update.update_id, chat_id=key, kind=kind, payload=update.to_dict())
+    )
+    if not is_new:
+        log.info("update %s was delivered again; handled once already", update.update_id)
+        raise ApplicationHandlerStop
+
+
+async def finish_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Mark handled every update that is not a waiting resident turn (those are marked when answered)."""
+
+    def done(session: Any) -> None:
+        from db import models
+
+        row = session.get(models.InboundUpdate, update.update_id)
+        if row is not None and row.kind != "rasa" and row.status == "pending":
+            mark_done(session, update_id=update.update_id)
+
+    await runtime(context).db(done)
+
+
+async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Typed text in a private chat: staff get the staff loop, everyone else the assistant."""
+    if await staff.is_staff(update, context):
+        await staff.handle_staff_text(update, context)
+    else:
+        await resident.forward_text(update, context)
+
+
+async def retry_waiting_turns(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Answer resident turns that waited for Rasa, chat by chat, in order."""
+    rt = runtime(context)
+    chats = await rt.db(lambda s: pending_chats(s))
+    for chat_id in chats:
+        async with rt.locks.hold(chat_id):
+            if not await rt.conversation.drain(chat_id):
+                break  # Rasa is still away; the next round tries again
+
+
+async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Remind, then escalate, items nobody claimed in time."""
+    rt = runtime(context)
+    reminded, escalated = await rt.db(lambda s: remind_and_escalate(s, rt.services.registry))
+    if reminded or escalated:
+        rt.sender.wake()
+
+
+async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    log.error("error while handling an update", exc_info=context.error)
+
+
+def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """All handlers, in the order they are tried."""
+    private = filters.ChatType.PRIVATE
+    application.add_handler(TypeHandler(Update, store_update), group=-1)
+    application.add_handler(CallbackQueryHandler(staff.press_item_button, pattern=r"^item:"))
+    application.add_handler(CallbackQueryHandler(resident.press_rasa_button, pattern=r"^rb:"))
+    application.add_handler(MessageHandler(filters.ChatType.GROUPS, resident.answer_group))
+    application.add_handler(CommandHandler("start", resident.start, filters=private))
+    application.add_handler(CommandHandler("help", resident.show_help, filters=private))
+    application.add_handler(CommandHandler("mijnideeen", resident.list_my_items, filters=private))
+    application.add_handler(CommandHandler("stop", resident.stop_outreach, filters=private))
+    application.add_handler(CommandHandler("inbox", staff.show_inbox, filters=private))
+    application.add_handler(MessageHandler(private & filters.COMMAND, resident.answer_unknown_command))
+    application.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, route_private_text))
+    application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, resident.answer_non_text))
+    application.add_handler(TypeHandler(Update, finish_update), group=99)
+    application.add_error_handler(log_error)
+
+
+def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
+    """The Telegram application: handlers wired, shared clients opened in post_init, closed in post_shutdown."""
+    if settings.telegram_bot_token is None:
+        raise ValueError("TELEGRAM_BOT_TOKEN is not set")
+    locks = ChatLocks()
+
+    async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        services = await asyncio.to_thread(open_services, settings)
+        rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
+        sender = OutboxSender(services, TelegramTransport(application.bot))
+        conversation = Conversation(services, rasa, sender.wake)
+        application.bot_data[RUNTIME_KEY] = Runtime(services, rasa, conversation, sender, locks)
+        sender.start()
+        jobs = application.job_queue
+        if jobs is not None:
+            jobs.run_repeating(retry_waiting_turns, interval=2.0, first=1.0, name="retry-waiting-turns")
+            jobs.run_repeating(send_reminders, interval=timedelta(minutes=1), first=5.0, name="reminders")
+
+    async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+        rt = application.bot_data.get(RUNTIME_KEY)
+        if isinstance(rt, Runtime):
+            await rt.sender.stop()
+            await rt.rasa.aclose()
+            rt.services.close()
+
+    builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token.get_secret_value())
+        .base_url(settings.telegram_base_url)
+        .concurrent_updates(PerChatUpdateProcessor(64, locks))
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if settings.telegram_base_file_url:
+        builder = builder.base_file_url(settings.telegram_base_file_url)
+    application = builder.build()
+    add_handlers(application)
+    return application
+
+
+def serve(settings: Settings) -> None:
+    """Serve Telegram (polling, or a webhook when WEBHOOK_URL is set); without a token, the terminal chat."""
+    if settings.telegram_bot_token is None:
+        from bot.terminal import run_terminal_chat
+
+        print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat. You are a resident; type /quit to stop.")
+        asyncio.run(run_terminal_chat(settings))
+        return
+    application = build_application(settings)
+    if settings.webhook_url:
+        if settings.webhook_secret is None:
+            raise ValueError("WEBHOOK_URL needs WEBHOOK_SECRET, so that only Telegram can post updates")
+        log.info("serving Telegram through the webhook %s", settings.webhook_url)
+        application.run_webhook(
+            listen=settings.webhook_listen,
+            port=settings.webhook_port,
+            url_path="telegram",
+            webhook_url=settings.webhook_url,
+            secret_token=settings.webhook_secret.get_secret_value(),
+            allowed_updates=Update.ALL_TYPES,
+        )
+    else:
+        log.info("serving Telegram with long polling")
+        application.run_polling(allowed_updates=Update.ALL_TYPES)

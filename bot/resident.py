@@ -1,0 +1,196 @@
+"""The resident side: text and buttons to Rasa, and the commands that need no conversation.
+
+```mermaid
+flowchart TD
+    U[resident message] --> S[(stored, once per update_id)]
+    S --> T{open staff thread?}
+    T -- yes --> W[relayed to that staff member]
+    T -- no --> R[Rasa turn]
+    R -- replies --> O[(outbox)] --> SEND[sender] --> U2[resident]
+    R -- down or empty --> H[holding reply once; retried with backoff, in order]
+```
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlalchemy.orm import Session
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.runtime import runtime
+from db import models
+from wijkbot.items import describe_status, items_of_resident
+from wijkbot.residents import find_resident, get_or_create_resident, set_outreach
+from wijkbot.staff import accept_invite, find_staff_by_telegram_id
+
+UNKNOWN_COMMAND = (
+    "Dat commando ken ik niet. Je kunt gewoon typen wat je wilt vertellen of vragen. "
+    "Commando's: /help, /mijnideeen, /stop, /mijngegevens, /vergeetmij."
+)
+NOT_TEXT = "Ik kan alleen tekst lezen. Vertel in een bericht wat je wilt delen, melden of vragen."
+GROUP_REPLY = "Ik werk alleen in een privégesprek. Stuur me een persoonlijk bericht."
+
+
+def telegram_meta(update: Update) -> dict[str, Any]:
+    """What Rasa may know about the sender: ids, first name and language, nothing more."""
+    user, chat = update.effective_user, update.effective_chat
+    return {
+        "user_id": user.id if user else None,
+        "chat_id": chat.id if chat else None,
+        "first_name": user.first_name if user else None,
+        "language_code": user.language_code if user else None,
+    }
+
+
+async def forward_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A resident's typed message: answered by the staff thread or by Rasa, in order."""
+    message, user = update.effective_message, update.effective_user
+    if message is None or user is None or update.effective_chat is None or message.text is None:
+        return
+    rt = runtime(context)
+    if message.text.lstrip().startswith("/"):
+        # typed "/intent{...}" must never steer Rasa
+        await rt.say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
+        return
+    await rt.conversation.submit(
+        update_id=update.update_id,
+        chat_id=update.effective_chat.id,
+        user_id=user.id,
+        text=message.text,
+        meta=telegram_meta(update),
+    )
+
+
+async def press_rasa_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A resident pressed one of Rasa's buttons: its payload, read from our own database, goes to Rasa."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    rt = runtime(context)
+    payload = await rt.db(lambda s: button_payload(s, data=query.data or "", chat_id=chat.id))
+    if payload is None:
+        await query.answer("Deze knop werkt niet meer. Typ gewoon je antwoord.")
+        return
+    await query.answer()
+    await rt.conversation.submit(
+        update_id=update.update_id,
+        chat_id=chat.id,
+        user_id=user.id,
+        text=payload,
+        meta={**telegram_meta(update), "button": True},
+    )
+
+
+def button_payload(session: Session, *, data: str, chat_id: int) -> str | None:
+    """The payload behind "rb:<row>:<index>", only if that row was sent to this very chat."""
+    try:
+        _, row_id, index = data.split(":")
+        row = session.get(models.OutboxMessage, int(row_id))
+        if row is None or row.recipient_chat_id != chat_id:
+            return None
+        return str(row.payload["rasa_buttons"][int(index)]["payload"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        return None
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/start: a staff invite code binds the account; otherwise the assistant greets the resident."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return
+    rt = runtime(context)
+    if context.args:
+        code = context.args[0]
+        member = await rt.db(lambda s: accept_invite(s, code=code, telegram_id=user.id, name=user.full_name))
+        if member is not None:
+            await rt.say(
+                chat.id,
+                f"cmd:{update.update_id}",
+                f"Welkom, {member.name}! Je bent nu aangemeld als {member.role} voor "
+                f"{', '.join(member.area_codes)}. Nieuwe meldingen en ideeën uit je gebied komen hier "
+                "binnen. /inbox toont wat openstaat.",
+            )
+            return
+        staff = await rt.db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id))
+        if staff is not None:
+            await rt.say(chat.id, f"cmd:{update.update_id}", "Je bent al aangemeld. /inbox toont wat openstaat.")
+            return
+    await rt.conversation.submit(
+        update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/greet", meta=telegram_meta(update)
+    )
+
+
+async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/help: the assistant explains what it can do."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return
+    await runtime(context).conversation.submit(
+        update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/help", meta=telegram_meta(update)
+    )
+
+
+async def list_my_items(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/mijnideeen: the resident's own items and where each one stands."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return
+    rt = runtime(context)
+
+    def lines(session: Session) -> list[str]:
+        resident = find_resident(session, telegram_id=user.id)
+        if resident is None:
+            return []
+        return [
+            describe_status(rt.services.registry, item) for item in items_of_resident(session, resident_id=resident.id)
+        ]
+
+    found = await rt.db(lines)
+    from html import escape
+
+    text = (
+        ("Wat je hebt gestuurd:\n" + "\n".join(f"• {escape(line)}" for line in found[:30]))
+        if found
+        else ("Je hebt nog niets gestuurd. Vertel gerust je idee, vraag of melding.")
+    )
+    await rt.say(chat.id, f"cmd:{update.update_id}", text)
+
+
+async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/stop: no more polls or check-ins, at once."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return
+    rt = runtime(context)
+
+    def stop(session: Session) -> None:
+        resident = get_or_create_resident(session, telegram_id=user.id, first_name=user.first_name)
+        set_outreach(session, resident, opt_in=False, via="/stop")
+
+    await rt.say(
+        chat.id,
+        f"cmd:{update.update_id}",
+        "Je krijgt geen peilingen en berichten uit je wijk meer. Je kunt me altijd nog zelf iets sturen. "
+        "Weer aanmelden? Typ 'aanmelden'.",
+        extra=stop,
+    )
+
+
+async def answer_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any other /command gets a friendly list of what exists."""
+    if update.effective_chat is not None:
+        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
+
+
+async def answer_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Photos, voice, stickers, locations and the like: a clear answer, nothing lost."""
+    if update.effective_chat is not None:
+        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", NOT_TEXT)
+
+
+async def answer_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Messages in groups: the bot only talks one to one."""
+    if update.effective_chat is not None:
+        await runtime(context).say(update.effective_chat.id, f"group:{update.effective_chat.id}", GROUP_REPLY)

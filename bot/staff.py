@@ -1,0 +1,211 @@
+"""The staff side: buttons on a notification, replies to a resident, /inbox.
+
+```mermaid
+flowchart LR
+    N[notification with buttons] -->|Oppakken| C[claimed; colleagues told]
+    N -->|Beantwoorden or reply to it| R[text to the resident; thread opens]
+    R --> A[resident's answer comes back here]
+    N -->|Doorsturen| F[pick a colleague; they get it]
+    N -->|Afronden| D[pick or type an outcome; resident hears 'je zei, wij deden']
+```
+
+Every button's data is checked against the database: who may act on which item comes from the staff
+table and its areas, never from the chat.
+"""
+
+from __future__ import annotations
+
+from html import escape
+
+from sqlalchemy.orm import Session
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.runtime import runtime
+from db import models
+from wijkbot.items import KIND_WORDS
+from wijkbot.outbox import Buttons, enqueue, find_by_telegram_message
+from wijkbot.staff import find_staff_by_telegram_id
+from wijkbot.staff_loop import (
+    OUTCOMES,
+    NotAllowed,
+    claim,
+    close,
+    forward,
+    forward_candidates,
+    inbox,
+    load_item_for,
+    reply,
+    set_awaiting,
+)
+
+OUTCOME_LABELS = {"done": "Uitgevoerd", "planned": "Op de planning", "passed": "Doorgezet", "not_possible": "Kan niet"}
+STAFF_HELP = (
+    "Je bent aangemeld als medewerker. Nieuwe items komen hier binnen met knoppen. "
+    "Antwoorden: reageer (reply) op het bericht van een item, of druk op Beantwoorden. /inbox toont "
+    "wat openstaat."
+)
+
+
+async def is_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    if user is None:
+        return False
+    return await runtime(context).db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id) is not None)
+
+
+async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A staff button: item:<id>:<action>[:<arg>]. Forged or foreign data is refused."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    rt = runtime(context)
+    registry = rt.services.registry
+    parts = (query.data or "").split(":")
+
+    def act(session: Session) -> str:
+        staff = find_staff_by_telegram_id(session, telegram_id=user.id)
+        if staff is None:
+            raise NotAllowed("Alleen medewerkers kunnen dit.")
+        if len(parts) < 3 or not parts[1].isdigit():
+            raise NotAllowed("Deze knop is ongeldig.")
+        item_id, action, arg = int(parts[1]), parts[2], (parts[3] if len(parts) > 3 else "")
+        purpose = f"btn:{update.update_id}"
+        if action == "claim":
+            return claim(session, staff=staff, item_id=item_id).message
+        if action == "reply":
+            item = load_item_for(session, staff=staff, item_id=item_id)
+            set_awaiting(staff, action="reply", item_id=item.id)
+            enqueue(
+                session,
+                purpose=purpose,
+                chat_id=chat.id,
+                priority=10,
+                text=f"Typ je antwoord op #{item.id}. Het gaat rechtstreeks naar de inwoner.",
+            )
+            return "Typ je antwoord."
+        if action == "forward":
+            candidates = forward_candidates(session, registry, staff=staff, item_id=item_id)
+            if not candidates:
+                return "Er is geen collega om naar door te sturen."
+            buttons: Buttons = [
+                [{"text": c.name[:40], "callback_data": f"item:{item_id}:fwd:{c.id}"}] for c in candidates[:10]
+            ]
+            enqueue(
+                session,
+                purpose=purpose,
+                chat_id=chat.id,
+                text=f"Naar wie stuur je #{item_id} door?",
+                buttons=buttons,
+                priority=10,
+            )
+            return "Kies een collega."
+        if action == "fwd" and arg.isdigit():
+            return forward(session, registry, staff=staff, item_id=item_id, to_staff_id=int(arg)).message
+        if action == "close":
+            load_item_for(session, staff=staff, item_id=item_id)
+            buttons = [
+                [{"text": label, "callback_data": f"item:{item_id}:out:{key}"}] for key, label in OUTCOME_LABELS.items()
+            ]
+            buttons.append([{"text": "Zelf typen", "callback_data": f"item:{item_id}:out:text"}])
+            enqueue(
+                session,
+                purpose=purpose,
+                chat_id=chat.id,
+                text=f"Wat is de uitkomst van #{item_id}?",
+                buttons=buttons,
+                priority=10,
+            )
+            return "Kies de uitkomst."
+        if action == "out" and arg == "text":
+            load_item_for(session, staff=staff, item_id=item_id)
+            set_awaiting(staff, action="close", item_id=item_id)
+            enqueue(
+                session,
+                purpose=purpose,
+                chat_id=chat.id,
+                priority=10,
+                text=f"Typ wat er met #{item_id} is gedaan. De inwoner krijgt dit te lezen.",
+            )
+            return "Typ de uitkomst."
+        if action == "out" and arg in OUTCOMES:
+            return close(session, staff=staff, item_id=item_id, outcome=arg).message
+        raise NotAllowed("Deze knop is ongeldig.")
+
+    try:
+        message = await rt.db(act)
+    except NotAllowed as exc:
+        await query.answer(str(exc)[:190], show_alert=True)
+        return
+    rt.sender.wake()
+    await query.answer(_plain(message)[:190])
+
+
+def _plain(text: str) -> str:
+    from wijkbot.telegram_html import plain_text
+
+    return plain_text(text)
+
+
+async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or message.text is None:
+        return
+    rt = runtime(context)
+    registry = rt.services.registry
+    text = message.text.strip()
+    replied_to = message.reply_to_message.message_id if message.reply_to_message else None
+
+    def act(session: Session) -> str:
+        staff = find_staff_by_telegram_id(session, telegram_id=user.id)
+        if staff is None:
+            raise NotAllowed("Alleen medewerkers kunnen dit.")
+        if replied_to is not None:
+            row = find_by_telegram_message(session, chat_id=chat.id, message_id=replied_to)
+            if row is not None and row.item_id is not None:
+                set_awaiting(staff, action=None)
+                return reply(session, registry, staff=staff, item_id=row.item_id, text=text).message
+        awaiting = staff.awaiting or {}
+        if awaiting.get("action") == "reply":
+            set_awaiting(staff, action=None)
+            return reply(session, registry, staff=staff, item_id=int(awaiting["item_id"]), text=text).message
+        if awaiting.get("action") == "close":
+            set_awaiting(staff, action=None)
+            return close(session, staff=staff, item_id=int(awaiting["item_id"]), outcome=text).message
+        return STAFF_HELP
+
+    try:
+        answer = await rt.db(act)
+    except NotAllowed as exc:
+        answer = escape(str(exc))
+    await rt.say(chat.id, f"staff:{update.update_id}", answer)
+
+
+async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/inbox: the staff member's open items, oldest first."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    rt = runtime(context)
+    registry = rt.services.registry
+
+    def lines(session: Session) -> str | None:
+        staff = find_staff_by_telegram_id(session, telegram_id=user.id)
+        if staff is None:
+            return None
+        items: list[models.Item] = inbox(session, staff=staff)
+        if not items:
+            return "Er staat niets open. 🎉"
+        rows = []
+        for item in items[:40]:
+            area = registry.find_area(item.area_code or "")
+            status = {"new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord"}.get(item.status, item.status)
+            rows.append(
+                f"#{item.id} {escape(KIND_WORDS.get(item.kind, item.kind))} · "
+                f"{escape(area.name if area else '?')} · {status}: {escape(item.text[:60])}"
+            )
+        return "<b>Open items</b>\n" + "\n".join(rows)
+
+    text = await rt.db(lines)
+    await rt.say(chat.id, f"cmd:{update.update_id}", text or "Dit commando is alleen voor medewerkers.")

@@ -1,0 +1,111 @@
+"""Turning outbox rows into Bot API calls, and Telegram's errors into the sender's four kinds."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
+
+from bot.sender import Blocked, Outgoing, Rejected, RetryLater, Transient
+from wijkbot.telegram_html import plain_text
+
+RASA_BUTTON_PREFIX = "rb"
+
+
+def rasa_button_data(row_id: int, index: int) -> str:
+    """Short callback data for a Rasa button; the payload itself stays in the database."""
+    return f"{RASA_BUTTON_PREFIX}:{row_id}:{index}"
+
+
+def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
+    payload = message.payload
+    if payload.get("buttons"):
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
+                for row in payload["buttons"]
+            ]
+        )
+    if payload.get("rasa_buttons"):
+        return InlineKeyboardMarkup(
+            [
+                [InlineKeyboardButton(b["title"][:64] or "…", callback_data=rasa_button_data(message.id, i))]
+                for i, b in enumerate(payload["rasa_buttons"])
+            ]
+        )
+    return None
+
+
+def _seconds(value: Any) -> float:
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+class TelegramTransport:
+    """Sends outbox rows with python-telegram-bot."""
+
+    def __init__(self, bot: Bot) -> None:
+        self.bot = bot
+
+    async def send(self, message: Outgoing) -> int | None:
+        try:
+            return await self._call(message, html=True)
+        except BadRequest as exc:
+            if "parse entities" in str(exc).lower() or "can't parse" in str(exc).lower():
+                try:
+                    return await self._call(message, html=False)
+                except TelegramError as again:
+                    raise self._classify(again) from again
+            raise self._classify(exc) from exc
+        except TelegramError as exc:
+            raise self._classify(exc) from exc
+
+    @staticmethod
+    def _classify(exc: TelegramError) -> Exception:
+        if isinstance(exc, RetryAfter):
+            return RetryLater(_seconds(exc.retry_after))
+        if isinstance(exc, Forbidden):
+            return Blocked(str(exc))
+        if isinstance(exc, BadRequest):
+            if "chat not found" in str(exc).lower():
+                return Blocked(str(exc))
+            return Rejected(str(exc))
+        if isinstance(exc, NetworkError):
+            return Transient(str(exc))
+        return Transient(str(exc))
+
+    async def _call(self, message: Outgoing, *, html: bool) -> int | None:
+        payload = message.payload
+        if message.method == "sendMessage":
+            text = payload["text"] if html else plain_text(payload["text"])
+            sent = await self.bot.send_message(
+                chat_id=message.chat_id,
+                text=text,
+                parse_mode=ParseMode.HTML if html else None,
+                reply_markup=keyboard(message),
+                disable_web_page_preview=True,
+            )
+            return sent.message_id
+        if message.method == "sendPhoto":
+            sent = await self.bot.send_photo(
+                chat_id=message.chat_id,
+                photo=payload["photo"],
+                caption=payload.get("caption"),
+                parse_mode=ParseMode.HTML,
+            )
+            return sent.message_id
+        if message.method == "sendPoll":
+            sent = await self.bot.send_poll(
+                chat_id=message.chat_id,
+                question=payload["question"],
+                options=payload["options"],
+                is_anonymous=False,
+                allows_multiple_answers=False,
+            )
+            return sent.message_id
+        if message.method == "stopPoll":
+            await self.bot.stop_poll(chat_id=message.chat_id, message_id=int(payload["message_id"]))
+            return None
+        raise Rejected(f"unknown outbox method {message.method}")

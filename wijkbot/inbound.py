@@ -1,0 +1,92 @@
+"""The inbound log: every update is stored before it is handled, once per `update_id`."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+
+MAX_BACKOFF = timedelta(seconds=60)
+
+
+def record_update(session: Session, *, update_id: int, chat_id: int | None, kind: str, payload: dict[str, Any]) -> bool:
+    """Store an update; False when this update_id was stored before (Telegram redelivered it)."""
+    values = {
+        "update_id": update_id,
+        "chat_id": chat_id,
+        "kind": kind,
+        "payload": payload,
+        "status": "pending",
+        "attempts": 0,
+        "received_at": utcnow(),
+    }
+    if session.get_bind().dialect.name == "postgresql":
+        stmt: Any = postgresql.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
+    else:
+        stmt = sqlite.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
+    return bool(getattr(session.execute(stmt), "rowcount", 1))
+
+
+def mark_done(session: Session, *, update_id: int, status: str = "done") -> None:
+    row = session.get(models.InboundUpdate, update_id)
+    if row is not None:
+        row.status = status
+        row.processed_at = utcnow()
+
+
+def mark_retry(session: Session, *, update_id: int, now: datetime | None = None) -> datetime:
+    """Leave the update pending and say when to try again (exponential backoff up to a minute)."""
+    now = now or utcnow()
+    row = session.get(models.InboundUpdate, update_id)
+    if row is None:
+        return now
+    row.attempts += 1
+    delay = min(timedelta(seconds=2 ** min(row.attempts, 6)), MAX_BACKOFF)
+    row.next_attempt_at = now + delay
+    return row.next_attempt_at
+
+
+def has_earlier_pending(session: Session, *, chat_id: int, update_id: int) -> bool:
+    """Whether an older message of this chat still waits: then this one must wait behind it."""
+    return (
+        session.scalar(
+            select(models.InboundUpdate.update_id)
+            .where(
+                models.InboundUpdate.chat_id == chat_id,
+                models.InboundUpdate.status == "pending",
+                models.InboundUpdate.update_id < update_id,
+            )
+            .limit(1)
+        )
+        is not None
+    )
+
+
+def pending_chats(session: Session, *, now: datetime | None = None) -> list[int]:
+    """Chats whose oldest waiting update is due for another try."""
+    now = now or utcnow()
+    rows = session.execute(
+        select(models.InboundUpdate.chat_id, models.InboundUpdate.next_attempt_at)
+        .where(models.InboundUpdate.status == "pending", models.InboundUpdate.chat_id.is_not(None))
+        .order_by(models.InboundUpdate.update_id)
+    ).all()
+    first: dict[int, datetime | None] = {}
+    for chat_id, next_attempt in rows:
+        first.setdefault(int(chat_id), next_attempt)
+    return [chat for chat, due in first.items() if due is None or due <= now]
+
+
+def pending_updates(session: Session, *, chat_id: int) -> list[models.InboundUpdate]:
+    return list(
+        session.scalars(
+            select(models.InboundUpdate)
+            .where(models.InboundUpdate.chat_id == chat_id, models.InboundUpdate.status == "pending")
+            .order_by(models.InboundUpdate.update_id)
+        )
+    )

@@ -1,0 +1,366 @@
+"""The staff loop: claim, reply, forward and close an item, and relay the resident's answers.
+
+Every change to an item goes through here (or wijkbot.items for filing); every message it causes is an
+outbox row in the same transaction. Rights come from the staff table and its areas, never from the chat.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+
+from sqlalchemy import or_, select
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+from wijkbot.items import KIND_WORDS, OPEN_STATUSES
+from wijkbot.municipalities import Registry
+from wijkbot.outbox import enqueue
+from wijkbot.staff import staff_for_area
+
+THREAD_QUIET_AFTER = timedelta(hours=48)
+OUTCOMES = {
+    "done": "Het is opgepakt en uitgevoerd.",
+    "planned": "Het staat op de planning.",
+    "passed": "We hebben het doorgezet naar de juiste afdeling.",
+    "not_possible": "Het kan helaas niet. De reden staat hieronder of hoor je van ons.",
+}
+STAFF_TOOLS_ROLES = ("wijkmakelaar", "wijkcoordinator", "lead", "inbox")
+
+
+class NotAllowed(PermissionError):
+    """This staff member may not do this with this item; the message is safe to show them."""
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What a staff action did, in words for the person who pressed the button."""
+
+    item: models.Item
+    message: str
+
+
+def staff_title(registry: Registry, staff: models.StaffMember, item: models.Item | None = None) -> str:
+    """ "wijkmakelaar" or "wijkcoördinator" as the municipality says it; other roles by their name."""
+    area = registry.find_area(item.area_code or "") if item else None
+    if area is None and staff.area_codes:
+        area = registry.find_area(staff.area_codes[0])
+    if area is not None:
+        municipality = registry.municipality(area.municipality_code)
+        if staff.role == municipality.staff_role:
+            return municipality.staff_title
+    return {
+        "lead": municipality_lead(registry, area),
+        "inbox": "medewerker van de gemeente",
+        "council": "wijk- of dorpsraad",
+    }.get(staff.role, staff.role)
+
+
+def municipality_lead(registry: Registry, area: object) -> str:
+    code = getattr(area, "municipality_code", None)
+    return registry.municipality(code).lead_title if code else "teamleider"
+
+
+def load_item_for(session: Session, *, staff: models.StaffMember, item_id: int) -> models.Item:
+    """The item, if this staff member may act on it: a recipient, or covering its area with a staff role."""
+    item = session.get(models.Item, item_id)
+    if item is None:
+        raise NotAllowed("Dit item bestaat niet (meer).")
+    if not staff.active or staff.role not in STAFF_TOOLS_ROLES:
+        raise NotAllowed("Je hebt geen rechten om dit item te behandelen.")
+    recipient = any(r.staff_id == staff.id and r.reason != "council" for r in item.recipients)
+    if not recipient and item.area_code not in staff.area_codes:
+        raise NotAllowed("Dit item hoort niet bij jouw gebied.")
+    return item
+
+
+def _resident_chat(session: Session, item: models.Item) -> models.Resident | None:
+    return session.get(models.Resident, item.resident_id) if item.resident_id else None
+
+
+def _notify_colleagues(session: Session, *, item: models.Item, actor: models.StaffMember, text: str, tag: str) -> None:
+    for recipient in item.recipients:
+        if recipient.staff_id == actor.id:
+            continue
+        colleague = session.get(models.StaffMember, recipient.staff_id)
+        if colleague is not None and colleague.telegram_id is not None:
+            enqueue(
+                session,
+                purpose=f"item:{item.id}:{tag}:{colleague.id}",
+                chat_id=colleague.telegram_id,
+                text=text,
+                item_id=item.id,
+            )
+
+
+def claim(session: Session, *, staff: models.StaffMember, item_id: int) -> Outcome:
+    """Take an item on; the colleagues who also received it hear who did."""
+    item = load_item_for(session, staff=staff, item_id=item_id)
+    if item.status not in OPEN_STATUSES:
+        return Outcome(item, f"#{item.id} is al {'afgerond' if item.status == 'closed' else 'ingetrokken'}.")
+    if item.claimed_by_id is not None:
+        holder = session.get(models.StaffMember, item.claimed_by_id)
+        who = "jij" if item.claimed_by_id == staff.id else escape(holder.name if holder else "een collega")
+        return Outcome(item, f"#{item.id} is al opgepakt door {who}.")
+    item.claimed_by_id = staff.id
+    item.assigned_staff_id = staff.id
+    item.status = "claimed"
+    item.remind_at = None
+    item.escalate_at = None
+    item.events.append(models.ItemEvent(kind="claimed", status="claimed", staff_id=staff.id))
+    _notify_colleagues(
+        session, item=item, actor=staff, tag="claimed", text=f"#{item.id} is opgepakt door {escape(staff.name)}."
+    )
+    return Outcome(item, f"Je hebt #{item.id} opgepakt.")
+
+
+def reply(
+    session: Session,
+    registry: Registry,
+    *,
+    staff: models.StaffMember,
+    item_id: int,
+    text: str,
+    now: datetime | None = None,
+) -> Outcome:
+    """Send the staff member's answer to the resident and open a thread for the resident's answer."""
+    item = load_item_for(session, staff=staff, item_id=item_id)
+    if item.status not in OPEN_STATUSES:
+        raise NotAllowed(f"#{item.id} is al afgerond; je antwoord is niet verstuurd.")
+    resident = _resident_chat(session, item)
+    if resident is None:
+        raise NotAllowed(f"De inwoner van #{item.id} heeft zijn gegevens laten wissen.")
+    now = now or utcnow()
+    if item.claimed_by_id is None:
+        claim(session, staff=staff, item_id=item_id)
+    item.status = "answered"
+    item.thread_staff_id = staff.id
+    item.thread_until = now + THREAD_QUIET_AFTER
+    event = models.ItemEvent(kind="staff_reply", status="answered", staff_id=staff.id, text=text)
+    item.events.append(event)
+    session.flush()
+    title = staff_title(registry, staff, item)
+    kind = KIND_WORDS.get(item.kind, item.kind)
+    body = (
+        f"<b>Antwoord van {escape(staff.name)} ({escape(title)})</b> over je {escape(kind)} #{item.id}:\n\n"
+        f"{escape(text)}\n\n<i>Je kunt gewoon terugschrijven; je bericht gaat naar {escape(staff.name)}.</i>"
+    )
+    enqueue(
+        session,
+        purpose=f"item:{item.id}:reply:{event.id}",
+        chat_id=resident.telegram_id,
+        text=body,
+        item_id=item.id,
+        priority=10,
+    )
+    return Outcome(item, f"Je antwoord op #{item.id} is naar de inwoner gestuurd.")
+
+
+def open_thread_for(session: Session, *, resident_id: int, now: datetime | None = None) -> models.Item | None:
+    """The item whose staff conversation this resident's next message belongs to, if one is open."""
+    now = now or utcnow()
+    return session.scalars(
+        select(models.Item)
+        .where(
+            models.Item.resident_id == resident_id,
+            models.Item.status.in_(OPEN_STATUSES),
+            models.Item.thread_staff_id.is_not(None),
+            models.Item.thread_until > now,
+        )
+        .order_by(models.Item.thread_until.desc())
+    ).first()
+
+
+def relay_resident_message(
+    session: Session,
+    registry: Registry,
+    *,
+    item: models.Item,
+    resident: models.Resident,
+    text: str,
+    update_id: int,
+    now: datetime | None = None,
+) -> Outcome:
+    """Pass the resident's answer to the staff member of the thread, without Rasa."""
+    staff = session.get(models.StaffMember, item.thread_staff_id) if item.thread_staff_id else None
+    if staff is None or staff.telegram_id is None:
+        raise NotAllowed("no staff member on this thread")
+    now = now or utcnow()
+    item.thread_until = now + THREAD_QUIET_AFTER
+    item.events.append(models.ItemEvent(kind="resident_reply", text=text))
+    name = escape(resident.first_name or "De inwoner")
+    body = (
+        f"<b>{name}</b> antwoordt op #{item.id}:\n\n{escape(text)}\n\n"
+        "<i>Reageer (reply) op dit bericht om terug te schrijven.</i>"
+    )
+    enqueue(
+        session,
+        purpose=f"item:{item.id}:resident:{update_id}",
+        chat_id=staff.telegram_id,
+        text=body,
+        item_id=item.id,
+        priority=10,
+    )
+    return Outcome(item, f"Je bericht is doorgestuurd naar {escape(staff.name)}.")
+
+
+def close(session: Session, *, staff: models.StaffMember, item_id: int, outcome: str) -> Outcome:
+    """Close the item and tell the resident what was done: "je zei … — wij deden …"."""
+    item = load_item_for(session, staff=staff, item_id=item_id)
+    if item.status not in OPEN_STATUSES:
+        return Outcome(item, f"#{item.id} was al afgerond.")
+    outcome = OUTCOMES.get(outcome, outcome).strip()
+    if not outcome:
+        raise NotAllowed("Geef een uitkomst op.")
+    item.status = "closed"
+    item.outcome = outcome
+    item.closed_at = utcnow()
+    item.claimed_by_id = item.claimed_by_id or staff.id
+    item.thread_until = None
+    item.remind_at = None
+    item.escalate_at = None
+    item.events.append(models.ItemEvent(kind="closed", status="closed", staff_id=staff.id, text=outcome))
+    resident = _resident_chat(session, item)
+    if resident is not None:
+        said = item.text if len(item.text) <= 300 else item.text[:297] + "…"
+        kind = KIND_WORDS.get(item.kind, item.kind)
+        body = (
+            f"<b>Je {escape(kind)} #{item.id} is afgerond.</b>\n\nJe zei: «{escape(said)}»\n"
+            f"Wij deden: {escape(outcome)}\n\nDank je wel dat je het liet weten!"
+        )
+        enqueue(session, purpose=f"item:{item.id}:closed", chat_id=resident.telegram_id, text=body, item_id=item.id)
+    _notify_colleagues(
+        session,
+        item=item,
+        actor=staff,
+        tag="closed",
+        text=f"#{item.id} is afgerond door {escape(staff.name)}: {escape(outcome)}",
+    )
+    return Outcome(item, f"#{item.id} is afgerond en de inwoner heeft bericht gekregen.")
+
+
+def forward_candidates(
+    session: Session, registry: Registry, *, staff: models.StaffMember, item_id: int
+) -> list[models.StaffMember]:
+    """Colleagues in the same municipality this item can be passed to."""
+    item = load_item_for(session, staff=staff, item_id=item_id)
+    area = registry.find_area(item.area_code or "")
+    codes = [a.code for a in registry.municipality(area.municipality_code).areas] if area else []
+    return list(
+        session.scalars(
+            select(models.StaffMember)
+            .join(models.StaffArea)
+            .where(
+                models.StaffArea.area_code.in_(codes),
+                models.StaffMember.id != staff.id,
+                models.StaffMember.active.is_(True),
+                models.StaffMember.telegram_id.is_not(None),
+                models.StaffMember.role.in_(STAFF_TOOLS_ROLES),
+            )
+            .distinct()
+            .order_by(models.StaffMember.name)
+        )
+    )
+
+
+def forward(
+    session: Session, registry: Registry, *, staff: models.StaffMember, item_id: int, to_staff_id: int
+) -> Outcome:
+    """Pass the item to a colleague (of this or another area); they get the notification with buttons."""
+    from wijkbot.items import notify_recipients
+
+    item = load_item_for(session, staff=staff, item_id=item_id)
+    if item.status not in OPEN_STATUSES:
+        return Outcome(item, f"#{item.id} is al afgerond.")
+    target = next(
+        (c for c in forward_candidates(session, registry, staff=staff, item_id=item_id) if c.id == to_staff_id), None
+    )
+    if target is None:
+        raise NotAllowed("Je kunt dit item niet naar die persoon doorsturen.")
+    if item.area_code not in target.area_codes and target.area_codes:
+        item.area_code = target.area_codes[0]
+    item.assigned_staff_id = target.id
+    item.claimed_by_id = None
+    item.status = "new"
+    item.thread_staff_id = None
+    item.thread_until = None
+    if not any(r.staff_id == target.id for r in item.recipients):
+        item.recipients.append(models.ItemRecipient(staff_id=target.id, reason="forward"))
+    event = models.ItemEvent(kind="forwarded", status="new", staff_id=staff.id, text=f"to staff {target.id}")
+    item.events.append(event)
+    session.flush()
+    resident = _resident_chat(session, item)
+    notify_recipients(session, registry, item=item, resident=resident, purpose=f"forward{event.id}", only=[target.id])
+    return Outcome(item, f"#{item.id} is doorgestuurd naar {escape(target.name)}.")
+
+
+def inbox(session: Session, *, staff: models.StaffMember) -> list[models.Item]:
+    """Open items this staff member received or that lie in their areas, oldest first."""
+    return list(
+        session.scalars(
+            select(models.Item)
+            .outerjoin(models.ItemRecipient, models.ItemRecipient.item_id == models.Item.id)
+            .where(
+                models.Item.status.in_(OPEN_STATUSES),
+                or_(models.ItemRecipient.staff_id == staff.id, models.Item.area_code.in_(staff.area_codes)),
+            )
+            .distinct()
+            .order_by(models.Item.id)
+        )
+    )
+
+
+def set_awaiting(staff: models.StaffMember, *, action: str | None, item_id: int | None = None) -> None:
+    """Remember what the staff member's next typed message is for (a reply or a closing text)."""
+    staff.awaiting = {"action": action, "item_id": item_id} if action else None
+
+
+def remind_and_escalate(session: Session, registry: Registry, *, now: datetime | None = None) -> tuple[int, int]:
+    """Remind the recipients of items nobody claimed in time; later escalate them to the area's lead."""
+    now = now or utcnow()
+    reminded = escalated = 0
+    waiting = select(models.Item).where(models.Item.status == "new")
+    for item in session.scalars(waiting.where(models.Item.remind_at <= now)):
+        item.remind_at = None
+        item.events.append(models.ItemEvent(kind="reminded"))
+        for recipient in item.recipients:
+            member = session.get(models.StaffMember, recipient.staff_id)
+            if member is None or member.telegram_id is None or recipient.reason == "council":
+                continue
+            enqueue(
+                session,
+                purpose=f"item:{item.id}:remind:{member.id}",
+                chat_id=member.telegram_id,
+                text=f"Herinnering: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}) wacht nog "
+                "op iemand die het oppakt. Gebruik /inbox of de knoppen bij het bericht.",
+                item_id=item.id,
+            )
+        reminded += 1
+    for item in session.scalars(waiting.where(models.Item.escalate_at <= now)):
+        item.escalate_at = None
+        leads = staff_for_area(session, area_code=item.area_code or "", role="lead")
+        item.events.append(models.ItemEvent(kind="escalated", text=",".join(str(lead.id) for lead in leads)))
+        area = registry.find_area(item.area_code or "")
+        for lead in leads:
+            if lead.telegram_id is None:
+                continue
+            if not any(r.staff_id == lead.id for r in item.recipients):
+                item.recipients.append(models.ItemRecipient(staff_id=lead.id, reason="escalation"))
+            enqueue(
+                session,
+                purpose=f"item:{item.id}:escalate:{lead.id}",
+                chat_id=lead.telegram_id,
+                text=f"<b>Escalatie</b>: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}, "
+                f"{escape(area.label if area else '?')}) is nog door niemand opgepakt.\n\n{escape(item.text[:500])}",
+                buttons=[
+                    [
+                        {"text": "Oppakken", "callback_data": f"item:{item.id}:claim"},
+                        {"text": "Doorsturen", "callback_data": f"item:{item.id}:forward"},
+                    ]
+                ],
+                item_id=item.id,
+            )
+        escalated += 1
+    return reminded, escalated
