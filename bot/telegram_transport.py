@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from datetime import timedelta
 from typing import Any
 
@@ -65,7 +66,9 @@ class TelegramTransport:
     @staticmethod
     def _classify(exc: TelegramError) -> Exception:
         if isinstance(exc, RetryAfter):
-            return RetryLater(_seconds(exc.retry_after))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # PTB 22 warns that retry_after will become a timedelta
+                return RetryLater(_seconds(exc.retry_after))
         if isinstance(exc, Forbidden):
             return Blocked(str(exc))
         if isinstance(exc, BadRequest):

@@ -28,6 +28,18 @@ def get_or_create_resident(
     return resident
 
 
+def telegram_id_from_sender(sender_id: str | None) -> int | None:
+    """The Telegram user id a Rasa conversation belongs to (the REST `sender` is that id as text).
+
+    None for anything else (a test shell's "default", a group chat's negative id): such a conversation is
+    nobody's, and the assistant stores nothing for it.
+    """
+    if not isinstance(sender_id, str) or not sender_id.isdigit() or len(sender_id) > 18:
+        return None
+    value = int(sender_id)
+    return value if value > 0 else None
+
+
 def find_resident(session: Session, *, telegram_id: int) -> models.Resident | None:
     return session.scalars(select(models.Resident).where(models.Resident.telegram_id == telegram_id)).one_or_none()
 

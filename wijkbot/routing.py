@@ -145,13 +145,13 @@ def _fallback_inbox(session: Session, registry: Registry, *, municipality_code: 
     return list(
         session.scalars(
             select(models.StaffMember)
-            .join(models.StaffArea)
             .where(
-                models.StaffArea.area_code.in_(area_codes),
+                models.StaffMember.id.in_(
+                    select(models.StaffArea.staff_id).where(models.StaffArea.area_code.in_(area_codes))
+                ),
                 models.StaffMember.role == "inbox",
                 models.StaffMember.active.is_(True),
             )
-            .distinct()
             .order_by(models.StaffMember.id)
         )
     )

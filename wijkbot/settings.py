@@ -30,6 +30,7 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///var/wijkbot.db"
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
+    rasa_tracker_db: str = "var/rasa_tracker.db"
     rasa_timeout_seconds: float = 15.0
 
     wijkbot_municipalities: str = ",".join(DEFAULT_MUNICIPALITIES)
@@ -82,6 +83,16 @@ class Settings(BaseSettings):
         if self.database_url.startswith(prefix) and self.database_url != "sqlite:///:memory:":
             return Path(self.database_url[len(prefix) :])
         return None
+
+
+def rasa_environment(settings: Settings) -> dict[str, str]:
+    """Environment variables the Rasa server needs: endpoints.yml reads ${ACTION_SERVER_URL} and
+    ${RASA_TRACKER_DB} (Rasa substitutes them and refuses to start when one is unset)."""
+    return {
+        "ACTION_SERVER_URL": settings.action_server_url.rstrip("/"),
+        "RASA_TRACKER_DB": settings.rasa_tracker_db,
+        "RASA_TELEMETRY_ENABLED": "false",
+    }
 
 
 def parse_quiet_hours(value: str) -> tuple[time, time] | None:

@@ -251,15 +251,15 @@ def forward_candidates(
     return list(
         session.scalars(
             select(models.StaffMember)
-            .join(models.StaffArea)
             .where(
-                models.StaffArea.area_code.in_(codes),
+                models.StaffMember.id.in_(
+                    select(models.StaffArea.staff_id).where(models.StaffArea.area_code.in_(codes))
+                ),
                 models.StaffMember.id != staff.id,
                 models.StaffMember.active.is_(True),
                 models.StaffMember.telegram_id.is_not(None),
                 models.StaffMember.role.in_(STAFF_TOOLS_ROLES),
             )
-            .distinct()
             .order_by(models.StaffMember.name)
         )
     )
@@ -301,12 +301,15 @@ def inbox(session: Session, *, staff: models.StaffMember) -> list[models.Item]:
     return list(
         session.scalars(
             select(models.Item)
-            .outerjoin(models.ItemRecipient, models.ItemRecipient.item_id == models.Item.id)
             .where(
                 models.Item.status.in_(OPEN_STATUSES),
-                or_(models.ItemRecipient.staff_id == staff.id, models.Item.area_code.in_(staff.area_codes)),
+                or_(
+                    models.Item.id.in_(
+                        select(models.ItemRecipient.item_id).where(models.ItemRecipient.staff_id == staff.id)
+                    ),
+                    models.Item.area_code.in_(staff.area_codes),
+                ),
             )
-            .distinct()
             .order_by(models.Item.id)
         )
     )

@@ -1,0 +1,163 @@
+"""The outbox sender against the fake Bot API: limits, 429s, blocked chats, crashes, two senders."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.sender import OutboxSender, RateLimiter
+from bot.telegram_transport import TelegramTransport
+from db import models
+from db.models import utcnow
+from db.session import transaction
+from tests.conftest import make_resident
+from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from wijkbot.outbox import claim_due, enqueue
+from wijkbot.services import Services, open_services
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegramServer]:
+    with start_fake_telegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def transport(telegram: FakeTelegramServer) -> AsyncIterator[TelegramTransport]:
+    bot = telegram.make_bot()
+    async with bot:
+        yield TelegramTransport(bot)
+
+
+def queue(services: Services, chat_id: int, *texts: str, **kwargs: object) -> None:
+    with transaction(services.sessions) as session:
+        for number, text in enumerate(texts):
+            enqueue(session, purpose=f"test:{chat_id}:{number}:{text[:20]}", chat_id=chat_id, text=text, **kwargs)  # type: ignore[arg-type]
+
+
+def rows(services: Services) -> list[models.OutboxMessage]:
+    with transaction(services.sessions) as session:
+        return list(session.scalars(select(models.OutboxMessage).order_by(models.OutboxMessage.id)))
+
+
+async def test_a_queued_message_is_sent_once_and_marked_sent(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "Hallo <b>Anna</b>")
+    sender = OutboxSender(services, transport)
+    assert await sender.send_due() == 1
+    assert await sender.send_due() == 0
+    sent = telegram.sent_messages(42)
+    assert [m["text"] for m in sent] == ["Hallo <b>Anna</b>"] and sent[0]["parse_mode"] == "HTML"
+    [row] = rows(services)
+    assert row.status == "sent" and row.telegram_message_id == sent[0]["message_id"]
+
+
+async def test_a_429_is_honoured_and_the_message_still_arrives_once(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    telegram.fail_next("sendMessage", status=429, retry_after=1)
+    queue(services, 42, "eerste", "tweede")
+    sender = OutboxSender(services, transport, tick_seconds=0.2)
+    sender.start()
+    await telegram.wait_for_messages_async(42, count=2, timeout=10)
+    await sender.stop()
+    attempts = telegram.send_times(42)
+    assert len(attempts) == 3  # the refused one, then both
+    assert attempts[1] - attempts[0] >= 0.95
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["eerste", "tweede"]  # order kept
+
+
+async def test_one_chat_gets_at_most_one_message_a_second(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "a", "b", "c")
+    queue(services, 43, "x")
+    sender = OutboxSender(services, transport, tick_seconds=0.2)
+    sender.start()
+    await telegram.wait_for_messages_async(42, count=3, timeout=10)
+    await sender.stop()
+    assert telegram.max_rate(42, window=0.95) == 1
+    assert telegram.send_times(43)[0] - telegram.send_times(42)[0] < 0.5  # other chats are not held up
+
+
+async def test_the_overall_rate_stays_under_the_limit(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 0, *[])
+    with transaction(services.sessions) as session:
+        for chat in range(1000, 1090):
+            enqueue(session, purpose="burst", chat_id=chat, text="hoi")
+    sender = OutboxSender(services, transport, limiter=RateLimiter(per_second=30))
+    while await sender.send_due():
+        pass
+    assert len(telegram.sent_messages()) == 90
+    assert telegram.max_rate(window=1.0) <= 31
+
+
+async def test_a_resident_who_blocked_the_bot_is_marked_and_not_retried(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    with transaction(services.sessions) as session:
+        resident = make_resident(session, telegram_id=555)
+    telegram.block_chat(555)
+    queue(services, 555, "hallo")
+    await OutboxSender(services, transport).send_due()
+    [row] = rows(services)
+    assert row.status == "failed" and "blocked" in (row.error or "")
+    with transaction(services.sessions) as session:
+        assert session.get(models.Resident, resident.id).blocked  # type: ignore[union-attr]
+
+
+async def test_html_that_telegram_refuses_is_sent_as_plain_text(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "kapot <b>vet")
+    await OutboxSender(services, transport).send_due()
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["kapot vet"]
+
+
+async def test_a_crashed_sender_s_claimed_rows_are_sent_once_by_the_next(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "al verstuurd", "nog niet")
+    with transaction(services.sessions) as session:
+        first, second = claim_due(session, worker="dead", limit=2)
+        first.status, first.sent_at = "sent", utcnow()  # it got this far before it died
+        second.claimed_at = utcnow() - timedelta(minutes=10)
+    sender = OutboxSender(services, transport, tick_seconds=0.2)
+    assert await sender.send_due() == 1
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["nog niet"]
+    assert [r.status for r in rows(services)] == ["sent", "sent"]
+
+
+@pytest.mark.parametrize("database_url", ["postgresql"], indirect=True)
+async def test_two_senders_on_postgresql_never_send_the_same_row(
+    services: Services, telegram: FakeTelegramServer, database_url: str
+) -> None:
+    with transaction(services.sessions) as session:
+        for number in range(300):
+            enqueue(session, purpose=f"poll:{number}", chat_id=2000 + number, text=f"bericht {number}")
+    other = open_services(services.settings, prepare_database=False)
+    bot_a, bot_b = telegram.make_bot(), telegram.make_bot()
+    async with bot_a, bot_b:
+        senders = [
+            OutboxSender(s, TelegramTransport(b), batch=25, limiter=RateLimiter(per_second=None))
+            for s, b in ((services, bot_a), (other, bot_b))
+        ]
+
+        async def drain(sender: OutboxSender) -> int:
+            total = 0
+            while handled := await sender.send_due():
+                total += handled
+            return total
+
+        counts = await asyncio.gather(*(drain(s) for s in senders))
+    other.close()
+    texts = [m["text"] for m in telegram.sent_messages()]
+    assert len(texts) == 300 and len(set(texts)) == 300
+    assert all(c > 0 for c in counts), counts  # both really took part

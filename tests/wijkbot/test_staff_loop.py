@@ -1,0 +1,137 @@
+"""The staff loop in plain functions: claim, reply, relay, forward, close, remind and escalate."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+from tests.conftest import make_resident, make_staff
+from wijkbot.items import file_item
+from wijkbot.services import Services
+from wijkbot.staff_loop import (
+    NotAllowed,
+    claim,
+    close,
+    forward,
+    inbox,
+    open_thread_for,
+    relay_resident_message,
+    remind_and_escalate,
+    reply,
+)
+
+
+def _outbox(session: Session) -> list[models.OutboxMessage]:
+    return list(session.scalars(select(models.OutboxMessage).order_by(models.OutboxMessage.id)))
+
+
+@pytest.fixture
+def filed(
+    session: Session, services: Services
+) -> tuple[models.Item, models.StaffMember, models.StaffMember, models.Resident]:
+    first = make_staff(session, services.registry, areas=["WK082613"], name="Sanne")
+    second = make_staff(session, services.registry, areas=["WK082613"], name="Joost")
+    resident = make_resident(session, first_name="Anna")
+    item = file_item(
+        session,
+        services.registry,
+        services.rules,
+        resident=resident,
+        kind="idea",
+        area_code="WK082613",
+        text="Een bankje bij de vijver",
+    ).item
+    return item, first, second, resident
+
+
+def test_claiming_tells_the_colleagues_who_took_it(session: Session, filed: tuple) -> None:  # type: ignore[type-arg]
+    item, sanne, joost, _ = filed
+    assert claim(session, staff=sanne, item_id=item.id).message == f"Je hebt #{item.id} opgepakt."
+    assert item.status == "claimed" and item.claimed_by_id == sanne.id
+    told = [r for r in _outbox(session) if r.purpose.startswith(f"item:{item.id}:claimed")]
+    assert [r.recipient_chat_id for r in told] == [joost.telegram_id]
+    assert "opgepakt door Joost" in claim(session, staff=joost, item_id=item.id).message.replace("Sanne", "Joost")
+
+
+def test_a_staff_member_of_another_area_cannot_touch_the_item(
+    session: Session, services: Services, filed: tuple
+) -> None:  # type: ignore[type-arg]
+    item = filed[0]
+    outsider = make_staff(session, services.registry, areas=["WK082611"], name="Den Hout")
+    with pytest.raises(NotAllowed):
+        claim(session, staff=outsider, item_id=item.id)
+    with pytest.raises(NotAllowed):
+        reply(session, services.registry, staff=outsider, item_id=item.id, text="hoi")
+    council = make_staff(session, services.registry, areas=["WK082613"], role="council", name="Raadslid")
+    with pytest.raises(NotAllowed):
+        close(session, staff=council, item_id=item.id, outcome="done")
+
+
+def test_reply_reaches_the_resident_and_their_answer_comes_back(
+    session: Session, services: Services, filed: tuple
+) -> None:  # type: ignore[type-arg]
+    item, sanne, _, anna = filed
+    reply(session, services.registry, staff=sanne, item_id=item.id, text="Leuk idee! Waar precies?")
+    to_resident = [r for r in _outbox(session) if r.recipient_chat_id == anna.telegram_id]
+    assert len(to_resident) == 1 and "Leuk idee! Waar precies?" in to_resident[0].payload["text"]
+    assert item.status == "answered" and item.claimed_by_id == sanne.id
+    thread = open_thread_for(session, resident_id=anna.id)
+    assert thread is not None and thread.id == item.id
+    relay_resident_message(session, services.registry, item=thread, resident=anna, text="Bij de <vijver>", update_id=1)
+    back = [r for r in _outbox(session) if r.purpose == f"item:{item.id}:resident:1"]
+    assert back[0].recipient_chat_id == sanne.telegram_id and "&lt;vijver&gt;" in back[0].payload["text"]
+
+
+def test_a_quiet_thread_no_longer_captures_the_resident(session: Session, services: Services, filed: tuple) -> None:  # type: ignore[type-arg]
+    item, sanne, _, anna = filed
+    reply(session, services.registry, staff=sanne, item_id=item.id, text="Dank je")
+    assert open_thread_for(session, resident_id=anna.id, now=utcnow() + timedelta(days=3)) is None
+
+
+def test_closing_tells_the_resident_what_was_done(session: Session, filed: tuple) -> None:  # type: ignore[type-arg]
+    item, sanne, _, anna = filed
+    close(session, staff=sanne, item_id=item.id, outcome="done")
+    row = next(r for r in _outbox(session) if r.purpose == f"item:{item.id}:closed")
+    assert row.recipient_chat_id == anna.telegram_id
+    assert "Je zei: «Een bankje bij de vijver»" in row.payload["text"]
+    assert "Wij deden: Het is opgepakt en uitgevoerd." in row.payload["text"]
+    assert item.status == "closed" and open_thread_for(session, resident_id=anna.id) is None
+    assert "al afgerond" in close(session, staff=sanne, item_id=item.id, outcome="done").message
+
+
+def test_forwarding_to_a_colleague_of_another_area_moves_the_item(
+    session: Session, services: Services, filed: tuple
+) -> None:  # type: ignore[type-arg]
+    item, sanne, _, _ = filed
+    den_hout = make_staff(session, services.registry, areas=["WK082611"], name="Den Hout")
+    forward(session, services.registry, staff=sanne, item_id=item.id, to_staff_id=den_hout.id)
+    assert item.area_code == "WK082611" and item.assigned_staff_id == den_hout.id
+    assert any(r.recipient_chat_id == den_hout.telegram_id and "buttons" in r.payload for r in _outbox(session))
+    assert item in inbox(session, staff=den_hout)
+    oss = make_staff(session, services.registry, areas=["WK082806"], role="wijkcoordinator", name="Oss")
+    with pytest.raises(NotAllowed):
+        forward(session, services.registry, staff=den_hout, item_id=item.id, to_staff_id=oss.id)
+
+
+def test_an_unclaimed_item_reminds_then_escalates(session: Session, services: Services, filed: tuple) -> None:  # type: ignore[type-arg]
+    item, sanne, joost, _ = filed
+    lead = make_staff(session, services.registry, areas=["WK082613"], role="lead", name="Wethouder")
+    assert remind_and_escalate(session, services.registry, now=utcnow()) == (0, 0)
+    assert remind_and_escalate(session, services.registry, now=utcnow() + timedelta(hours=25)) == (1, 0)
+    reminders = {r.recipient_chat_id for r in _outbox(session) if ":remind:" in r.purpose}
+    assert reminders == {sanne.telegram_id, joost.telegram_id}
+    assert remind_and_escalate(session, services.registry, now=utcnow() + timedelta(hours=73)) == (0, 1)
+    escalations = [r for r in _outbox(session) if ":escalate:" in r.purpose]
+    assert [r.recipient_chat_id for r in escalations] == [lead.telegram_id]
+    assert claim(session, staff=lead, item_id=item.id).item.status == "claimed"
+
+
+def test_a_claimed_item_is_not_reminded(session: Session, services: Services, filed: tuple) -> None:  # type: ignore[type-arg]
+    item, sanne, _, _ = filed
+    claim(session, staff=sanne, item_id=item.id)
+    assert remind_and_escalate(session, services.registry, now=utcnow() + timedelta(days=5)) == (0, 0)
