@@ -20,13 +20,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import resident, staff
+from bot import privacy, resident, staff
 from bot.conversation import Conversation
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
 from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
+from db.session import make_engine
 from wijkbot.inbound import mark_done, pending_chats, record_update
 from wijkbot.services import open_services
 from wijkbot.settings import Settings
@@ -96,7 +97,7 @@ async def retry_waiting_turns(context: ContextTypes.DEFAULT_TYPE) -> None:
 async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Remind, then escalate, items nobody claimed in time."""
     rt = runtime(context)
-    reminded, escalated = await rt.db(lambda s: remind_and_escalate(s, rt.services.registry))
+    reminded, escalated = await rt.db(lambda s: remind_and_escalate(s, rt.services.registry, now=rt.clock()))
     if reminded or escalated:
         rt.sender.wake()
 
@@ -117,8 +118,17 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CommandHandler("mijnideeen", resident.list_my_items, filters=private))
     application.add_handler(CommandHandler("stop", resident.stop_outreach, filters=private))
     application.add_handler(CommandHandler("inbox", staff.show_inbox, filters=private))
+    application.add_handler(CommandHandler("mijngegevens", privacy.export_my_data, filters=private))
+    application.add_handler(CommandHandler("vergeetmij", privacy.ask_to_forget, filters=private))
+    application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^forget:"))
+    application.add_handler(CallbackQueryHandler(resident.answer_stale_button))
     application.add_handler(MessageHandler(private & filters.COMMAND, resident.answer_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, route_private_text))
+    application.add_handler(MessageHandler(private & filters.PHOTO & filters.UpdateType.MESSAGE, resident.attach_photo))
+    application.add_handler(
+        MessageHandler(private & filters.LOCATION & filters.UpdateType.MESSAGE, resident.answer_location)
+    )
+    application.add_handler(MessageHandler(private & filters.UpdateType.EDITED, resident.answer_edit))
     application.add_handler(MessageHandler(private & filters.UpdateType.MESSAGE, resident.answer_non_text))
     application.add_handler(TypeHandler(Update, finish_update), group=99)
     application.add_error_handler(log_error)
@@ -135,7 +145,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
         sender = OutboxSender(services, TelegramTransport(application.bot))
         conversation = Conversation(services, rasa, sender.wake)
-        application.bot_data[RUNTIME_KEY] = Runtime(services, rasa, conversation, sender, locks)
+        tracker = make_engine(settings.rasa_tracker_url)
+        application.bot_data[RUNTIME_KEY] = Runtime(services, rasa, conversation, sender, locks, tracker)
         sender.start()
         jobs = application.job_queue
         if jobs is not None:
@@ -147,6 +158,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         if isinstance(rt, Runtime):
             await rt.sender.stop()
             await rt.rasa.aclose()
+            rt.tracker.dispose()
             rt.services.close()
 
     builder: ApplicationBuilder[Any, Any, Any, Any, Any, Any] = (

@@ -22,6 +22,7 @@ from telegram.ext import ContextTypes
 from bot.runtime import runtime
 from db import models
 from wijkbot.items import describe_status, items_of_resident
+from wijkbot.outbox import enqueue
 from wijkbot.residents import find_resident, get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 
@@ -194,3 +195,82 @@ async def answer_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """Messages in groups: the bot only talks one to one."""
     if update.effective_chat is not None:
         await runtime(context).say(update.effective_chat.id, f"group:{update.effective_chat.id}", GROUP_REPLY)
+
+
+async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A photo: attached to the resident's latest open item by Telegram file id only (nothing downloaded)."""
+    message, user, chat = update.effective_message, update.effective_user, update.effective_chat
+    if message is None or user is None or chat is None or not message.photo:
+        return
+    rt = runtime(context)
+    file_id = message.photo[-1].file_id
+
+    def attach(session: Session) -> str:
+        resident = find_resident(session, telegram_id=user.id)
+        item = latest_open_item(session, resident_id=resident.id) if resident else None
+        if item is None:
+            return (
+                "Dank je voor de foto. Vertel eerst in een bericht wat je wilt melden of voorstellen; "
+                "daarna kun je er een foto bij sturen."
+            )
+        photos = [*item.details.get("photos", []), file_id][-5:]
+        item.details = {**item.details, "photos": photos}
+        for recipient in item.recipients:
+            member = session.get(models.StaffMember, recipient.staff_id)
+            if member is not None and member.telegram_id is not None:
+                enqueue(
+                    session,
+                    purpose=f"item:{item.id}:photo:{update.update_id}:{member.id}",
+                    chat_id=member.telegram_id,
+                    method="sendPhoto",
+                    item_id=item.id,
+                    payload={"photo": file_id, "caption": f"Foto bij #{item.id}"},
+                )
+        return (
+            f"Je foto is toegevoegd aan #{item.id}. Let op: een foto kan de plek bevatten waar hij is "
+            "gemaakt. Wil je dat niet delen, zet dan locatie uit in je camera."
+        )
+
+    text = await rt.db(attach)
+    await rt.say(chat.id, f"cmd:{update.update_id}", text)
+
+
+def latest_open_item(session: Session, *, resident_id: int) -> models.Item | None:
+    """The resident's most recent item that is still open."""
+    from sqlalchemy import select
+
+    from wijkbot.items import OPEN_STATUSES
+
+    return session.scalars(
+        select(models.Item)
+        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATUSES))
+        .order_by(models.Item.id.desc())
+    ).first()
+
+
+async def answer_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A shared location: not used for routing yet, so ask for the postcode."""
+    if update.effective_chat is not None:
+        await runtime(context).say(
+            update.effective_chat.id,
+            f"cmd:{update.update_id}",
+            "Dank je. Ik kan nog niet zien in welke wijk een locatie ligt. Wil je je postcode sturen? "
+            "Bijvoorbeeld 4901 AB.",
+        )
+
+
+async def answer_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """An edited message: say that edits are not read, so nothing is silently missed."""
+    if update.effective_chat is not None:
+        await runtime(context).say(
+            update.effective_chat.id,
+            f"cmd:{update.update_id}",
+            "Ik zie dat je een bericht hebt aangepast. Ik lees alleen nieuwe berichten: stuur je aanpassing "
+            "gerust als nieuw bericht.",
+        )
+
+
+async def answer_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A button whose data we do not know (old or forged): answer it, change nothing."""
+    if update.callback_query is not None:
+        await update.callback_query.answer("Deze knop werkt niet (meer).")

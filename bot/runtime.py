@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
+from sqlalchemy import Engine
 from sqlalchemy.orm import Session
 from telegram.ext import ContextTypes
 
@@ -14,6 +16,7 @@ from bot.conversation import Conversation
 from bot.processor import ChatLocks
 from bot.rasa_client import RasaClient
 from bot.sender import OutboxSender
+from db.models import utcnow
 from db.session import transaction
 from wijkbot.outbox import Buttons, enqueue
 from wijkbot.services import Services
@@ -29,6 +32,8 @@ class Runtime:
     conversation: Conversation
     sender: OutboxSender
     locks: ChatLocks
+    tracker: Engine
+    clock: Callable[[], datetime] = utcnow
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run one transaction in a worker thread, so the event loop never waits on the database."""

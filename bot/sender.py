@@ -225,7 +225,12 @@ class OutboxSender:
         else:
 
             def record(session: Session) -> None:
-                mark_sent(session, row_id=message.id, telegram_message_id=message_id)
+                mark_sent(
+                    session,
+                    row_id=message.id,
+                    telegram_message_id=message_id,
+                    forget=bool(message.payload.get("ephemeral")),
+                )
 
             if self.on_sent is not None:
                 self.on_sent(message, message_id)

@@ -6,7 +6,7 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -106,6 +106,12 @@ class TelegramTransport:
                 options=payload["options"],
                 is_anonymous=False,
                 allows_multiple_answers=False,
+            )
+            return sent.message_id
+        if message.method == "sendDocument":
+            document = InputFile(payload["document_text"].encode("utf-8"), filename=payload["filename"])
+            sent = await self.bot.send_document(
+                chat_id=message.chat_id, document=document, caption=payload.get("caption")
             )
             return sent.message_id
         if message.method == "stopPoll":

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, select, update
+from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -92,7 +92,11 @@ def claim_due(
     return rows
 
 
-def mark_sent(session: Session, *, row_id: int, telegram_message_id: int | None) -> None:
+def mark_sent(session: Session, *, row_id: int, telegram_message_id: int | None, forget: bool = False) -> None:
+    """Record delivery; a row marked `ephemeral` (e.g. the goodbye after an erasure) is deleted instead."""
+    if forget:
+        session.execute(delete(models.OutboxMessage).where(models.OutboxMessage.id == row_id))
+        return
     session.execute(
         update(models.OutboxMessage)
         .where(models.OutboxMessage.id == row_id)

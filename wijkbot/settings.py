@@ -32,6 +32,8 @@ class Settings(BaseSettings):
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_tracker_db: str = "var/rasa_tracker.db"
     rasa_timeout_seconds: float = 15.0
+    # Rasa's SQL tracker store (see endpoints.yml): erasure and retention clean it too.
+    rasa_tracker_url: str = "sqlite:///var/rasa_tracker.db"
 
     wijkbot_municipalities: str = ",".join(DEFAULT_MUNICIPALITIES)
     outreach_quiet_hours: str = "21:00-09:00"

@@ -1,0 +1,115 @@
+"""The resident's rights in the chat: /mijngegevens (export) and /vergeetmij (erase, after a confirmation).
+
+```mermaid
+flowchart LR
+    A[/mijngegevens/] --> B[summary + JSON file]
+    C[/vergeetmij/] --> D{Weet je het zeker?}
+    D -- Ja, wis alles --> E[erased everywhere, tracker too; staff told of withdrawn items]
+    D -- Nee --> F[nothing changes]
+```
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.orm import Session
+from telegram import Update
+from telegram.ext import ContextTypes
+
+from bot.runtime import runtime
+from wijkbot.outbox import enqueue
+from wijkbot.privacy import erase_resident, export_json, export_resident, export_summary
+
+CONFIRM_YES = "forget:yes"
+CONFIRM_NO = "forget:no"
+
+
+async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/mijngegevens: a short summary and a JSON file with everything held about the resident."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    rt = runtime(context)
+    tracker = rt.tracker
+
+    def export(session: Session) -> None:
+        document = export_resident(session, telegram_id=user.id, tracker=tracker)
+        purpose = f"export:{update.update_id}"
+        if document is None:
+            enqueue(
+                session,
+                purpose=purpose,
+                chat_id=chat.id,
+                priority=10,
+                text="We bewaren niets over jou. Zodra je iets stuurt, kun je het hier opvragen.",
+            )
+            return
+        enqueue(session, purpose=purpose, chat_id=chat.id, text=export_summary(document), priority=10)
+        enqueue(
+            session,
+            purpose=f"{purpose}:file",
+            chat_id=chat.id,
+            method="sendDocument",
+            priority=10,
+            payload={"document_text": export_json(document), "filename": "mijn-gegevens-wijkbot.json"},
+        )
+
+    await rt.db(export)
+    rt.sender.wake()
+
+
+async def ask_to_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/vergeetmij: ask for a confirmation first."""
+    chat = update.effective_chat
+    if chat is None:
+        return
+    await runtime(context).say(
+        chat.id,
+        f"cmd:{update.update_id}",
+        "Wil je dat we alles over jou wissen? Je ideeën, meldingen en vragen worden ingetrokken, en het gesprek "
+        "met mij wordt gewist. Dit kan niet ongedaan worden gemaakt.",
+        buttons=[
+            [
+                {"text": "Ja, wis alles", "callback_data": CONFIRM_YES},
+                {"text": "Nee, toch niet", "callback_data": CONFIRM_NO},
+            ]
+        ],
+    )
+
+
+async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The answer to the confirmation: erase everything, or nothing."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    rt = runtime(context)
+    if query.data != CONFIRM_YES:
+        await query.answer("Er is niets gewist.")
+        await rt.say(chat.id, f"cmd:{update.update_id}", "Goed, er is niets gewist.")
+        return
+    tracker = rt.tracker
+    await query.answer("Je gegevens worden gewist.")
+
+    def erase(session: Session) -> None:
+        erase_resident(session, telegram_id=user.id, tracker=tracker)
+        enqueue(
+            session,
+            purpose=f"erased:{update.update_id}",
+            chat_id=chat.id,
+            priority=10,
+            payload={"ephemeral": True},
+            text="Alles over jou is gewist. Alleen anonieme aantallen blijven over (zoals 'een idee in "
+            "Dorst'). Je kunt me altijd opnieuw een bericht sturen.",
+        )
+
+    await rt.db(erase)
+    await rt.db(lambda s: _forget_this_update(s, update.update_id))
+    rt.sender.wake()
+
+
+def _forget_this_update(session: Session, update_id: int) -> None:
+    """The button press itself was stored before handling: erase it too."""
+    from db import models
+
+    row = session.get(models.InboundUpdate, update_id)
+    if row is not None:
+        session.delete(row)

@@ -1,0 +1,296 @@
+"""Residents' rights and retention: export everything held about a resident, erase it, expire old data.
+
+Erasure keeps only anonymous counts: an item stays as "an idea in Dorst, closed" without text or person.
+The Rasa tracker store (its own database) is cleaned too, through SQL on its `events` table.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+
+from sqlalchemy import Engine, delete, inspect, or_, select, text, update
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+from wijkbot.items import KIND_WORDS, OPEN_STATUSES
+from wijkbot.outbox import enqueue
+from wijkbot.residents import find_resident
+
+ERASED = "[verwijderd]"
+WITHDRAWN = "[ingetrokken door de inwoner]"
+
+
+@dataclass(frozen=True)
+class ErasureReport:
+    items_anonymised: int
+    updates_deleted: int
+    messages_deleted: int
+    tracker_events_deleted: int
+    staff_told: int
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def tracker_events(tracker: Engine | None, *, sender_id: str) -> list[dict[str, Any]]:
+    """The Rasa conversation events stored for this sender (empty when there is no tracker store yet)."""
+    if tracker is None or not inspect(tracker).has_table("events"):
+        return []
+    with tracker.connect() as connection:
+        rows = connection.execute(
+            text(
+                "SELECT type_name, timestamp, intent_name, action_name, data FROM events "
+                "WHERE sender_id = :sender ORDER BY id"
+            ),
+            {"sender": sender_id},
+        ).mappings()
+        return [dict(row) for row in rows]
+
+
+def export_resident(session: Session, *, telegram_id: int, tracker: Engine | None = None) -> dict[str, Any] | None:
+    """Everything held about this resident, as a JSON-ready document; None when nothing is held."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    updates = list(
+        session.scalars(
+            select(models.InboundUpdate)
+            .where(models.InboundUpdate.chat_id == telegram_id)
+            .order_by(models.InboundUpdate.update_id)
+        )
+    )
+    messages = list(
+        session.scalars(
+            select(models.OutboxMessage)
+            .where(models.OutboxMessage.recipient_chat_id == telegram_id)
+            .order_by(models.OutboxMessage.id)
+        )
+    )
+    events = tracker_events(tracker, sender_id=str(telegram_id))
+    if resident is None and not updates and not messages and not events:
+        return None
+    items = (
+        list(
+            session.scalars(select(models.Item).where(models.Item.resident_id == resident.id).order_by(models.Item.id))
+        )
+        if resident
+        else []
+    )
+    about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
+    return {
+        "about": "Alles wat de wijkbot van de gemeente over jou bewaart (AVG art. 15).",
+        "exported_at": utcnow().isoformat(),
+        "resident": None
+        if resident is None
+        else {
+            "telegram_id": resident.telegram_id,
+            "first_name": resident.first_name,
+            "language": resident.language,
+            "area_code": resident.area_code,
+            "buurt_code": resident.buurt_code,
+            "postcode": resident.postcode,
+            "outreach_opt_in": resident.outreach_opt_in,
+            "consent_at": _iso(resident.consent_at),
+            "consent_via": resident.consent_via,
+            "blocked": resident.blocked,
+            "created_at": _iso(resident.created_at),
+            "last_seen_at": _iso(resident.last_seen_at),
+        },
+        "items": [
+            {
+                "id": item.id,
+                "kind": item.kind,
+                "area_code": item.area_code,
+                "text": item.text,
+                "details": item.details,
+                "status": item.status,
+                "outcome": item.outcome,
+                "created_at": _iso(item.created_at),
+                "closed_at": _iso(item.closed_at),
+                "history": [
+                    {"at": _iso(e.at), "kind": e.kind, "status": e.status, "text": e.text} for e in item.events
+                ],
+            }
+            for item in items
+        ],
+        "messages_received": [
+            {"update_id": u.update_id, "kind": u.kind, "received_at": _iso(u.received_at), "content": u.payload}
+            for u in updates
+        ],
+        "messages_sent": [
+            {
+                "id": m.id,
+                "purpose": m.purpose,
+                "status": m.status,
+                "created_at": _iso(m.created_at),
+                "content": m.payload,
+            }
+            for m in messages
+        ],
+        "messages_to_staff_about_you": [
+            {
+                "id": m.id,
+                "item_id": m.item_id,
+                "status": m.status,
+                "created_at": _iso(m.created_at),
+                "content": m.payload,
+            }
+            for m in about
+        ],
+        "conversation_events": [
+            {k: (v if not isinstance(v, datetime) else v.isoformat()) for k, v in e.items()} for e in events
+        ],
+    }
+
+
+def export_summary(document: dict[str, Any]) -> str:
+    """A short readable summary to send with the JSON file."""
+    resident = document.get("resident") or {}
+    lines = [
+        "<b>Dit bewaren we over jou</b>",
+        f"• Voornaam: {escape(str(resident.get('first_name') or '-'))}",
+        f"• Gebied: {escape(str(resident.get('area_code') or 'onbekend'))}",
+        f"• Peilingen en berichten uit je wijk: {'ja' if resident.get('outreach_opt_in') else 'nee'}",
+        f"• Ideeën, meldingen en vragen: {len(document['items'])}",
+        f"• Berichten van jou: {len(document['messages_received'])}; van ons: {len(document['messages_sent'])}",
+        f"• Gespreksgegevens van de assistent: {len(document['conversation_events'])}",
+        "",
+        "Alles staat in het bestand hierbij. Wissen? Stuur /vergeetmij.",
+    ]
+    return "\n".join(lines)
+
+
+def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None = None) -> ErasureReport:
+    """Erase the resident's personal data everywhere; tell staff who held their open items."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    anonymised = told = 0
+    if resident is not None:
+        items = list(session.scalars(select(models.Item).where(models.Item.resident_id == resident.id)))
+        for item in items:
+            if item.status in OPEN_STATUSES:
+                told += _tell_staff_withdrawn(session, item)
+                item.status = "withdrawn"
+            item.text = WITHDRAWN
+            item.details = {}
+            item.outcome = None
+            item.resident_id = None
+            item.thread_staff_id = None
+            item.thread_until = None
+            for event in item.events:
+                event.text = None
+            item.events.append(models.ItemEvent(kind="erased", status=item.status))
+            anonymised += 1
+        about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
+        for message in about:
+            if message.status == "pending":
+                session.delete(message)
+            else:
+                message.payload = {"text": WITHDRAWN}
+        session.flush()
+        session.delete(resident)
+    updates = session.execute(delete(models.InboundUpdate).where(models.InboundUpdate.chat_id == telegram_id))
+    messages = session.execute(
+        delete(models.OutboxMessage).where(
+            models.OutboxMessage.recipient_chat_id == telegram_id, models.OutboxMessage.status != "sending"
+        )
+    )
+    tracker_deleted = 0
+    if tracker is not None and inspect(tracker).has_table("events"):
+        with tracker.begin() as connection:
+            tracker_deleted = connection.execute(
+                text("DELETE FROM events WHERE sender_id = :sender"), {"sender": str(telegram_id)}
+            ).rowcount
+    return ErasureReport(
+        anonymised,
+        int(getattr(updates, "rowcount", 0)),
+        int(getattr(messages, "rowcount", 0)),
+        int(tracker_deleted or 0),
+        told,
+    )
+
+
+def _messages_about(session: Session, *, item_ids: list[int], telegram_id: int) -> list[models.OutboxMessage]:
+    """Notifications to staff that carry this resident's words (their items), not sent to the resident."""
+    if not item_ids:
+        return []
+    return list(
+        session.scalars(
+            select(models.OutboxMessage)
+            .where(
+                models.OutboxMessage.item_id.in_(item_ids),
+                models.OutboxMessage.recipient_chat_id != telegram_id,
+                ~models.OutboxMessage.purpose.contains(":withdrawn:"),
+            )
+            .order_by(models.OutboxMessage.id)
+        )
+    )
+
+
+def _tell_staff_withdrawn(session: Session, item: models.Item) -> int:
+    told = 0
+    for recipient in item.recipients:
+        member = session.get(models.StaffMember, recipient.staff_id)
+        if member is None or member.telegram_id is None:
+            continue
+        enqueue(
+            session,
+            purpose=f"item:{item.id}:withdrawn:{member.id}",
+            chat_id=member.telegram_id,
+            text=f"#{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}) is ingetrokken: de inwoner heeft "
+            "gevraagd al zijn gegevens te wissen. Je hoeft er niets meer mee te doen.",
+            item_id=item.id,
+        )
+        told += 1
+    return told
+
+
+def expire_old_data(
+    session: Session, *, retention: timedelta, now: datetime | None = None, tracker: Engine | None = None
+) -> dict[str, int]:
+    """Remove conversation content and closed items' personal data older than the retention period."""
+    cutoff = (now or utcnow()) - retention
+    closed_items = select(models.Item.id).where(
+        models.Item.status.in_(("closed", "withdrawn")),
+        models.Item.closed_at.is_not(None),
+        models.Item.closed_at < cutoff,
+        models.Item.text != ERASED,
+    )
+    ids = list(session.scalars(closed_items))
+    if ids:
+        session.execute(
+            update(models.Item)
+            .where(models.Item.id.in_(ids))
+            .values(text=ERASED, details={}, outcome=None, resident_id=None)
+        )
+        session.execute(update(models.ItemEvent).where(models.ItemEvent.item_id.in_(ids)).values(text=None))
+    updates = session.execute(
+        delete(models.InboundUpdate).where(
+            models.InboundUpdate.received_at < cutoff, models.InboundUpdate.status != "pending"
+        )
+    )
+    messages = session.execute(
+        delete(models.OutboxMessage).where(
+            models.OutboxMessage.created_at < cutoff,
+            or_(models.OutboxMessage.status == "sent", models.OutboxMessage.status == "failed"),
+        )
+    )
+    tracker_deleted = 0
+    if tracker is not None and inspect(tracker).has_table("events"):
+        with tracker.begin() as connection:
+            tracker_deleted = connection.execute(
+                text("DELETE FROM events WHERE timestamp < :cutoff"), {"cutoff": cutoff.timestamp()}
+            ).rowcount
+    return {
+        "items": len(ids),
+        "updates": int(getattr(updates, "rowcount", 0)),
+        "messages": int(getattr(messages, "rowcount", 0)),
+        "tracker_events": int(tracker_deleted or 0),
+    }
+
+
+def export_json(document: dict[str, Any]) -> str:
+    return json.dumps(document, ensure_ascii=False, indent=2, default=str)
