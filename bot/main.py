@@ -29,6 +29,7 @@ from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
 from db.session import make_engine
 from wijkbot.inbound import mark_done, pending_chats, record_update
+from wijkbot.privacy import expire_old_data
 from wijkbot.services import open_services
 from wijkbot.settings import Settings
 from wijkbot.staff_loop import remind_and_escalate
@@ -102,6 +103,14 @@ async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
         rt.sender.wake()
 
 
+async def expire_old_data_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Retention: remove conversation content and closed items' personal data past the period."""
+    rt = runtime(context)
+    retention = timedelta(days=rt.services.settings.retention_days)
+    removed = await rt.db(lambda s: expire_old_data(s, retention=retention, now=rt.clock(), tracker=rt.tracker))
+    log.info("retention: removed %s", removed)
+
+
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     log.error("error while handling an update", exc_info=context.error)
 
@@ -152,6 +161,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         if jobs is not None:
             jobs.run_repeating(retry_waiting_turns, interval=2.0, first=1.0, name="retry-waiting-turns")
             jobs.run_repeating(send_reminders, interval=timedelta(minutes=1), first=5.0, name="reminders")
+            jobs.run_repeating(expire_old_data_job, interval=timedelta(hours=6), first=60.0, name="retention")
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         rt = application.bot_data.get(RUNTIME_KEY)

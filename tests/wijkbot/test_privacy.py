@@ -1,0 +1,130 @@
+"""Export and erasure: everything held about a resident, and nothing left after erasure."""
+
+from __future__ import annotations
+
+import json
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import Base, utcnow
+from tests.conftest import make_resident, make_staff
+from wijkbot.inbound import record_update
+from wijkbot.items import file_item
+from wijkbot.outbox import enqueue
+from wijkbot.privacy import erase_resident, expire_old_data, export_json, export_resident
+from wijkbot.services import Services
+from wijkbot.staff_loop import reply
+
+TELEGRAM_ID = 31337
+
+
+@pytest.fixture
+def tracker(tmp_path: Path) -> Engine:
+    """A tracker store with Rasa's `events` table layout, holding this resident's and someone else's turns."""
+    engine = create_engine(f"sqlite:///{tmp_path / 'tracker.db'}")
+    with engine.begin() as connection:
+        connection.execute(
+            text(
+                "CREATE TABLE events (id INTEGER PRIMARY KEY, sender_id VARCHAR(255), type_name VARCHAR(255), "
+                "timestamp FLOAT, intent_name VARCHAR(255), action_name VARCHAR(255), data TEXT)"
+            )
+        )
+        for sender, words in ((str(TELEGRAM_ID), "Zwerfvuil bij Gulberg"), ("999", "iemand anders")):
+            connection.execute(
+                text("INSERT INTO events (sender_id, type_name, timestamp, data) VALUES (:s, 'user', :t, :d)"),
+                {"s": sender, "t": utcnow().timestamp(), "d": json.dumps({"text": words})},
+            )
+    return engine
+
+
+@pytest.fixture
+def history(session: Session, services: Services) -> models.Item:
+    """A resident with an item, a staff reply, stored updates and sent messages."""
+    staff = make_staff(session, services.registry, areas=["WK082613"], name="Sanne")
+    resident = make_resident(session, first_name="Fenna", telegram_id=TELEGRAM_ID)
+    resident.postcode = "4849AB"
+    item = file_item(
+        session,
+        services.registry,
+        services.rules,
+        resident=resident,
+        kind="report",
+        area_code="WK082613",
+        text="Zwerfvuil bij Gulberg",
+    ).item
+    reply(session, services.registry, staff=staff, item_id=item.id, text="We gaan kijken")
+    record_update(session, update_id=1, chat_id=TELEGRAM_ID, kind="text", payload={"text": "Zwerfvuil bij Gulberg"})
+    enqueue(session, purpose="reply:1:0", chat_id=TELEGRAM_ID, text="Dank je, Fenna")
+    session.flush()
+    return item
+
+
+def _rows_mentioning(session: Session, *needles: str) -> list[str]:
+    found = []
+    for table in Base.metadata.sorted_tables:
+        for row in session.execute(select(table)).mappings():
+            blob = json.dumps({k: v for k, v in row.items()}, default=str, ensure_ascii=False)
+            found += [f"{table.name}: {n}" for n in needles if n in blob]
+    return found
+
+
+def test_export_holds_everything(session: Session, history: models.Item, tracker: Engine) -> None:
+    document = export_resident(session, telegram_id=TELEGRAM_ID, tracker=tracker)
+    assert document is not None
+    assert document["resident"]["first_name"] == "Fenna" and document["resident"]["postcode"] == "4849AB"
+    assert [i["text"] for i in document["items"]] == ["Zwerfvuil bij Gulberg"]
+    assert {h["kind"] for h in document["items"][0]["history"]} >= {"filed", "staff_reply"}
+    assert document["messages_received"][0]["content"] == {"text": "Zwerfvuil bij Gulberg"}
+    assert len(document["messages_sent"]) == 2  # the staff reply and the assistant's answer
+    assert len(document["messages_to_staff_about_you"]) == 1
+    assert [json.loads(e["data"])["text"] for e in document["conversation_events"]] == ["Zwerfvuil bij Gulberg"]
+    json.loads(export_json(document))
+
+
+def test_export_of_a_stranger_is_empty(session: Session, tracker: Engine) -> None:
+    assert export_resident(session, telegram_id=4242, tracker=tracker) is None
+
+
+def test_erasure_leaves_nothing_of_the_resident_anywhere(
+    session: Session, history: models.Item, tracker: Engine
+) -> None:
+    before = export_resident(session, telegram_id=TELEGRAM_ID, tracker=tracker)
+    report = erase_resident(session, telegram_id=TELEGRAM_ID, tracker=tracker)
+    session.flush()
+    assert _rows_mentioning(session, str(TELEGRAM_ID), "Fenna", "Zwerfvuil", "4849AB") == []
+    with tracker.connect() as connection:
+        senders = [r[0] for r in connection.execute(text("SELECT sender_id FROM events"))]
+    assert senders == ["999"]  # someone else's conversation is untouched
+    assert export_resident(session, telegram_id=TELEGRAM_ID, tracker=tracker) is None
+    # export held everything that erasure removed
+    assert before is not None
+    assert report.items_anonymised == len(before["items"])
+    assert report.updates_deleted == len(before["messages_received"])
+    assert report.messages_deleted == len(before["messages_sent"])
+    assert report.tracker_events_deleted == len(before["conversation_events"])
+
+
+def test_erasure_keeps_an_anonymous_count_and_tells_the_staff(
+    session: Session, history: models.Item, tracker: Engine
+) -> None:
+    report = erase_resident(session, telegram_id=TELEGRAM_ID, tracker=tracker)
+    assert report.staff_told == 1
+    item = session.get(models.Item, history.id)
+    assert item is not None and (item.kind, item.area_code, item.status) == ("report", "WK082613", "withdrawn")
+    told = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.purpose.contains("withdrawn")))
+    assert ["ingetrokken" in r.payload["text"] for r in told] == [True]
+
+
+def test_retention_removes_old_conversation_content(session: Session, history: models.Item, tracker: Engine) -> None:
+    history.status, history.closed_at = "closed", utcnow() - timedelta(days=100)
+    session.execute(text("UPDATE inbound_update SET status = 'done'"))
+    later = utcnow() + timedelta(days=91)
+    result = expire_old_data(session, retention=timedelta(days=90), now=later, tracker=tracker)
+    assert result["items"] == 1 and result["updates"] == 1 and result["tracker_events"] == 2
+    assert session.get(models.Item, history.id).text == "[verwijderd]"  # type: ignore[union-attr]
+    assert expire_old_data(session, retention=timedelta(days=90), now=utcnow(), tracker=tracker)["items"] == 0
