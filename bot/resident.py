@@ -16,7 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy.orm import Session
-from telegram import Update
+from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.runtime import runtime
@@ -185,10 +185,28 @@ async def answer_unknown_command(update: Update, context: ContextTypes.DEFAULT_T
         await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
 
 
+def non_text_answer(message: Message | None) -> str:
+    """A reply that names what the resident sent: voice, video, sticker, document, contact or other."""
+    if message is None:
+        return NOT_TEXT
+    if message.voice or message.audio or message.video_note:
+        return "Ik kan geen spraak- of geluidsberichten beluisteren. " + NOT_TEXT
+    if message.video or message.animation:
+        return "Video's kan ik niet bekijken. " + NOT_TEXT
+    if message.sticker:
+        return "Leuke sticker! " + NOT_TEXT
+    if message.document:
+        return "Bestanden open ik niet, om veiligheidsredenen. " + NOT_TEXT
+    if message.contact:
+        return "Contactgegevens van anderen bewaar ik niet. " + NOT_TEXT
+    return NOT_TEXT
+
+
 async def answer_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Photos, voice, stickers, locations and the like: a clear answer, nothing lost."""
+    """Voice, video, stickers, documents, contacts and the like: a clear answer, nothing lost."""
     if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", NOT_TEXT)
+        text = non_text_answer(update.effective_message)
+        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", text)
 
 
 async def answer_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
