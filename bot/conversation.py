@@ -20,6 +20,7 @@ from db import models
 from db.session import transaction
 from wijkbot.inbound import mark_done, mark_retry, pending_updates
 from wijkbot.outbox import enqueue
+from wijkbot.outreach import asks_question, track_open_question
 from wijkbot.residents import get_or_create_resident
 from wijkbot.services import Services
 from wijkbot.staff_loop import open_thread_for, relay_resident_message
@@ -159,6 +160,8 @@ class Conversation:
                     payload={"rasa_buttons": message.buttons} if message.buttons else None,
                     priority=10,
                 )
+            # remembered so that a form left half-way gets one nudge later (wijkbot.outreach)
+            track_open_question(session, chat_id=chat_id, asked=bool(messages) and asks_question(messages[-1].text))
             mark_done(session, update_id=update_id)
 
         await self._db(store_replies)

@@ -16,11 +16,12 @@ from telegram.ext import (
     CommandHandler,
     ContextTypes,
     MessageHandler,
+    PollAnswerHandler,
     TypeHandler,
     filters,
 )
 
-from bot import privacy, resident, staff
+from bot import poll_wizard, polls, privacy, resident, staff
 from bot.conversation import Conversation
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
@@ -121,6 +122,10 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(TypeHandler(Update, store_update), group=-1)
     application.add_handler(CallbackQueryHandler(staff.press_item_button, pattern=r"^item:"))
     application.add_handler(CallbackQueryHandler(resident.press_rasa_button, pattern=r"^rb:"))
+    # --- polls and outreach (issue 5): /peiling must come before the general command, text and button handlers
+    application.add_handler(poll_wizard.conversation())
+    application.add_handler(PollAnswerHandler(polls.record_poll_answer))
+    # --- end polls and outreach
     application.add_handler(MessageHandler(filters.ChatType.GROUPS, resident.answer_group))
     application.add_handler(CommandHandler("start", resident.start, filters=private))
     application.add_handler(CommandHandler("help", resident.show_help, filters=private))
@@ -162,6 +167,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
             jobs.run_repeating(retry_waiting_turns, interval=2.0, first=1.0, name="retry-waiting-turns")
             jobs.run_repeating(send_reminders, interval=timedelta(minutes=1), first=5.0, name="reminders")
             jobs.run_repeating(expire_old_data_job, interval=timedelta(hours=6), first=60.0, name="retention")
+            polls.schedule_jobs(jobs)  # polls and outreach (issue 5): due polls, closing polls, check-ins, nudges
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         rt = application.bot_data.get(RUNTIME_KEY)

@@ -3,7 +3,8 @@
 Limits: about 30 messages a second overall, one a second per private chat, 20 a minute per group;
 a 429 pauses everything for `retry_after`. A row is marked sent or failed right after its call, so a
 restart resumes with what is left. Writing a row and calling `wake()` sends it at once; the periodic
-tick is only a safety net.
+tick is only a safety net. Claimed outreach rows are screened first (wijkbot.outreach.screen_claimed):
+an opt-out stops even rows already queued, and quiet hours hold them until the morning.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import contextlib
 import logging
 import time
 import uuid
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -23,7 +24,10 @@ from sqlalchemy.orm import Session
 
 from db.models import utcnow
 from db.session import transaction
+from wijkbot.media import attach_media, one_upload_per_file, remember_file_id
 from wijkbot.outbox import claim_due, mark_failed, mark_sent, postpone
+from wijkbot.outreach import Policy, screen_claimed
+from wijkbot.polls import record_poll_message
 from wijkbot.residents import mark_blocked
 from wijkbot.services import Services
 
@@ -62,19 +66,36 @@ class Outgoing:
     attempts: int
 
 
+@dataclass(frozen=True)
+class Delivery:
+    """What Telegram gave back for a sent row: its message id, and for a poll or photo the ids to keep."""
+
+    message_id: int | None
+    poll_id: str | None = None
+    file_id: str | None = None
+
+
 class Transport(Protocol):
-    async def send(self, message: Outgoing) -> int | None:
-        """Deliver one message; return Telegram's message id. Raise Blocked/RetryLater/Rejected/Transient."""
+    async def send(self, message: Outgoing) -> int | Delivery | None:
+        """Deliver one message; return Telegram's message id (or a Delivery). Raise Blocked/RetryLater/
+        Rejected/Transient."""
 
 
 class RateLimiter:
-    """An overall token bucket plus a minimum gap per chat (longer for groups)."""
+    """An overall limit plus a minimum gap per chat (longer for groups).
+
+    Overall: sends are spaced 1/per_second apart, and never more than per_second are granted in any
+    second (a sliding window over the real grant times), so a stalled event loop cannot catch up in a burst.
+    """
+
+    WINDOW = 1.05  # a second, with a margin for the network's jitter
 
     def __init__(self, per_second: float | None = 30.0, per_chat_gap: float = 1.0, group_gap: float = 3.0) -> None:
         self.per_second = per_second
         self.per_chat_gap = per_chat_gap
         self.group_gap = group_gap
-        self._next_slot = 0.0
+        self._last_grant = 0.0
+        self._granted: deque[float] = deque(maxlen=max(1, int(per_second or 1)))
         self._chat_next: dict[int, float] = defaultdict(float)
         self._paused_until = 0.0
         self._lock = asyncio.Lock()
@@ -82,23 +103,26 @@ class RateLimiter:
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
 
+    def _overall_wait(self, now: float) -> float:
+        if not self.per_second:
+            return self._paused_until - now
+        full = len(self._granted) == self._granted.maxlen
+        window_free = self._granted[0] + self.WINDOW if full else 0.0
+        return max(self._paused_until, window_free, self._last_grant + 1.0 / self.per_second) - now
+
     async def acquire(self, chat_id: int) -> None:
         while True:
-            now = time.monotonic()
-            wait = max(self._paused_until, self._chat_next[chat_id]) - now
+            wait = self._chat_next[chat_id] - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
-            if self.per_second:
-                async with self._lock:
-                    now = time.monotonic()
-                    slot = max(now, self._next_slot)
-                    self._next_slot = slot + 1.0 / self.per_second
-                if slot > now:
-                    await asyncio.sleep(slot - now)
-            if time.monotonic() < self._paused_until:
-                continue
-            self._chat_next[chat_id] = time.monotonic() + (self.group_gap if chat_id < 0 else self.per_chat_gap)
+            async with self._lock:  # grants in turn, first come first served
+                while (wait := self._overall_wait(time.monotonic())) > 0:
+                    await asyncio.sleep(wait)
+                now = time.monotonic()
+                self._last_grant = now
+                self._granted.append(now)
+            self._chat_next[chat_id] = now + (self.group_gap if chat_id < 0 else self.per_chat_gap)
             return
 
 
@@ -112,9 +136,10 @@ class OutboxSender:
         *,
         limiter: RateLimiter | None = None,
         tick_seconds: float = 2.0,
-        batch: int = 200,
+        batch: int = 30,
         concurrency: int = 32,
         on_sent: Callable[[Outgoing, int | None], None] | None = None,
+        clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.services = services
         self.transport = transport
@@ -124,6 +149,8 @@ class OutboxSender:
         self.concurrency = concurrency
         self.worker = f"sender-{uuid.uuid4().hex[:8]}"
         self.on_sent = on_sent
+        self.clock = clock
+        self.policy = Policy.from_settings(services.settings)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -186,10 +213,14 @@ class OutboxSender:
         return len(rows)
 
     def _claim(self) -> list[Outgoing]:
+        now = self.clock()
         with transaction(self.services.sessions) as session:
+            rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
+            rows = screen_claimed(session, rows, policy=self.policy, now=now)
+            rows = one_upload_per_file(session, rows, now=now)
             return [
-                Outgoing(r.id, r.recipient_chat_id, r.method, dict(r.payload), r.attempts)
-                for r in claim_due(session, worker=self.worker, limit=self.batch)
+                Outgoing(r.id, r.recipient_chat_id, r.method, attach_media(session, dict(r.payload)), r.attempts)
+                for r in rows
             ]
 
     def _release(self, row_ids: list[int], until: datetime) -> None:
@@ -206,7 +237,7 @@ class OutboxSender:
         await self.limiter.acquire(message.chat_id)
         held_until: datetime | None = None
         try:
-            message_id = await self.transport.send(message)
+            result = await self.transport.send(message)
         except RetryLater as exc:
             self.limiter.pause(exc.seconds)
             held_until = utcnow() + timedelta(seconds=exc.seconds)
@@ -223,6 +254,8 @@ class OutboxSender:
                 held_until = utcnow() + timedelta(seconds=min(2 ** (message.attempts + 1), 300))
                 record = self._postponer(message.id, held_until, str(exc), count_attempt=True)
         else:
+            delivery = result if isinstance(result, Delivery) else Delivery(result)
+            message_id = delivery.message_id
 
             def record(session: Session) -> None:
                 mark_sent(
@@ -231,6 +264,12 @@ class OutboxSender:
                     telegram_message_id=message_id,
                     forget=bool(message.payload.get("ephemeral")),
                 )
+                if delivery.poll_id is not None:
+                    record_poll_message(
+                        session, payload=message.payload, telegram_poll_id=delivery.poll_id, message_id=message_id
+                    )
+                if delivery.file_id is not None:
+                    remember_file_id(session, payload=message.payload, file_id=delivery.file_id)
 
             if self.on_sent is not None:
                 self.on_sent(message, message_id)

@@ -10,7 +10,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.sender import Blocked, Outgoing, Rejected, RetryLater, Transient
+from bot.sender import Blocked, Delivery, Outgoing, Rejected, RetryLater, Transient
 from wijkbot.telegram_html import plain_text
 
 RASA_BUTTON_PREFIX = "rb"
@@ -50,7 +50,7 @@ class TelegramTransport:
     def __init__(self, bot: Bot) -> None:
         self.bot = bot
 
-    async def send(self, message: Outgoing) -> int | None:
+    async def send(self, message: Outgoing) -> int | Delivery | None:
         try:
             return await self._call(message, html=True)
         except BadRequest as exc:
@@ -79,7 +79,7 @@ class TelegramTransport:
             return Transient(str(exc))
         return Transient(str(exc))
 
-    async def _call(self, message: Outgoing, *, html: bool) -> int | None:
+    async def _call(self, message: Outgoing, *, html: bool) -> int | Delivery | None:
         payload = message.payload
         if message.method == "sendMessage":
             text = payload["text"] if html else plain_text(payload["text"])
@@ -92,22 +92,28 @@ class TelegramTransport:
             )
             return sent.message_id
         if message.method == "sendPhoto":
+            caption = payload.get("caption")
+            photo: Any = payload.get("photo")
+            if payload.get("photo_bytes") is not None:  # a stored file not uploaded before (wijkbot.media)
+                photo = InputFile(payload["photo_bytes"], filename=payload.get("photo_filename") or "image.png")
+            if photo is None:
+                raise Rejected("sendPhoto without a photo")
             sent = await self.bot.send_photo(
                 chat_id=message.chat_id,
-                photo=payload["photo"],
-                caption=payload.get("caption"),
-                parse_mode=ParseMode.HTML,
+                photo=photo,
+                caption=caption if html or caption is None else plain_text(caption),
+                parse_mode=ParseMode.HTML if html else None,
             )
-            return sent.message_id
+            return Delivery(sent.message_id, file_id=sent.photo[-1].file_id if sent.photo else None)
         if message.method == "sendPoll":
             sent = await self.bot.send_poll(
                 chat_id=message.chat_id,
                 question=payload["question"],
                 options=payload["options"],
-                is_anonymous=False,
+                is_anonymous=False,  # answers must reach the bot; residents are told only totals are shown
                 allows_multiple_answers=False,
             )
-            return sent.message_id
+            return Delivery(sent.message_id, poll_id=sent.poll.id if sent.poll else None)
         if message.method == "sendDocument":
             document = InputFile(payload["document_text"].encode("utf-8"), filename=payload["filename"])
             sent = await self.bot.send_document(
@@ -115,6 +121,10 @@ class TelegramTransport:
             )
             return sent.message_id
         if message.method == "stopPoll":
-            await self.bot.stop_poll(chat_id=message.chat_id, message_id=int(payload["message_id"]))
+            try:
+                await self.bot.stop_poll(chat_id=message.chat_id, message_id=int(payload["message_id"]))
+            except BadRequest as exc:
+                if "already been closed" not in str(exc).lower():
+                    raise
             return None
         raise Rejected(f"unknown outbox method {message.method}")

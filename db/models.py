@@ -13,6 +13,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -272,3 +273,90 @@ class OutboxMessage(Base):
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+
+
+# --- polls and outreach ---------------------------------------------------------------------------
+
+
+class Media(Base):
+    """A file to send (e.g. a results chart). Uploaded once; Telegram's file id is reused afterwards."""
+
+    __tablename__ = "media"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    filename: Mapped[str] = mapped_column(String(100))
+    content_type: Mapped[str] = mapped_column(String(60))
+    data: Mapped[bytes] = mapped_column(LargeBinary)
+    telegram_file_id: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Poll(Base):
+    """A neighbourhood poll: scheduled, then open (sent to the subscribers of its areas), then closed."""
+
+    __tablename__ = "poll"
+    __table_args__ = (Index("ix_poll_status_starts_at", "status", "starts_at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    question: Mapped[str] = mapped_column(Text)
+    options: Mapped[list[str]] = mapped_column(JSON)
+    area_codes: Mapped[list[str]] = mapped_column(JSON)
+    creator_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    created_via: Mapped[str] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(20), default="scheduled")
+    starts_at: Mapped[datetime]
+    closes_at: Mapped[datetime]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    opened_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    results_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+
+
+class PollBallot(Base):
+    """One resident's copy of a poll: which Telegram poll it became, and their current vote."""
+
+    __tablename__ = "poll_ballot"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("poll.id", ondelete="CASCADE"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(10))
+    chat_id: Mapped[int] = mapped_column(BigInteger)
+    telegram_poll_id: Mapped[str | None] = mapped_column(String(64), unique=True)
+    message_id: Mapped[int | None] = mapped_column(BigInteger)
+    option_ids: Mapped[list[int] | None] = mapped_column(JSON(none_as_null=True))
+    voted_at: Mapped[datetime | None]
+    changes: Mapped[int] = mapped_column(default=0)
+
+
+class OutreachContact(Base):
+    """An unsolicited message planned for a resident (poll, check-in, nudge): the weekly cap counts these."""
+
+    __tablename__ = "outreach_contact"
+    __table_args__ = (Index("ix_outreach_contact_resident_at", "resident_id", "at"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"))
+    kind: Mapped[str] = mapped_column(String(20))
+    ref: Mapped[str] = mapped_column(String(60))
+    at: Mapped[datetime]
+
+
+class CheckinSchedule(Base):
+    """When an area's next periodic check-in is due."""
+
+    __tablename__ = "checkin_schedule"
+
+    area_code: Mapped[str] = mapped_column(ForeignKey("area.code"), primary_key=True)
+    next_at: Mapped[datetime]
+    last_at: Mapped[datetime | None]
+
+
+class OpenQuestion(Base):
+    """The assistant asked this resident a form question and is waiting for the answer (for one nudge)."""
+
+    __tablename__ = "open_question"
+
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), primary_key=True)
+    asked_at: Mapped[datetime] = mapped_column(index=True)
+    nudged_at: Mapped[datetime | None]

@@ -21,6 +21,8 @@ from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
 from wijkbot.staff import add_staff
 
+pytest_plugins = ["tests.stack"]
+
 POSTGRES_URL = os.environ.get("TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 
 

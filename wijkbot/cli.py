@@ -7,11 +7,15 @@ import logging
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timedelta
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 import typer
 
+from db import models
 from db.migrate import downgrade, upgrade
+from db.models import utcnow
 from db.session import transaction
 from wijkbot.loading import load_registry_into_db
 from wijkbot.municipalities import registry_for
@@ -185,6 +189,112 @@ def db_load() -> None:
         f"{report.municipalities} municipalities, {report.areas} areas, {report.buurten} buurten, "
         f"{report.bodies} councils, {report.postcodes} postcode links; {report.changed} rows changed"
     )
+
+
+# --- polls (issue 5) --------------------------------------------------------------------------------
+
+poll_app = typer.Typer(help="Neighbourhood polls: create, results, list.", no_args_is_help=True)
+app.add_typer(poll_app, name="poll")
+
+
+def _parse_time(value: str, zone: ZoneInfo, option: str) -> datetime | None:
+    """An ISO time from the command line; without a zone it is local time."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        fail(f"{option} must be an ISO date and time such as 2026-12-01T09:00, not {value!r}")
+        raise
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+
+
+@poll_app.command("create")
+def poll_create(
+    area: AreaOption,
+    question: Annotated[str, typer.Option("--question", help="The question (at most 300 characters).")],
+    option: Annotated[list[str], typer.Option("--option", help="An answer; give 2 to 10.")],
+    at: Annotated[str, typer.Option("--at", help="Start (ISO; local time without a zone). Default: now.")] = "",
+    closes: Annotated[str, typer.Option("--closes", help="Closing time (ISO). Default: a week after the start.")] = "",
+    staff_id: Annotated[
+        int | None, typer.Option("--staff", help="Staff id of the creator: their areas are checked, they get results.")
+    ] = None,
+) -> None:
+    """Schedule a poll for the subscribers of these areas; prints the poll id."""
+    from wijkbot.outreach import Policy
+    from wijkbot.polls import PollError, broadcast_poll, create_poll
+
+    with services() as s, transaction(s.sessions) as session:
+        zone = s.settings.zone
+        starts_at, closes_at = _parse_time(at, zone, "--at"), _parse_time(closes, zone, "--closes")
+        creator = session.get(models.StaffMember, staff_id) if staff_id is not None else None
+        if staff_id is not None and creator is None:
+            fail(f"there is no staff member {staff_id} (see `wijkbot staff list`)")
+        now = utcnow()
+        try:
+            poll = create_poll(
+                session,
+                s.registry,
+                question=question,
+                options=option,
+                area_codes=area,
+                via="cli",
+                creator=creator,
+                starts_at=starts_at,
+                closes_at=closes_at,
+                default_duration=timedelta(days=s.settings.poll_default_days),
+                now=now,
+            )
+        except PollError as exc:
+            fail(str(exc))
+            raise
+        if poll.starts_at <= now:
+            broadcast_poll(session, s.registry, poll=poll, policy=Policy.from_settings(s.settings), now=now)
+        typer.echo(poll.id)
+
+
+@poll_app.command("results")
+def poll_results_command(
+    poll_id: Annotated[int, typer.Argument(help="The poll id.")],
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print a poll's results in total and per area; small groups are not shown separately."""
+    from wijkbot.polls import PollError, poll_results
+
+    with services() as s, transaction(s.sessions) as session:
+        threshold = s.settings.small_group_threshold
+        try:
+            results = poll_results(session, s.registry, poll_id=poll_id, threshold=threshold)
+        except PollError as exc:
+            fail(str(exc))
+            raise
+    if as_json:
+        typer.echo(json.dumps(results.as_json(), ensure_ascii=False))
+        return
+    typer.echo(f"poll {results.poll_id} ({results.status}): {results.question}")
+    typer.echo(f"  sent to {results.recipients}, votes {results.total}")
+    for counted in results.options:
+        typer.echo(f"  {counted.votes:>6}  {counted.text}")
+    for area_result in results.areas:
+        if area_result.options is None:
+            typer.echo(f"  {area_result.code} {area_result.name}: fewer than {threshold} votes, not shown")
+        else:
+            counts = ", ".join(f"{o.text} {o.votes}" for o in area_result.options)
+            typer.echo(f"  {area_result.code} {area_result.name} ({area_result.total}): {counts}")
+
+
+@poll_app.command("list")
+def poll_list() -> None:
+    """The most recent polls with their status and times."""
+    from wijkbot.polls import list_polls
+
+    with services() as s, transaction(s.sessions) as session:
+        zone = s.settings.zone
+        for poll in list_polls(session):
+            typer.echo(
+                f"{poll.id:>5}  {poll.status:<9} {poll.starts_at.astimezone(zone):%Y-%m-%d %H:%M} → "
+                f"{poll.closes_at.astimezone(zone):%Y-%m-%d %H:%M}  {','.join(poll.area_codes)}  {poll.question[:60]}"
+            )
 
 
 @app.command("run")

@@ -139,3 +139,43 @@ def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int)
             models.OutboxMessage.telegram_message_id == message_id,
         )
     ).first()
+
+
+def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Add many messages in a few statements (a broadcast), each unique per (purpose, recipient) like `enqueue`.
+
+    Each row: {"purpose", "chat_id", "payload"} and optionally "method", "not_before", "priority".
+    """
+    if not rows:
+        return
+    now = utcnow()
+    values = [
+        {
+            "purpose": row["purpose"],
+            "recipient_chat_id": row["chat_id"],
+            "method": row.get("method", "sendMessage"),
+            "payload": row["payload"],
+            "status": "pending",
+            "priority": row.get("priority", 0),
+            "attempts": 0,
+            "not_before": row.get("not_before") or now,
+            "created_at": now,
+        }
+        for row in rows
+    ]
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(models.OutboxMessage).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(models.OutboxMessage).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(models.OutboxMessage)
+    insert_in_chunks(session, stmt, values)
+
+
+def insert_in_chunks(session: Session, stmt: Any, rows: list[dict[str, Any]], *, size: int = 5000) -> None:
+    """Insert many rows with the driver's executemany, on the session's connection: no ORM objects, no
+    round trip per row (psycopg pipelines them, SQLite runs them in one call)."""
+    connection = session.connection()
+    for start in range(0, len(rows), size):
+        connection.execute(stmt, rows[start : start + size])

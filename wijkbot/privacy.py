@@ -19,6 +19,7 @@ from db import models
 from db.models import utcnow
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
 from wijkbot.outbox import enqueue
+from wijkbot.polls import export_poll_votes
 from wijkbot.residents import find_resident
 
 ERASED = "[verwijderd]"
@@ -81,6 +82,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
         else []
     )
     about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
+    votes = export_poll_votes(session, resident_id=resident.id) if resident else []
     return {
         "about": "Alles wat de wijkbot van de gemeente over jou bewaart (AVG art. 15).",
         "exported_at": utcnow().isoformat(),
@@ -131,6 +133,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             }
             for m in messages
         ],
+        "poll_votes": votes,
         "messages_to_staff_about_you": [
             {
                 "id": m.id,

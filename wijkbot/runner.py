@@ -13,7 +13,7 @@ from urllib.error import URLError
 from urllib.parse import urlparse
 from urllib.request import urlopen
 
-from wijkbot.settings import Settings
+from wijkbot.settings import Settings, rasa_environment
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,8 +62,7 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
 
 def child_environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("RASA_TELEMETRY_ENABLED", "false")
-    env["ACTION_SERVER_URL"] = settings.action_server_url
+    env.update(rasa_environment(settings))  # endpoints.yml reads ACTION_SERVER_URL and RASA_TRACKER_DB
     env["DATABASE_URL"] = settings.database_url
     return env
 

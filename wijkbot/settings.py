@@ -32,12 +32,14 @@ class Settings(BaseSettings):
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_tracker_db: str = "var/rasa_tracker.db"
     rasa_timeout_seconds: float = 15.0
-    # Rasa's SQL tracker store (see endpoints.yml): erasure and retention clean it too.
-    rasa_tracker_url: str = "sqlite:///var/rasa_tracker.db"
 
     wijkbot_municipalities: str = ",".join(DEFAULT_MUNICIPALITIES)
     outreach_quiet_hours: str = "21:00-09:00"
     outreach_max_per_week: int = 1
+    outreach_window_days: float = Field(default=7.0, gt=0)
+    outreach_checkin_days: float = 28.0
+    outreach_nudge_after_hours: float = 20.0
+    poll_default_days: float = Field(default=7.0, gt=0)
     tz: str = "Europe/Amsterdam"
     privacy_url: str = "https://www.oosterhout.nl/privacy"
 
@@ -74,6 +76,11 @@ class Settings(BaseSettings):
         return parse_quiet_hours(self.outreach_quiet_hours)
 
     @property
+    def rasa_tracker_url(self) -> str:
+        """Rasa's SQL tracker store (endpoints.yml): erasure and retention clean it too."""
+        return f"sqlite:///{self.rasa_tracker_db}"
+
+    @property
     def zone(self) -> ZoneInfo:
         """The municipality's time zone."""
         return ZoneInfo(self.tz)
@@ -88,12 +95,14 @@ class Settings(BaseSettings):
 
 
 def rasa_environment(settings: Settings) -> dict[str, str]:
-    """Environment variables the Rasa server needs: endpoints.yml reads ${ACTION_SERVER_URL} and
-    ${RASA_TRACKER_DB} (Rasa substitutes them and refuses to start when one is unset)."""
+    """Environment for the Rasa server and the action server: endpoints.yml reads ${ACTION_SERVER_URL} and
+    ${RASA_TRACKER_DB} (Rasa substitutes them and refuses to start when one is unset); the action server
+    binds to SANIC_HOST (rasa_sdk's default is 0.0.0.0, and the webhook has no authentication)."""
     return {
         "ACTION_SERVER_URL": settings.action_server_url.rstrip("/"),
         "RASA_TRACKER_DB": settings.rasa_tracker_db,
         "RASA_TELEMETRY_ENABLED": "false",
+        "SANIC_HOST": "127.0.0.1",
     }
 
 

@@ -27,7 +27,7 @@ def bot_settings(
     *,
     database_url: str,
     rasa_url: str = "http://127.0.0.1:9",
-    tracker_url: str | None = None,
+    tracker_db: str | None = None,
     **extra: Any,
 ) -> Settings:
     values: dict[str, Any] = {
@@ -39,8 +39,8 @@ def bot_settings(
         "rasa_timeout_seconds": 10.0,
         **extra,
     }
-    if tracker_url is not None:
-        values["rasa_tracker_url"] = tracker_url
+    if tracker_db is not None:
+        values["rasa_tracker_db"] = tracker_db
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]
 
 

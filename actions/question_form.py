@@ -1,0 +1,56 @@
+"""The question form (also "I want to join an initiative"): the question and the area it is about; then
+filed and routed to the area's contact (actions/submit.py)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import EventType
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from actions.area import AreaValidation
+from actions.common import slot_text
+from actions.forms import StartForm, text_answer
+from actions.texts import say
+
+QUESTION_SLOTS = ("question_text", "question_topic")
+
+
+class ActionStartQuestion(StartForm):
+    slots = QUESTION_SLOTS
+
+    def name(self) -> str:
+        return "action_start_question"
+
+
+class ActionStartJoin(StartForm):
+    slots = QUESTION_SLOTS
+    extra = {"question_topic": "join"}
+
+    def name(self) -> str:
+        return "action_start_join"
+
+    def intro(self, dispatcher: CollectingDispatcher) -> None:
+        dispatcher.utter_message(text=say("join_intro"))
+
+
+class ValidateQuestionForm(AreaValidation, FormValidationAction):
+    def name(self) -> str:
+        return "validate_question_form"
+
+    def validate_question_text(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        return text_answer("question_text", value, dispatcher)
+
+
+class ActionAskQuestionText(Action):
+    def name(self) -> str:
+        return "action_ask_question_text"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        join = slot_text(tracker, "question_topic") == "join"
+        dispatcher.utter_message(text=say("ask_question_join" if join else "ask_question_text"))
+        return []

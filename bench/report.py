@@ -1,0 +1,228 @@
+"""The bench's output: bench/results/latest.json (everything) and latest.md (the short table), printed too."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _get(data: dict[str, Any], *path: str) -> Any:
+    value: Any = data
+    for key in path:
+        if not isinstance(value, dict) or key not in value:
+            return None
+        value = value[key]
+    return value
+
+
+def _ms(value: Any) -> str:
+    return "–" if value is None else f"{value:.0f} ms" if value >= 100 else f"{value:.1f} ms"
+
+
+def _x(value: Any) -> str:
+    return "–" if value is None else f"{value:.2f}×"
+
+
+def _n(value: Any, unit: str = "", digits: int = 1) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}{unit}"
+    return f"{value:,}{unit}"
+
+
+Row = tuple[str, str, str, str, str]
+
+
+def rows(results: dict[str, Any]) -> list[Row]:
+    parts: dict[str, Any] = results.get("parts", {})
+    errors: dict[str, str] = results.get("errors", {})
+    table: list[Row] = []
+
+    def part(name: str, make: Callable[[dict[str, Any]], list[Row]], label: str) -> None:
+        data = parts.get(name)
+        if isinstance(data, dict) and "not_available" in data:
+            table.append((label, "not available", "", "", str(data["not_available"])))
+        elif isinstance(data, dict) and data:
+            table.extend(make(data))
+        elif name in errors:
+            table.append((label, "failed", "", "", errors[name].strip().splitlines()[-1][:100]))
+        else:
+            table.append((label, "not measured", "", "", ""))
+
+    def latency(d: dict[str, Any]) -> list[Row]:
+        stack, rest = d["whole_stack"], d["rasa_rest"]
+        n = f"{d['turns_per_path']} turns each path, one at a time"
+        return [
+            ("Turn latency p50", _ms(stack["p50_ms"]), f"Rasa REST {_ms(rest['p50_ms'])}", _x(d["ratio_p50"]), n),
+            (
+                "Turn latency p95",
+                _ms(stack["p95_ms"]),
+                f"Rasa REST {_ms(rest['p95_ms'])}",
+                _x(d["ratio_p95"]),
+                "per-chat pacing kept out",
+            ),
+        ]
+
+    def throughput(d: dict[str, Any]) -> list[Row]:
+        stack, rest = d["whole_stack"], d["rasa_rest"]
+        notes = f"lost {stack['lost']}, answered twice {stack['answered_twice']}"
+        if stack.get("rasa_turns_twice"):
+            notes += f"; {stack['rasa_turns_twice']} turn(s) reached Rasa twice (retried after the bot's timeout)"
+        if stack.get("holding_replies"):
+            notes += f"; {stack['holding_replies']} holding replies"
+        return [
+            (
+                f"Throughput, {d['residents']} residents × {d['turns_per_resident']} turns",
+                f"{_n(stack['turns_per_s'])} turns/s",
+                f"Rasa REST {_n(rest['turns_per_s'])} turns/s",
+                _x(d["ratio"]),
+                notes + "; per-chat pacing included",
+            )
+        ]
+
+    def broadcast(d: dict[str, Any]) -> list[Row]:
+        limited, raw = d["limited"], d["raw"]
+        return [
+            (
+                f"Poll to {d['subscribers']:,} subscribers: enqueue",
+                f"{_n(d['enqueue_seconds'], ' s', 2)}",
+                "",
+                "",
+                f"{_n(d['messages'])} outbox rows",
+            ),
+            (
+                "Broadcast send rate",
+                f"{_n(limited['rate_per_s'])}/s",
+                f"limit {_n(d['limit_per_s'])}/s",
+                _x(d["achieved_over_limit"]),
+                f"over {limited['window_s']} s; busiest second {limited['busiest_second']}",
+            ),
+            (
+                "Sender raw rate (limits off)",
+                f"{_n(raw['rate_per_s'])}/s",
+                f"limit {_n(d['limit_per_s'])}/s",
+                _x(d["raw_over_limit"]),
+                f"{_n(raw['sent'])} messages; all {_n(d['delivered'])} delivered: {d['finished']}",
+            ),
+            ("Broadcast duplicates", str(d["duplicates"]), "must be 0", "", ""),
+        ]
+
+    def understanding(d: dict[str, Any]) -> list[Row]:
+        postcodes = d["postcodes"]
+        return [
+            (
+                "Intent accuracy / macro-F1",
+                f"{d['accuracy']:.1%} / {d['macro_f1']:.3f}",
+                "",
+                "",
+                f"held-out, {d['examples']} examples; as served {d['served_accuracy']:.1%} "
+                f"(fallback {d['fallback_share']:.1%})",
+            ),
+            (
+                "Postcode extraction",
+                f"{postcodes['extracted']}/{postcodes['annotated']}",
+                "",
+                "",
+                f"{postcodes['false_positives']} false positives; other spellings "
+                f"{postcodes['spelling_variants_right']}/{postcodes['spelling_variants']}",
+            ),
+        ]
+
+    def training(d: dict[str, Any]) -> list[Row]:
+        return [("Training time (cold)", _n(d["seconds"], " s"), "", "", f"model {_n(d.get('model_mb'), ' MB')}")]
+
+    def memory(d: dict[str, Any]) -> list[Row]:
+        rasa = d.get("rasa_end") or d.get("rasa_after_start") or {}
+        start = d.get("rasa_after_start") or {}
+        return [
+            (
+                "Rasa resident memory",
+                _n(rasa.get("rss_mb"), " MB", 0),
+                "",
+                "",
+                f"after start {_n(start.get('rss_mb'), ' MB', 0)}, peak {_n(rasa.get('peak_rss_mb'), ' MB', 0)}",
+            )
+        ]
+
+    def startup(d: dict[str, Any]) -> list[Row]:
+        return [
+            (
+                "Start-up to first answer",
+                _n(d["seconds_to_first_answer"], " s"),
+                "",
+                "",
+                f"Rasa + actions {d['backends_up_s']} s, bot {d['bot_up_s']} s, first turn {d['first_turn_s']} s",
+            )
+        ]
+
+    def longlived(d: dict[str, Any]) -> list[Row]:
+        history = d["history"]
+        return [
+            (
+                f"Long-lived resident ({history['turns']} earlier turns) p50",
+                _ms(d["long_lived"]["p50_ms"]),
+                f"new resident {_ms(d['new_resident']['p50_ms'])}",
+                _x(d["ratio_p50"]),
+                f"{d['measured_turns_each']} turns each, whole stack; "
+                f"first turn {_ms(d['long_lived']['first_turn_ms'])}",
+            )
+        ]
+
+    part("latency", latency, "Turn latency")
+    part("throughput", throughput, "Throughput")
+    part("broadcast", broadcast, "Broadcast")
+    part("understanding", understanding, "Understanding")
+    part("training", training, "Training time")
+    part("memory", memory, "Rasa resident memory")
+    part("startup", startup, "Start-up")
+    part("longlived", longlived, "Long-lived resident")
+    return table
+
+
+def machine_line(results: dict[str, Any]) -> str:
+    m = results.get("machine", {})
+    app, rasa = m.get("app", {}), m.get("rasa_env", {})
+    return (
+        f"{m.get('cpu_count')} CPUs ({m.get('cpu_model')}), {_n(m.get('memory_mb'), ' MB', 0)}; "
+        f"Python {app.get('python')}, python-telegram-bot {app.get('python-telegram-bot')}, "
+        f"SQLAlchemy {app.get('SQLAlchemy')}, rasa-sdk {app.get('rasa-sdk')}; "
+        f"Rasa {rasa.get('rasa')} on Python {rasa.get('python')} (TensorFlow {rasa.get('tensorflow')}); "
+        f"load average {m.get('load_average_at_start')} at start, {m.get('load_average_at_end')} at end"
+    )
+
+
+def markdown(results: dict[str, Any]) -> str:
+    lines = [
+        f"# wijkbot bench — {results.get('machine', {}).get('started_at', '')}",
+        "",
+        "| measure | wijkbot | reference | ratio | notes |",
+        "|---|---|---|---|---|",
+    ]
+    lines.extend("| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows(results))
+    lines += ["", f"Machine: {machine_line(results)}.", ""]
+    busy = results.get("machine", {}).get("other_busy_processes_at_start") or []
+    if busy:
+        lines += [
+            f"Other work on the machine at the start (figures are noisy): {len(busy)} process(es), see latest.json.",
+            "",
+        ]
+    lines.append(f"Total run: {_n(results.get('total_seconds'), ' s', 0)}. Database: SQLite (temporary).")
+    errors = results.get("errors") or {}
+    if errors:
+        lines += ["", "Parts that could not run: " + ", ".join(sorted(errors)) + " (see latest.json)."]
+    lines += ["", "How to read this: README.md, section Benchmarks, and docs/bench.md.", ""]
+    return "\n".join(lines)
+
+
+def write(results: dict[str, Any], directory: Path = RESULTS) -> Path:
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "latest.json").write_text(json.dumps(results, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    text = markdown(results)
+    (directory / "latest.md").write_text(text, encoding="utf-8")
+    print(text)
+    return directory / "latest.md"

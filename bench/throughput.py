@@ -1,0 +1,118 @@
+"""Part 2, throughput: 50 residents talking at once, each answering as soon as its replies are in.
+
+Straight to Rasa first (50 concurrent REST clients), then the same 50 × N turns through the whole stack with
+other residents. Per-chat pacing *is* part of the whole-stack figure: a resident's reply may leave at most
+one second after the previous message to that chat, as Telegram demands (with 50 residents that caps the
+stack at 50 turns/s, above what one Rasa serves here). Lost and answered-twice turns are counted from the
+database (inbound_update status, outbox rows), the fake Bot API's record, and Rasa's tracker store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from sqlalchemy import bindparam, text
+
+from bench.common import SCRIPT, ratio
+from bench.latency import create_residents
+from bench.stack import Stack, accounting, count_turn_outcomes, sent_rows_by_chat, telegram_messages
+
+BOT_IDS = 630_000_000
+REST_IDS = 631_000_000
+
+
+def rasa_user_turns(stack: Stack, sender_ids: list[int]) -> dict[int, int]:
+    """User messages Rasa stored per sender (its SQL tracker store): each turn must be there exactly once."""
+    query = text(
+        "SELECT sender_id, count(*) FROM events WHERE type_name = 'user' AND sender_id IN :ids GROUP BY sender_id"
+    ).bindparams(bindparam("ids", expanding=True))
+    with stack.rt.tracker.connect() as connection:
+        rows = connection.execute(query, {"ids": [str(i) for i in sender_ids]}).all()
+    return {int(sender): int(count) for sender, count in rows}
+
+
+async def measure(stack: Stack, *, residents: int = 50, script: tuple[str, ...] = SCRIPT[:6]) -> dict[str, Any]:
+    rest_ids = [REST_IDS + i for i in range(residents)]
+    bot_ids = [BOT_IDS + i for i in range(residents)]
+    await stack.db(lambda s: create_residents(s, rest_ids))
+    turns = residents * len(script)
+
+    # --- straight to Rasa ---------------------------------------------------------------------------
+    expected: dict[int, list[int]] = {}
+    rest_failed = 0
+
+    async def rest_resident(index: int) -> None:
+        nonlocal rest_failed
+        counts = expected.setdefault(index, [])
+        for line in script:
+            _seconds, replies = await stack.rasa.turn(rest_ids[index], line)
+            rest_failed += replies is None or not replies
+            counts.append(max(1, telegram_messages(replies)))
+
+    started = time.monotonic()
+    await asyncio.gather(*(rest_resident(i) for i in range(residents)))
+    rest_elapsed = time.monotonic() - started
+
+    # --- through the whole stack ----------------------------------------------------------------------
+    update_ids: list[int] = []
+    unanswered = 0
+    last_arrival = 0.0
+
+    async def bot_resident(index: int) -> None:
+        nonlocal unanswered, last_arrival
+        chat = bot_ids[index]
+        count = stack.seen.count(chat)
+        for step, line in enumerate(script):
+            count += expected[index][step]  # the resident reads all replies of its turn, then answers
+            update = stack.fake.push_text(chat, line, first_name="Bewoner")
+            update_ids.append(int(update["update_id"]))
+            arrived = await stack.seen.wait(chat, count)
+            if arrived is None:
+                unanswered += 1
+                count = stack.seen.count(chat)
+                continue
+            last_arrival = max(last_arrival, arrived)
+
+    started = time.monotonic()
+    await asyncio.gather(*(bot_resident(i) for i in range(residents)))
+    bot_elapsed = (last_arrival or time.monotonic()) - started
+
+    settled = all(await asyncio.gather(*(stack.settle(chat, timeout=60) for chat in bot_ids)))
+    stack.seen.poll()
+    accounts = await stack.db(lambda s: accounting(s, update_ids=update_ids, chat_ids=bot_ids))
+    rows = await stack.db(lambda s: sent_rows_by_chat(s, bot_ids))
+    outcome = count_turn_outcomes(
+        pushed=len(update_ids),
+        accounts=accounts,
+        delivered_by_chat={chat: stack.seen.count(chat) for chat in bot_ids},
+        sent_rows_by_chat=rows,
+    )
+    rasa_turns = await asyncio.to_thread(rasa_user_turns, stack, bot_ids)
+    per_resident = len(script)
+    outcome["rasa_turns_missing"] = sum(max(0, per_resident - rasa_turns.get(chat, 0)) for chat in bot_ids)
+    outcome["rasa_turns_twice"] = sum(max(0, rasa_turns.get(chat, 0) - per_resident) for chat in bot_ids)
+    rest_rate = turns / rest_elapsed if rest_elapsed else None
+    bot_rate = turns / bot_elapsed if bot_elapsed > 0 else None
+    return {
+        "residents": residents,
+        "turns_per_resident": per_resident,
+        "turns": turns,
+        "whole_stack": {
+            "seconds": round(bot_elapsed, 2),
+            "turns_per_s": _r(bot_rate),
+            "unanswered_within_timeout": unanswered,
+            "settled": settled,
+            "holding_replies": accounts.get("outbox_purpose_holding", 0),
+            **outcome,
+            "database": accounts,
+        },
+        "rasa_rest": {"seconds": round(rest_elapsed, 2), "turns_per_s": _r(rest_rate), "failed": rest_failed},
+        "ratio": ratio(bot_rate, rest_rate),
+        "per_chat_pacing": "included: at most one message a second per chat, as Telegram requires",
+    }
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 2)

@@ -1,0 +1,228 @@
+"""Part 4, understanding: intents and postcodes on the held-out split, training time, Rasa's memory.
+
+The held-out split (tests/nlu/holdout.yml) is never trained on. Every example goes through Rasa's own
+/model/parse on a running server. Two intent figures:
+- `accuracy` / `macro_f1`: the likeliest intent, with the FallbackClassifier's `nlu_fallback` undone (the
+  way `rasa test nlu` scores: a fallback does not hide the intent it shadowed);
+- `served_accuracy`: what the resident gets, where `nlu_fallback` (a clarifying question) counts as wrong;
+  `fallback_share` says how often that happened.
+Macro-F1 is the unweighted mean of the per-intent F1 over all intents that occur as truth or prediction.
+Postcodes: every annotated postcode in the split must come out (normalised to 1234AB), and no postcode may
+be found where none is annotated; the same postcodes are also tried in other spellings (space, case).
+Training time is a cold `rasa train` (own cache directory) into a temporary directory, before any server runs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bench.common import ROOT
+
+HOLDOUT = ROOT / "tests" / "nlu" / "holdout.yml"
+FALLBACK = "nlu_fallback"
+_ANNOTATION = re.compile(r"\[(?P<text>[^\]]+)\](?:\((?P<entity>[^)]+)\)|(?P<json>\{[^}]*\}))")
+
+
+@dataclass(frozen=True)
+class Example:
+    text: str
+    intent: str
+    entities: tuple[tuple[str, str], ...]  # (entity, text as written)
+
+
+def parse_example(line: str, intent: str) -> Example:
+    """Strip Rasa's inline annotations ([4911 AB](postcode), [Dorst]{"entity": "place"}) from one example."""
+    entities: list[tuple[str, str]] = []
+    plain, position = [], 0
+    for match in _ANNOTATION.finditer(line):
+        plain.append(line[position : match.start()])
+        plain.append(match["text"])
+        position = match.end()
+        if match["entity"]:
+            entities.append((match["entity"].split(":", 1)[0].strip(), match["text"]))
+        else:
+            with contextlib.suppress(ValueError):
+                entities.append((str(json.loads(match["json"]).get("entity")), match["text"]))
+    plain.append(line[position:])
+    return Example("".join(plain).strip(), intent, tuple(entities))
+
+
+def load_holdout(path: Path = HOLDOUT) -> list[Example]:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    examples: list[Example] = []
+    for block in data.get("nlu") or []:
+        intent = block.get("intent")
+        if not intent:
+            continue
+        for raw in str(block.get("examples") or "").splitlines():
+            line = raw.strip()
+            if line.startswith("- "):
+                examples.append(parse_example(line[2:].strip(), str(intent)))
+    return examples
+
+
+def normalise_postcode(value: str) -> str:
+    return re.sub(r"[^0-9A-Za-z]", "", value).upper()
+
+
+def top_intent(result: dict[str, Any]) -> tuple[str, str]:
+    """(intent as served, intent with the fallback undone)."""
+    served = str((result.get("intent") or {}).get("name") or "")
+    if served != FALLBACK:
+        return served, served
+    for entry in result.get("intent_ranking") or []:
+        name = str(entry.get("name") or "")
+        if name and name != FALLBACK:
+            return served, name
+    return served, served
+
+
+def found_entities(result: dict[str, Any], entity: str) -> list[str]:
+    text = str(result.get("text") or "")
+    values = []
+    for found in result.get("entities") or []:
+        if found.get("entity") != entity:
+            continue
+        start, end = found.get("start"), found.get("end")
+        span = text[start:end] if isinstance(start, int) and isinstance(end, int) else str(found.get("value") or "")
+        values.append(span)
+    return values
+
+
+def macro_scores(truth: list[str], predicted: list[str]) -> tuple[float, dict[str, dict[str, float]]]:
+    labels = sorted(set(truth) | set(predicted))
+    per: dict[str, dict[str, float]] = {}
+    for label in labels:
+        tp = sum(t == label and p == label for t, p in zip(truth, predicted, strict=True))
+        fp = sum(t != label and p == label for t, p in zip(truth, predicted, strict=True))
+        fn = sum(t == label and p != label for t, p in zip(truth, predicted, strict=True))
+        precision = tp / (tp + fp) if tp + fp else 0.0
+        recall = tp / (tp + fn) if tp + fn else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        per[label] = {"precision": round(precision, 3), "recall": round(recall, 3), "f1": round(f1, 3), "n": tp + fn}
+    macro = sum(v["f1"] for v in per.values()) / len(per) if per else 0.0
+    return macro, per
+
+
+def postcode_variants(postcodes: list[str]) -> list[tuple[str, str]]:
+    """(sentence, expected 1234AB) in other spellings: with and without space, upper and lower case."""
+    cases: list[tuple[str, str]] = []
+    for code in sorted(set(postcodes)):
+        digits, letters = code[:4], code[4:]
+        for spelled in (
+            f"{digits}{letters}",
+            f"{digits} {letters}",
+            f"{digits}{letters.lower()}",
+            f"{digits} {letters.lower()}",
+        ):
+            for template in ("{pc}", "mijn postcode is {pc}", "ik woon op {pc}"):
+                cases.append((template.format(pc=spelled), code))
+    return cases
+
+
+async def evaluate(parse: Any, examples: list[Example] | None = None) -> dict[str, Any]:
+    """Score the held-out split with `parse(text) -> /model/parse result` (an async callable)."""
+    examples = examples if examples is not None else load_holdout()
+    truth, served, undone = [], [], []
+    postcode_expected = postcode_found = postcode_false = 0
+    place_expected = place_found = 0
+    misses: Counter[str] = Counter()
+    holdout_postcodes: list[str] = []
+    started = time.perf_counter()
+    for example in examples:
+        result = await parse(example.text)
+        as_served, without_fallback = top_intent(result)
+        truth.append(example.intent)
+        served.append(as_served)
+        undone.append(without_fallback)
+        if without_fallback != example.intent:
+            misses[f"{example.intent} -> {without_fallback}"] += 1
+        wanted = [normalise_postcode(text) for entity, text in example.entities if entity == "postcode"]
+        got = [normalise_postcode(text) for text in found_entities(result, "postcode")]
+        holdout_postcodes.extend(wanted)
+        postcode_expected += len(wanted)
+        postcode_found += sum(1 for value in wanted if value in got)
+        postcode_false += len([value for value in got if value not in wanted])
+        places = [text.casefold() for entity, text in example.entities if entity == "place"]
+        got_places = [text.casefold() for text in found_entities(result, "place")]
+        place_expected += len(places)
+        place_found += sum(1 for value in places if value in got_places)
+    parse_seconds = time.perf_counter() - started
+    variants = postcode_variants(holdout_postcodes)
+    variants_right = 0
+    for sentence, code in variants:
+        got = [normalise_postcode(text) for text in found_entities(await parse(sentence), "postcode")]
+        variants_right += got == [code]
+    total = len(examples)
+    macro, per_intent = macro_scores(truth, undone)
+    served_macro, _ = macro_scores(truth, served)
+    accuracy = sum(t == p for t, p in zip(truth, undone, strict=True)) / total if total else 0.0
+    served_accuracy = sum(t == p for t, p in zip(truth, served, strict=True)) / total if total else 0.0
+    return {
+        "examples": total,
+        "intents": len(set(truth)),
+        "accuracy": round(accuracy, 3),
+        "macro_f1": round(macro, 3),
+        "served_accuracy": round(served_accuracy, 3),
+        "served_macro_f1": round(served_macro, 3),
+        "fallback_share": round(served.count(FALLBACK) / total, 3) if total else 0.0,
+        "postcodes": {
+            "annotated": postcode_expected,
+            "extracted": postcode_found,
+            "false_positives": postcode_false,
+            "spelling_variants": len(variants),
+            "spelling_variants_right": variants_right,
+        },
+        "places": {"annotated": place_expected, "extracted": place_found},
+        "parse_ms_mean": round(parse_seconds / total * 1000, 1) if total else None,
+        "per_intent": per_intent,
+        "most_common_confusions": dict(misses.most_common(10)),
+    }
+
+
+def training_time(workdir: Path) -> dict[str, Any]:
+    """A cold `rasa train` (the Makefile's arguments, an empty cache) into `workdir`; wall-clock seconds."""
+    out = workdir / "models"
+    env = dict(os.environ)
+    env["RASA_TELEMETRY_ENABLED"] = "false"
+    env["RASA_CACHE_DIRECTORY"] = str(workdir / "rasa-cache")
+    args = [
+        str(ROOT / ".venv-rasa" / "bin" / "rasa"),
+        "train",
+        "--config",
+        "config.yml",
+        "--domain",
+        "domain",
+        "--data",
+        "nlu",
+        "dialogue",
+        "--out",
+        str(out),
+        "--fixed-model-name",
+        "bench",
+    ]
+    log = workdir / "train.log"
+    started = time.monotonic()
+    with log.open("wb") as handle:
+        completed = subprocess.run(args, cwd=ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT, check=False)
+    seconds = time.monotonic() - started
+    if completed.returncode != 0:
+        tail = log.read_text(errors="replace").splitlines()[-15:]
+        raise RuntimeError("rasa train failed:\n" + "\n".join(tail))
+    model = out / "bench.tar.gz"
+    return {
+        "seconds": round(seconds, 1),
+        "model_mb": round(model.stat().st_size / 1e6, 1) if model.exists() else None,
+        "how": "cold: own RASA_CACHE_DIRECTORY, nothing reused from earlier training",
+    }

@@ -1,0 +1,381 @@
+"""/peiling: a staff or council member makes a poll for their own areas, sees a preview, and schedules it.
+
+```mermaid
+flowchart LR
+    P[/peiling] --> Q[question] --> O[answers, one per line] --> A{more than one area?}
+    A -- yes --> AR[pick an area or all] --> S
+    A -- no --> S[start: now, tomorrow or a date] --> C[closing: 1 day .. 2 weeks or a date]
+    C --> V[preview with the residents' message] -->|Inplannen| DONE[(poll scheduled)]
+    V -->|Annuleren| X[nothing sent]
+```
+
+The draft lives in the conversation; rights are checked against the database when the flow starts and
+again when the poll is created. Button data is only a choice among what the database allowed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from datetime import datetime, timedelta
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+from telegram import Update
+from telegram.ext import (
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    ConversationHandler,
+    MessageHandler,
+    filters,
+)
+
+from bot.runtime import runtime
+from db import models
+from db.models import utcnow
+from wijkbot.outbox import Buttons
+from wijkbot.outreach import Policy
+from wijkbot.polls import (
+    POLL_ROLES,
+    PollError,
+    broadcast_poll,
+    clean_options,
+    clean_question,
+    count_subscribers,
+    create_poll,
+    invitation_text,
+    local_time_text,
+    parse_local_time,
+)
+from wijkbot.staff import find_staff_by_telegram_id
+
+QUESTION, OPTIONS, AREAS, START, CLOSE, PREVIEW = range(6)
+DRAFT = "poll_draft"
+PREFIX = "peiling"
+DURATIONS = {"1": "1 dag", "3": "3 dagen", "7": "1 week", "14": "2 weken"}
+
+ASK_QUESTION = (
+    "<b>Nieuwe peiling</b>\nWat wil je de inwoners vragen? Typ de vraag (hooguit 300 tekens).\n"
+    "Stoppen kan altijd met /annuleer."
+)
+ASK_OPTIONS = "Typ nu de antwoorden, elk op een eigen regel (2 tot 10). Bijvoorbeeld:\nJa\nNee\nWeet ik niet"
+ASK_START = "Wanneer gaat de peiling naar de inwoners? Kies, of typ een datum en tijd, bijvoorbeeld 28-11 19:30."
+ASK_CLOSE = "Hoe lang kunnen inwoners stemmen? Kies, of typ de datum en tijd waarop de peiling sluit."
+NOT_ALLOWED = "Peilingen maken kan alleen als medewerker of raadslid met een eigen wijk of dorp."
+
+
+def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
+    data = context.user_data
+    if data is None:
+        raise RuntimeError("no user data for this update")
+    draft = data.setdefault(DRAFT, {})
+    assert isinstance(draft, dict)
+    return draft
+
+
+async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, buttons: Buttons | None = None) -> None:
+    if update.effective_chat is not None:
+        await runtime(context).say(update.effective_chat.id, f"{PREFIX}:{update.update_id}", text, buttons)
+
+
+async def _answer_button(update: Update) -> str:
+    """Acknowledge the pressed button; its data after "peiling:"."""
+    query = update.callback_query
+    if query is None:
+        return ""
+    await query.answer()
+    return (query.data or "").removeprefix(f"{PREFIX}:")
+
+
+def _allowed_areas(session: Session, telegram_id: int) -> list[str] | None:
+    staff = find_staff_by_telegram_id(session, telegram_id=telegram_id)
+    if staff is None or staff.role not in POLL_ROLES or not staff.area_codes:
+        return None
+    return staff.area_codes
+
+
+async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """/peiling: start a new draft, if this person may make polls."""
+    user = update.effective_user
+    if user is None:
+        return ConversationHandler.END
+    allowed = await runtime(context).db(lambda s: _allowed_areas(s, user.id))
+    if allowed is None:
+        await _say(update, context, NOT_ALLOWED)
+        return ConversationHandler.END
+    if context.user_data is not None:
+        context.user_data[DRAFT] = {"allowed": allowed}
+    await _say(update, context, ASK_QUESTION)
+    return QUESTION
+
+
+async def take_question(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The question, checked for length."""
+    message = update.effective_message
+    try:
+        _draft(context)["question"] = clean_question(message.text or "" if message else "")
+    except PollError as exc:
+        await _say(update, context, f"{escape(str(exc))} Typ de vraag opnieuw.")
+        return QUESTION
+    await _say(update, context, ASK_OPTIONS)
+    return OPTIONS
+
+
+async def take_options(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """The answers, one per line; then the area (when there is a choice) or the start."""
+    message = update.effective_message
+    draft = _draft(context)
+    try:
+        draft["options"] = clean_options((message.text or "").splitlines() if message else [])
+    except PollError as exc:
+        await _say(update, context, f"{escape(str(exc))} Typ de antwoorden opnieuw, elk op een eigen regel.")
+        return OPTIONS
+    allowed: list[str] = draft["allowed"]
+    if len(allowed) == 1:
+        draft["areas"] = allowed
+        return await _ask_start(update, context)
+    registry = runtime(context).services.registry
+    buttons: Buttons = [
+        [{"text": registry.area(code).name, "callback_data": f"{PREFIX}:area:{code}"}] for code in allowed[:12]
+    ]
+    buttons.append([{"text": f"Alle {len(allowed)} gebieden", "callback_data": f"{PREFIX}:area:all"}])
+    await _say(update, context, "Voor welk gebied is de peiling?", buttons)
+    return AREAS
+
+
+async def choose_area(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """An area button: one of the person's own areas, or all of them."""
+    choice = (await _answer_button(update)).removeprefix("area:")
+    draft = _draft(context)
+    allowed: list[str] = draft["allowed"]
+    if choice != "all" and choice not in allowed:
+        await _say(update, context, "Dat gebied hoort niet bij jou. Kies een van de knoppen.")
+        return AREAS
+    draft["areas"] = allowed if choice == "all" else [choice]
+    return await _ask_start(update, context)
+
+
+async def _ask_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    buttons: Buttons = [
+        [
+            {"text": "Nu", "callback_data": f"{PREFIX}:start:now"},
+            {"text": "Morgen om 9:00", "callback_data": f"{PREFIX}:start:tomorrow"},
+        ]
+    ]
+    await _say(update, context, ASK_START, buttons)
+    return START
+
+
+async def _ask_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    buttons: Buttons = [
+        [{"text": label, "callback_data": f"{PREFIX}:close:{days}"} for days, label in DURATIONS.items()]
+    ]
+    await _say(update, context, ASK_CLOSE, buttons)
+    return CLOSE
+
+
+def _zone(context: ContextTypes.DEFAULT_TYPE) -> ZoneInfo:
+    return runtime(context).services.settings.zone
+
+
+async def choose_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Start now, or tomorrow at 9:00."""
+    choice = (await _answer_button(update)).removeprefix("start:")
+    draft = _draft(context)
+    if choice == "tomorrow":
+        at = parse_local_time("morgen 9:00", zone=_zone(context), now=utcnow())
+        draft["starts_at"] = at.isoformat() if at else None
+    else:
+        draft["starts_at"] = None  # now, when it is scheduled
+    return await _ask_close(update, context)
+
+
+async def type_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """A typed start date and time."""
+    message = update.effective_message
+    now = utcnow()
+    at = parse_local_time(message.text or "" if message else "", zone=_zone(context), now=now)
+    if at is None or at < now - timedelta(minutes=5):
+        await _say(update, context, "Die datum begrijp ik niet, of hij is al voorbij. Typ bijvoorbeeld 28-11 19:30.")
+        return START
+    _draft(context)["starts_at"] = at.isoformat()
+    return await _ask_close(update, context)
+
+
+def _start_of(draft: dict[str, Any]) -> datetime:
+    return datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else utcnow()
+
+
+async def choose_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Open for 1 day up to 2 weeks."""
+    days = (await _answer_button(update)).removeprefix("close:")
+    if days not in DURATIONS:
+        return CLOSE
+    draft = _draft(context)
+    draft["duration_days"] = int(days)
+    draft.pop("closes_at", None)
+    return await show_preview(update, context)
+
+
+async def type_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """A typed closing date and time."""
+    message = update.effective_message
+    draft = _draft(context)
+    at = parse_local_time(message.text or "" if message else "", zone=_zone(context), now=utcnow())
+    if at is None or at <= _start_of(draft) + timedelta(minutes=30):
+        await _say(update, context, "Die sluittijd begrijp ik niet, of hij ligt niet na het begin. Probeer opnieuw.")
+        return CLOSE
+    draft["closes_at"] = at.isoformat()
+    draft.pop("duration_days", None)
+    return await show_preview(update, context)
+
+
+def _times(draft: dict[str, Any]) -> tuple[datetime | None, datetime]:
+    starts_at = datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else None
+    if draft.get("closes_at"):
+        return starts_at, datetime.fromisoformat(draft["closes_at"])
+    return starts_at, (starts_at or utcnow()) + timedelta(days=int(draft.get("duration_days") or 7))
+
+
+async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Show the poll as residents will get it, with Inplannen and Annuleren."""
+    rt = runtime(context)
+    draft = _draft(context)
+    registry, zone = rt.services.registry, rt.services.settings.zone
+    user = update.effective_user
+    starts_at, closes_at = _times(draft)
+
+    def build(session: Session) -> str:
+        staff = find_staff_by_telegram_id(session, telegram_id=user.id) if user else None
+        reach = count_subscribers(session, area_codes=draft["areas"])
+        sample = models.Poll(question=draft["question"], options=draft["options"], closes_at=closes_at)
+        message = invitation_text(registry, poll=sample, area_code=draft["areas"][0], creator=staff, zone=zone)
+        options = "\n".join(f"{n}. {escape(o)}" for n, o in enumerate(draft["options"], start=1))
+        areas = ", ".join(escape(registry.area(code).name) for code in draft["areas"])
+        return (
+            f"<b>Voorbeeld van je peiling</b>\n\n<b>Vraag:</b> {escape(draft['question'])}\n"
+            f"<b>Antwoorden:</b>\n{options}\n\n"
+            f"<b>Voor:</b> {areas} ({reach} aangemelde inwoners)\n"
+            f"<b>Start:</b> {'meteen' if starts_at is None else local_time_text(starts_at, zone)}\n"
+            f"<b>Sluit:</b> {local_time_text(closes_at, zone)}\n\n"
+            f"Inwoners krijgen eerst dit bericht, daarna de peiling zelf:\n\n{message}"
+        )
+
+    text = await rt.db(build)
+    buttons: Buttons = [
+        [
+            {"text": "Inplannen", "callback_data": f"{PREFIX}:ok"},
+            {"text": "Annuleren", "callback_data": f"{PREFIX}:cancel"},
+        ]
+    ]
+    await _say(update, context, text, buttons)
+    return PREVIEW
+
+
+async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Inplannen: create the poll with the rights the database gives now; send it at once when it starts now."""
+    await _answer_button(update)
+    user = update.effective_user
+    if user is None:
+        return ConversationHandler.END
+    rt = runtime(context)
+    draft = _draft(context)
+    settings, registry = rt.services.settings, rt.services.registry
+    starts_at = datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else None
+    closes_at = datetime.fromisoformat(draft["closes_at"]) if draft.get("closes_at") else None
+    duration = timedelta(days=int(draft.get("duration_days") or 7))
+
+    def schedule(session: Session) -> str:
+        staff = find_staff_by_telegram_id(session, telegram_id=user.id)
+        if staff is None:
+            raise PollError(NOT_ALLOWED)
+        now = utcnow()
+        poll = create_poll(
+            session,
+            registry,
+            question=draft["question"],
+            options=draft["options"],
+            area_codes=draft["areas"],
+            via="telegram",
+            creator=staff,
+            starts_at=starts_at,
+            closes_at=closes_at,
+            default_duration=duration,
+            now=now,
+        )
+        if poll.starts_at <= now:
+            sent = broadcast_poll(session, registry, poll=poll, policy=Policy.from_settings(settings), now=now)
+            return f"Peiling #{poll.id} is verstuurd naar {sent} inwoners. Je krijgt de uitslag als hij sluit."
+        when = local_time_text(poll.starts_at, settings.zone)
+        return f"Peiling #{poll.id} is ingepland voor {when}. Je krijgt de uitslag als hij sluit."
+
+    try:
+        text = await rt.db(schedule)
+    except PollError as exc:
+        text = f"De peiling is niet ingepland: {escape(str(exc))}"
+    if context.user_data is not None:
+        context.user_data.pop(DRAFT, None)
+    await _say(update, context, text)
+    rt.sender.wake()
+    return ConversationHandler.END
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Annuleren or /annuleer: drop the draft; nothing is sent."""
+    await _answer_button(update)
+    if context.user_data is not None:
+        context.user_data.pop(DRAFT, None)
+    await _say(update, context, "De peiling is geannuleerd. Er is niets verstuurd.")
+    return ConversationHandler.END
+
+
+async def remind_area_buttons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Typed text where an area button is expected."""
+    await _say(update, context, "Kies het gebied met een van de knoppen hierboven. Stoppen: /annuleer.")
+    return AREAS
+
+
+async def remind_preview_buttons(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Typed text where Inplannen or Annuleren is expected."""
+    await _say(update, context, "Kies Inplannen of Annuleren bij het voorbeeld hierboven.")
+    return PREVIEW
+
+
+def conversation() -> ConversationHandler[Any]:
+    """The /peiling flow for staff; must be added before the general text and button handlers."""
+    text = filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
+    button = rf"^{PREFIX}:"
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*per_message=False.*")  # the draft is per person, not message
+        return ConversationHandler(
+            entry_points=[CommandHandler("peiling", begin, filters=filters.ChatType.PRIVATE)],
+            states={
+                QUESTION: [MessageHandler(text, take_question)],
+                OPTIONS: [MessageHandler(text, take_options)],
+                AREAS: [
+                    CallbackQueryHandler(choose_area, pattern=rf"{button}area:"),
+                    MessageHandler(text, remind_area_buttons),
+                ],
+                START: [
+                    CallbackQueryHandler(choose_start, pattern=rf"{button}start:"),
+                    MessageHandler(text, type_start),
+                ],
+                CLOSE: [
+                    CallbackQueryHandler(choose_close, pattern=rf"{button}close:"),
+                    MessageHandler(text, type_close),
+                ],
+                PREVIEW: [
+                    CallbackQueryHandler(confirm, pattern=rf"{button}ok$"),
+                    MessageHandler(text, remind_preview_buttons),
+                ],
+            },
+            fallbacks=[
+                CommandHandler("annuleer", cancel),
+                CommandHandler("peiling", begin, filters=filters.ChatType.PRIVATE),
+                CallbackQueryHandler(cancel, pattern=rf"{button}cancel$"),
+            ],
+            conversation_timeout=timedelta(minutes=30),
+            name="peiling",
+        )

@@ -1,0 +1,197 @@
+"""End to end: fake Bot API → the real bot → the real Rasa and action server → the database → fake Bot API."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from telegram.ext import Application
+
+from db import models
+from db.session import transaction
+from tests.bot.harness import bot_settings, running_bot, runtime_of
+from tests.conftest import make_staff
+from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from tests.stack import Stack
+
+pytestmark = pytest.mark.rasa
+App = Application[Any, Any, Any, Any, Any, Any]
+_users = itertools.count(770_000_001)
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegramServer]:
+    with start_fake_telegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def app(stack: Stack, telegram: FakeTelegramServer) -> AsyncIterator[App]:
+    settings = bot_settings(
+        telegram,
+        database_url=stack.database_url,
+        rasa_url=stack.rasa_url,
+        tracker_db=stack.env["RASA_TRACKER_DB"],
+    )
+    async with running_bot(settings) as application:
+        yield application
+
+
+class Chat:
+    """One person's chat with the bot, as the fake Bot API sees it."""
+
+    def __init__(
+        self, telegram: FakeTelegramServer, app: App, user_id: int | None = None, first_name: str = "Anna"
+    ) -> None:
+        self.telegram, self.app = telegram, app
+        self.user_id = user_id or next(_users)
+        self.first_name = first_name
+
+    @property
+    def received(self) -> list[dict[str, Any]]:
+        return self.telegram.sent_messages(self.user_id)
+
+    async def next_message(self, timeout: float = 60) -> dict[str, Any]:
+        count = len(self.received) + 1
+        messages = await self.telegram.wait_for_messages_async(self.user_id, count=count, timeout=timeout)
+        return messages[-1]
+
+    async def say(self, text: str, **kwargs: Any) -> dict[str, Any]:
+        """Send a text and return the bot's answer to it."""
+        count = len(self.received) + 1
+        self.telegram.push_text(self.user_id, text, first_name=self.first_name, **kwargs)
+        messages = await self.telegram.wait_for_messages_async(self.user_id, count=count, timeout=60)
+        return messages[count - 1]
+
+    async def press(self, message: dict[str, Any], wanted: str) -> dict[str, Any]:
+        """Press the button of `message` whose title or Rasa payload is `wanted`; return the bot's answer."""
+        data = self.button_data(message, wanted)
+        count = len(self.received) + 1
+        self.telegram.push_callback(self.user_id, data, message["message_id"], first_name=self.first_name)
+        messages = await self.telegram.wait_for_messages_async(self.user_id, count=count, timeout=60)
+        return messages[count - 1]
+
+    def button_data(self, message: dict[str, Any], wanted: str) -> str:
+        buttons = [b for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
+        for button in buttons:
+            if button["text"] == wanted:
+                return str(button["callback_data"])
+        with transaction(runtime_of(self.app).services.sessions) as session:
+            for button in buttons:
+                _, row_id, index = button["callback_data"].split(":")
+                row = session.get(models.OutboxMessage, int(row_id))
+                if row is not None and row.payload["rasa_buttons"][int(index)]["payload"] == wanted:
+                    return str(button["callback_data"])
+        raise AssertionError(f"no button {wanted!r} in {buttons}")
+
+
+def item_of(app: App, user_id: int) -> models.Item:
+    with transaction(runtime_of(app).services.sessions) as session:
+        return session.scalars(
+            select(models.Item).join(models.Resident).where(models.Resident.telegram_id == user_id)
+        ).one()
+
+
+async def share_idea_until_summary(resident: Chat, postcode: str) -> dict[str, Any]:
+    assert "Wat is je idee?" in (await resident.say("ik heb een idee voor een bankje"))["text"]
+    assert "Waar is je idee?" in (await resident.say("een bankje bij de vijver zodat ouderen kunnen uitrusten"))["text"]
+    answer = await resident.say(postcode)
+    return answer
+
+
+async def finish_idea(resident: Chat, answer: dict[str, Any]) -> dict[str, Any]:
+    assert "Wie doen er nog meer mee?" in answer["text"]
+    answer = await resident.say("samen met de buren uit de straat")
+    answer = await resident.press(answer, '/inform{"help_needed":"money"}')
+    for _ in range(4):  # the Oosterhout criteria still open
+        answer = await resident.press(answer, "/affirm")
+    assert "Klopt dit?" in answer["text"]
+    return await resident.press(answer, "/affirm")
+
+
+async def test_idea_to_wijkmakelaar_and_back(stack: Stack, telegram: FakeTelegramServer, app: App) -> None:
+    services = runtime_of(app).services
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082611"], name="Sanne", telegram_id=next(_users))
+        make_staff(session, services.registry, areas=["WK082611"], name="Joost", telegram_id=next(_users))
+        sanne_id, joost_id = (
+            s.telegram_id
+            for s in session.scalars(
+                select(models.StaffMember)
+                .where(models.StaffMember.name.in_(["Sanne", "Joost"]))
+                .order_by(models.StaffMember.name.desc())
+            )
+        )
+    resident = Chat(telegram, app, first_name="Anna")
+    sanne, joost = Chat(telegram, app, sanne_id, "Sanne"), Chat(telegram, app, joost_id, "Joost")
+
+    filed = await finish_idea(resident, await share_idea_until_summary(resident, "4911AB"))
+    assert "Je idee gaat naar de wijkmakelaar van Den Hout." in filed["text"]
+    item = item_of(app, resident.user_id)
+
+    notification = await sanne.next_message()
+    assert f"#{item.id}" in notification["text"] and "bankje bij de vijver" in notification["text"]
+    assert "Anna" in notification["text"] and str(resident.user_id) not in notification["text"]
+    telegram.push_callback(sanne.user_id, f"item:{item.id}:claim", notification["message_id"])
+    await telegram.wait_for_async(lambda: any("opgepakt door Sanne" in m["text"] for m in joost.received), timeout=30)
+
+    await sanne.say("Mooi idee! Bij welke vijver precies?", reply_to_message_id=notification["message_id"])
+    to_resident = await resident.next_message()
+    assert "Mooi idee! Bij welke vijver precies?" in to_resident["text"] and "Sanne" in to_resident["text"]
+
+    answer_count = len(sanne.received) + 1
+    await resident.say("De vijver in het Houtse park")  # the bot confirms it was passed on ...
+    messages = await telegram.wait_for_messages_async(sanne.user_id, count=answer_count, timeout=30)
+    relayed = next(m for m in messages if "De vijver in het Houtse park" in m["text"])
+    assert "Anna" in relayed["text"]  # ... and Sanne gets it, without Rasa in between
+
+    telegram.push_callback(sanne.user_id, f"item:{item.id}:close", notification["message_id"])
+    await telegram.wait_for_async(lambda: any("uitkomst" in m["text"] for m in sanne.received), timeout=30)
+    outcome_message = next(m for m in sanne.received if "uitkomst" in m["text"])
+    telegram.push_callback(
+        sanne.user_id, sanne.button_data(outcome_message, "Uitgevoerd"), outcome_message["message_id"]
+    )
+    closing = await resident.next_message()
+    assert "Je zei: «een bankje bij de vijver" in closing["text"] and "Wij deden:" in closing["text"]
+    assert item_of(app, resident.user_id).status == "closed"
+
+
+async def test_an_ambiguous_postcode_is_settled_with_the_buttons(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    resident = Chat(telegram, app)
+    await resident.say("ik wil iets melden")
+    await resident.say("er ligt een losse stoeptegel voor ons huis")
+    choice = await resident.say("4902 ab")
+    assert "hoort bij meer dan één wijk" in choice["text"]
+    titles = [b["text"] for row in choice["reply_markup"]["inline_keyboard"] for b in row]
+    assert titles == ["Slotjes", "West", "Industrieterrein Zuid"]
+    filed = await resident.press(choice, "Slotjes")
+    assert "Slotjes" in filed["text"] or "gemeente Oosterhout" in filed["text"]
+    assert item_of(app, resident.user_id).area_code == "WK082601"
+
+
+async def test_the_same_update_delivered_twice_gets_one_answer(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    resident = Chat(telegram, app)
+    update = telegram.push_text(resident.user_id, "hallo")
+    await resident.next_message()
+    telegram.push_update(update)
+    await resident.say("wie is mijn wijkmakelaar?")  # answered after the redelivered update was dropped
+    assert len(resident.received) == 2
+
+
+async def test_a_429_from_telegram_is_honoured_and_the_answer_arrives_once(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    resident = Chat(telegram, app)
+    telegram.fail_next("sendMessage", status=429, retry_after=1, chat_id=resident.user_id)
+    answer = await resident.say("hallo")
+    assert "wijkassistent" in answer["text"]
+    attempts = telegram.send_times(resident.user_id)
+    assert len(attempts) == 2 and attempts[1] - attempts[0] >= 0.95
+    assert len(resident.received) == 1

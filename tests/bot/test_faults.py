@@ -1,0 +1,153 @@
+"""Faults: Rasa killed, the action server hanging, the database locked, Telegram answering 500 or 429.
+
+Afterwards every resident message is answered exactly once. These tests run last: killing Rasa costs a
+model load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import threading
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from telegram.ext import Application
+
+from bot.conversation import HOLDING_REPLY
+from db import models
+from db.session import transaction
+from tests.bot.harness import bot_settings, running_bot, runtime_of
+from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from tests.stack import Stack
+
+pytestmark = pytest.mark.rasa
+App = Application[Any, Any, Any, Any, Any, Any]
+_users = itertools.count(660_000_001)
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegramServer]:
+    with start_fake_telegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def app(stack: Stack, telegram: FakeTelegramServer) -> AsyncIterator[App]:
+    settings = bot_settings(
+        telegram,
+        database_url=stack.database_url,
+        rasa_url=stack.rasa_url,
+        tracker_db=stack.env["RASA_TRACKER_DB"],
+        rasa_timeout_seconds=5.0,
+    )
+    async with running_bot(settings) as application:
+        yield application
+
+
+def answers(telegram: FakeTelegramServer, user: int) -> list[str]:
+    return [m["text"] for m in telegram.sent_messages(user)]
+
+
+async def settled(app: App, user: int) -> None:
+    """Wait until none of this chat's updates is still waiting."""
+
+    def pending() -> int:
+        with transaction(runtime_of(app).services.sessions) as session:
+            rows = session.scalars(
+                select(models.InboundUpdate).where(
+                    models.InboundUpdate.chat_id == user, models.InboundUpdate.status == "pending"
+                )
+            )
+            return len(list(rows))
+
+    for _ in range(600):
+        if await asyncio.to_thread(pending) == 0:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("updates still pending")
+
+
+async def test_telegram_500s_and_429s_delay_but_do_not_lose_or_double(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    user = next(_users)
+    telegram.fail_next("sendMessage", status=500, times=2, chat_id=user)
+    telegram.push_text(user, "hallo")
+    await telegram.wait_for_messages_async(user, count=1, timeout=60)
+    telegram.fail_next("sendMessage", status=429, retry_after=1, chat_id=user)
+    telegram.push_text(user, "wie is mijn wijkmakelaar?")
+    await telegram.wait_for_messages_async(user, count=2, timeout=60)
+    await asyncio.sleep(2)
+    assert len(answers(telegram, user)) == 2
+
+
+async def test_a_hanging_action_server_gives_a_holding_reply_then_one_answer(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    user = next(_users)
+    stack.pause_actions()
+    try:
+        telegram.push_text(user, "ik heb een idee")
+        holding = await telegram.wait_for_messages_async(user, count=1, timeout=60)
+        assert holding[0]["text"] == HOLDING_REPLY
+        telegram.push_text(user, "een bankje bij de kerk")  # waits behind the first, in order
+        await asyncio.sleep(3)
+        assert answers(telegram, user) == [HOLDING_REPLY]  # one holding reply per waiting streak
+    finally:
+        stack.resume_actions()
+    await settled(app, user)
+    texts = answers(telegram, user)
+    assert texts[0] == HOLDING_REPLY and "Wat is je idee?" in texts[1] and "Waar is je idee?" in texts[2]
+    assert len(texts) == 3
+
+
+async def test_a_locked_database_for_a_moment_loses_nothing(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    user = next(_users)
+    path = stack.database_url.removeprefix("sqlite:///")
+    locked = threading.Event()
+
+    def hold_lock() -> None:
+        connection = sqlite3.connect(path, timeout=30)
+        connection.execute("BEGIN EXCLUSIVE")
+        locked.set()
+        threading.Event().wait(3)
+        connection.rollback()
+        connection.close()
+
+    holder = threading.Thread(target=hold_lock)
+    holder.start()
+    locked.wait(10)
+    telegram.push_text(user, "hallo")
+    await telegram.wait_for_messages_async(user, count=1, timeout=90)
+    holder.join()
+    await settled(app, user)
+    assert len(answers(telegram, user)) == 1
+
+
+async def test_rasa_killed_mid_conversation_then_back_answers_once(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    user = next(_users)
+    telegram.push_text(user, "ik heb een idee")
+    await telegram.wait_for_messages_async(user, count=1, timeout=60)
+    stack.stop_rasa()
+    try:
+        telegram.push_text(user, "een jeu de boules baan bij het dorpshuis")
+        second = await telegram.wait_for_messages_async(user, count=2, timeout=60)
+        assert second[-1]["text"] == HOLDING_REPLY
+        telegram.push_text(user, "hallo?")
+        await asyncio.sleep(3)
+        assert len(answers(telegram, user)) == 2
+    finally:
+        stack.start_rasa()
+    await settled(app, user)
+    texts = answers(telegram, user)
+    assert "Wat is je idee?" in texts[0] and texts[1] == HOLDING_REPLY
+    assert "Waar is je idee?" in texts[2]  # the waiting message, answered once and in order
+    assert len(texts) == 4  # ... and the one after it

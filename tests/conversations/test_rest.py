@@ -1,0 +1,146 @@
+"""End to end through the REAL Rasa server and action server over Rasa's REST channel, as bot/ talks to
+it: the resident's words in, the replies out, and the rows in the database."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from db import models
+from db.session import transaction
+from tests.conftest import make_staff
+from tests.stack import Stack, rasa_say
+
+pytestmark = pytest.mark.rasa
+_senders = itertools.count(880_000_001)
+
+
+def new_sender() -> str:
+    return str(next(_senders))
+
+
+def text_of(replies: list[dict[str, Any]]) -> str:
+    return "\n".join(r.get("text") or "" for r in replies)
+
+
+def payloads(replies: list[dict[str, Any]]) -> list[str]:
+    return [b["payload"] for r in replies for b in r.get("buttons") or []]
+
+
+def items_of(stack: Stack, sender: str) -> list[models.Item]:
+    with transaction(stack.services.sessions) as session:
+        return list(
+            session.scalars(select(models.Item).join(models.Resident).where(models.Resident.telegram_id == int(sender)))
+        )
+
+
+def test_the_first_message_says_it_is_a_bot_of_the_municipality(stack: Stack) -> None:
+    replies = rasa_say(new_sender(), "/greet")
+    text = text_of(replies)
+    assert "digitale wijkassistent van de gemeente" in text and "geen mens" in text
+    assert "/stop" in text and "/mijngegevens" in text
+    assert payloads(replies) == ["/share_idea", "/report_issue", "/ask_question"]
+    assert all(set(r) <= {"recipient_id", "text", "buttons"} for r in replies)
+
+
+def test_an_idea_with_a_unique_postcode_is_filed_for_the_wijkmakelaar_of_den_hout(stack: Stack) -> None:
+    with transaction(stack.services.sessions) as session:
+        staff = make_staff(session, stack.services.registry, areas=["WK082611"], name="Wijkmakelaar Den Hout")
+        staff_id, staff_chat = staff.id, staff.telegram_id
+    sender = new_sender()
+
+    assert "Wat is je idee?" in text_of(rasa_say(sender, "ik heb een idee voor een bankje"))
+    assert "Waar is je idee?" in text_of(rasa_say(sender, "een bankje bij de vijver zodat ouderen kunnen uitrusten"))
+    replies = rasa_say(sender, "4911AB")
+    assert "Dat is in Den Hout (gemeente Oosterhout)." in text_of(replies)
+    assert "Wie doen er nog meer mee?" in text_of(replies)
+    replies = rasa_say(sender, "samen met de buren uit de straat")
+    assert '/inform{"help_needed":"money"}' in payloads(replies)
+    replies = rasa_say(sender, '/inform{"help_needed":"money"}')
+    for _ in range(4):  # the Oosterhout criteria still open (the neighbours were named already)
+        assert payloads(replies) == ["/affirm", "/deny"] and "Klopt dit?" not in text_of(replies)
+        replies = rasa_say(sender, "/affirm")
+    summary = text_of(replies)
+    assert "Klopt dit? Dan stuur ik je idee naar de wijkmakelaar van Den Hout." in summary
+    assert "Je idee past bij de regels voor buurtinitiatieven." in summary
+    replies = rasa_say(sender, "/affirm")
+    assert "Je idee gaat naar de wijkmakelaar van Den Hout." in text_of(replies)
+
+    [item] = items_of(stack, sender)
+    assert (item.kind, item.area_code, item.assigned_staff_id) == ("idea", "WK082611", staff_id)
+    assert "bankje bij de vijver" in item.text
+    with transaction(stack.services.sessions) as session:
+        outbox = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.item_id == item.id)).all()
+        resident = session.scalars(select(models.Resident).where(models.Resident.telegram_id == int(sender))).one()
+    assert [row.recipient_chat_id for row in outbox] == [staff_chat]
+    assert resident.first_name == "Test"  # from the Telegram metadata
+
+
+def test_an_ambiguous_postcode_is_answered_with_a_button_and_goes_to_the_fallback_inbox(stack: Stack) -> None:
+    with transaction(stack.services.sessions) as session:
+        inbox = make_staff(session, stack.services.registry, areas=["WK082600"], role="inbox", name="Team Oosterhout")
+        inbox_id = inbox.id
+    sender = new_sender()
+    assert "Wat is er aan de hand?" in text_of(rasa_say(sender, "ik wil iets melden"))
+    rasa_say(sender, "er ligt een losse stoeptegel voor ons huis")
+    replies = rasa_say(sender, "4902 ab")
+    assert "hoort bij meer dan één wijk" in text_of(replies)
+    assert payloads(replies) == [
+        '/inform{"area_code":"WK082601"}',
+        '/inform{"area_code":"WK082602"}',
+        '/inform{"area_code":"WK082608"}',
+    ]
+    replies = rasa_say(sender, '/inform{"area_code":"WK082601"}')
+    assert "het team wijkgericht werken van de gemeente Oosterhout" in text_of(replies)
+    [item] = items_of(stack, sender)
+    assert (item.kind, item.area_code, item.assigned_staff_id) == ("report", "WK082601", inbox_id)
+
+
+def test_help_inside_a_form_an_outside_postcode_and_cancel(stack: Stack) -> None:
+    sender = new_sender()
+    rasa_say(sender, "ik heb een vraag")
+    replies = rasa_say(sender, "/help")  # handled inside the form, then the form asks again
+    assert "Dit kan ik voor je doen" in text_of(replies) and "Wat is je vraag?" in text_of(replies)
+    rasa_say(sender, "wanneer wordt het gras in het park gemaaid")
+    replies = rasa_say(sender, "4811 AB")
+    assert "4811 AB ligt niet in Oosterhout of Oss" in text_of(replies)
+    assert "Over welke wijk of welk dorp gaat je vraag?" in text_of(replies)
+    replies = rasa_say(sender, "/cancel")
+    assert "Oké, ik ben gestopt. Er is niets verstuurd." in text_of(replies)
+    assert items_of(stack, sender) == []
+
+
+def test_status_shows_only_the_residents_own_items(stack: Stack) -> None:
+    anna, bram = new_sender(), new_sender()
+    for sender, words in ((anna, "de lantaarnpaal bij de school is kapot"), (bram, "zwerfvuil bij de glasbak")):
+        rasa_say(sender, "ik wil iets melden")
+        rasa_say(sender, words)
+        rasa_say(sender, "Dorst")
+    anna_items, bram_items = items_of(stack, anna), items_of(stack, bram)
+    assert len(anna_items) == len(bram_items) == 1
+    text = text_of(rasa_say(anna, "/ask_status"))
+    assert f"#{anna_items[0].id} " in text and f"#{bram_items[0].id} " not in text
+
+
+def test_not_understood_twice_offers_a_person_and_files_a_contact_item(stack: Stack) -> None:
+    sender = new_sender()
+    rasa_say(sender, "/subscribe")  # asks the area ...
+    assert "Je bent aangemeld" in text_of(rasa_say(sender, "Dorst"))  # ... and remembers it
+    first = rasa_say(sender, "/nlu_fallback")
+    assert "Bedoel je" in text_of(first) and len(payloads(first)) == 2
+    second = rasa_say(sender, "/nlu_fallback")
+    assert "medewerker" in text_of(second) and payloads(second) == ["/affirm", "/deny"]
+    replies = rasa_say(sender, "/affirm")
+    assert "Ik heb je vraag om contact doorgestuurd" in text_of(replies)
+    [item] = items_of(stack, sender)
+    assert (item.kind, item.area_code) == ("contact", "WK082613")
+
+
+def test_the_running_model_has_expiring_sessions(stack: Stack) -> None:
+    import httpx
+
+    domain = httpx.get(f"{stack.rasa_url}/domain", headers={"Accept": "application/json"}, timeout=30).json()
+    assert domain["session_config"] == {"session_expiration_time": 60, "carry_over_slots_to_new_session": True}

@@ -1,0 +1,221 @@
+"""pytest plugin: the REAL action server and Rasa server, started once per test session on free ports.
+
+Registered in tests/conftest.py (`pytest_plugins = ["tests.stack"]`). Tests that need them are marked
+`@pytest.mark.rasa` and take the `stack` fixture. The action server (this .venv) uses a session SQLite
+database the tests open too (`stack.services`); Rasa (.venv-rasa) loads var/models/wijkbot.tar.gz with the
+repository's endpoints.yml and credentials.yml, its ${ACTION_SERVER_URL} and ${RASA_TRACKER_DB} pointing
+at the session's action server and a temporary tracker database.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from wijkbot.services import Services, open_services
+from wijkbot.settings import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+MODEL = ROOT / "var" / "models" / "wijkbot.tar.gz"
+RASA = ROOT / ".venv-rasa" / "bin" / "rasa"
+ACTION_SERVER_START_SECONDS = float(os.environ.get("WIJKBOT_TEST_ACTIONS_START_SECONDS", "90"))
+RASA_START_SECONDS = float(os.environ.get("WIJKBOT_TEST_RASA_START_SECONDS", "240"))
+TURN_TIMEOUT_SECONDS = 60.0
+
+
+@dataclass
+class Stack:
+    rasa_url: str
+    action_server_url: str
+    database_url: str
+    endpoints: Path
+    credentials: Path
+    env: dict[str, str]
+    services: Services
+    logs: dict[str, Path] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def say(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        """One resident turn through Rasa's REST channel, the way bot/ sends it."""
+        body = {"sender": sender, "message": text, "metadata": metadata or telegram_metadata(sender)}
+        response = httpx.post(f"{self.rasa_url}/webhooks/rest/webhook", json=body, timeout=TURN_TIMEOUT_SECONDS)
+        response.raise_for_status()
+        replies = response.json()
+        assert isinstance(replies, list)
+        return replies
+
+    def log_tail(self, name: str, lines: int = 60) -> str:
+        path = self.logs.get(name)
+        if path is None or not path.exists():
+            return ""
+        return "\n".join(path.read_text(encoding="utf-8", errors="replace").splitlines()[-lines:])
+
+
+_current: Stack | None = None
+
+
+def rasa_say(sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+    """One REST turn against the session's Rasa server (the `stack` fixture must be active)."""
+    if _current is None:
+        raise RuntimeError("rasa_say needs the `stack` fixture (mark the test @pytest.mark.rasa and request it)")
+    return _current.say(sender, text, metadata)
+
+
+def telegram_metadata(sender: str, first_name: str = "Test") -> dict[str, Any]:
+    user_id = int(sender) if sender.isdigit() else 0
+    return {"telegram": {"user_id": user_id, "chat_id": user_id, "first_name": first_name, "language_code": "nl"}}
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start(args: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """A child in its own process group (so its children stop with it), logging to `log`."""
+    out = log.open("ab")
+    try:
+        return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    finally:
+        out.close()
+
+
+def stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=20)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def wait_for(
+    check: Callable[[], bool], *, seconds: float, process: subprocess.Popen[bytes], name: str, log: Path
+) -> float:
+    """Poll until `check()` holds; fail with the log's tail when the process dies or time runs out."""
+    began = time.monotonic()
+    while time.monotonic() - began < seconds:
+        if process.poll() is not None:
+            tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
+            pytest.fail(f"{name} exited with {process.returncode} during start-up; log {log}:\n{tail}")
+        try:
+            if check():
+                return time.monotonic() - began
+        except (httpx.HTTPError, ValueError):
+            pass
+        time.sleep(0.5)
+    tail = log.read_text(encoding="utf-8", errors="replace")[-4000:]
+    pytest.fail(f"{name} was not ready within {seconds:.0f} s; log {log}:\n{tail}")
+
+
+def _action_server_up(url: str) -> bool:
+    return httpx.get(f"{url}/health", timeout=2).status_code == 200
+
+
+def _rasa_model_loaded(url: str) -> bool:
+    response = httpx.get(f"{url}/status", timeout=5)
+    return response.status_code == 200 and bool(response.json().get("model_file"))
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """The action server and the Rasa server, running for the whole session."""
+    global _current
+    if not MODEL.exists():
+        pytest.fail(f"no trained model at {MODEL.relative_to(ROOT)}: run `make train` first (`make test` does)")
+    if not RASA.exists():
+        pytest.fail(f"no Rasa environment at {RASA.parent.parent.relative_to(ROOT)}: run `make setup`")
+    workdir = tmp_path_factory.mktemp("stack")
+    database_url = f"sqlite:///{workdir / 'wijkbot.db'}"
+    # Migrate and load the municipality data before the action server opens the same file.
+    services = open_services(Settings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
+    action_port, rasa_port = free_port(), free_port()
+    action_url, rasa_url = f"http://127.0.0.1:{action_port}", f"http://127.0.0.1:{rasa_port}"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url,
+        "ACTION_SERVER_URL": action_url,
+        "RASA_TRACKER_DB": str(workdir / "rasa_tracker.db"),
+        "RASA_TELEMETRY_ENABLED": "false",
+        "SANIC_HOST": "127.0.0.1",  # the action server listens on loopback only
+        "PYTHONUNBUFFERED": "1",
+    }
+    logs = {"actions": workdir / "actions.log", "rasa": workdir / "rasa.log"}
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        actions = start(
+            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)], env, logs["actions"]
+        )
+        processes.append(actions)
+        rasa = start(
+            [
+                str(RASA),
+                "run",
+                "--enable-api",
+                "-i",
+                "127.0.0.1",
+                "-p",
+                str(rasa_port),
+                "--model",
+                str(MODEL),
+                "--endpoints",
+                "endpoints.yml",
+                "--credentials",
+                "credentials.yml",
+            ],
+            env,
+            logs["rasa"],
+        )
+        processes.append(rasa)
+        timings = {
+            "action_server_start_s": wait_for(
+                lambda: _action_server_up(action_url),
+                seconds=ACTION_SERVER_START_SECONDS,
+                process=actions,
+                name="the action server",
+                log=logs["actions"],
+            ),
+            "rasa_start_s": wait_for(
+                lambda: _rasa_model_loaded(rasa_url),
+                seconds=RASA_START_SECONDS,
+                process=rasa,
+                name="the Rasa server",
+                log=logs["rasa"],
+            ),
+        }
+        _current = Stack(
+            rasa_url=rasa_url,
+            action_server_url=action_url,
+            database_url=database_url,
+            endpoints=ROOT / "endpoints.yml",
+            credentials=ROOT / "credentials.yml",
+            env=env,
+            services=services,
+            logs=logs,
+            timings=timings,
+        )
+        (workdir / "timings.json").write_text(json.dumps(timings), encoding="utf-8")
+        print(f"\nstack up: {json.dumps(timings)} (logs in {workdir})")
+        yield _current
+    finally:
+        _current = None
+        for process in reversed(processes):
+            stop(process)
+        services.close()

@@ -1,0 +1,79 @@
+"""Files to send (results charts): stored once in the database, uploaded once, then sent by Telegram file id.
+
+An outbox row refers to a file by `payload["media_id"]`; the sender attaches the bytes (or the file id
+Telegram gave for an earlier upload) when it claims the row, so the outbox never holds the bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from db import models
+
+
+def store_media(session: Session, *, kind: str, filename: str, content_type: str, data: bytes) -> models.Media:
+    media = models.Media(kind=kind, filename=filename, content_type=content_type, data=data)
+    session.add(media)
+    session.flush()
+    return media
+
+
+def attach_media(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
+    """The payload to send: with "photo" (a Telegram file id) or "photo_bytes" and "photo_filename"."""
+    media_id = payload.get("media_id")
+    if media_id is None:
+        return payload
+    media = session.get(models.Media, int(media_id))
+    if media is None:
+        return payload
+    attached = dict(payload)
+    if media.telegram_file_id:
+        attached["photo"] = media.telegram_file_id
+    else:
+        attached["photo_bytes"] = media.data
+        attached["photo_filename"] = media.filename
+    return attached
+
+
+def remember_file_id(session: Session, *, payload: dict[str, Any], file_id: str) -> None:
+    """After the first upload, send the same file by its Telegram id."""
+    media_id = payload.get("media_id")
+    if media_id is None:
+        return
+    session.execute(
+        update(models.Media)
+        .where(models.Media.id == int(media_id), models.Media.telegram_file_id.is_(None))
+        .values(telegram_file_id=file_id)
+    )
+
+
+def one_upload_per_file(
+    session: Session, rows: list[models.OutboxMessage], *, now: datetime, wait: timedelta = timedelta(seconds=2)
+) -> list[models.OutboxMessage]:
+    """Of these claimed rows, those to send now: of the rows with a file Telegram has not seen yet, only the
+    first; the others go back to the queue for a moment and are then sent by the file id the first got."""
+    ids = {int(r.payload["media_id"]) for r in rows if r.payload.get("media_id") is not None}
+    if not ids:
+        return rows
+    unseen = set(
+        session.scalars(
+            select(models.Media.id).where(models.Media.id.in_(ids), models.Media.telegram_file_id.is_(None))
+        )
+    )
+    keep: list[models.OutboxMessage] = []
+    uploading: set[int] = set()
+    for row in rows:
+        media_id = row.payload.get("media_id")
+        if media_id is None or int(media_id) not in unseen:
+            keep.append(row)
+        elif int(media_id) not in uploading:
+            uploading.add(int(media_id))
+            keep.append(row)
+        else:
+            row.status, row.not_before, row.claimed_by = "pending", now + wait, None
+    session.flush()
+    return keep

@@ -1,0 +1,590 @@
+"""Neighbourhood polls: created with validation and rights, broadcast in bulk, votes counted, closed with results.
+
+```mermaid
+stateDiagram-v2
+    [*] --> scheduled: create_poll (staff in Telegram, or the CLI)
+    scheduled --> open: open_due_polls at starts_at: one ballot and two outbox rows per subscriber
+    open --> closed: close_due_polls at closes_at: polls stopped, results and chart to creator and voters
+```
+
+A ballot is one resident's copy of a poll: which Telegram poll it became (so a PollAnswer finds its way
+back) and the current vote. Per-area results under the small-group threshold are not shown.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from html import escape
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+from wijkbot.charts import bar_chart_png
+from wijkbot.media import store_media
+from wijkbot.municipalities import Registry
+from wijkbot.outbox import enqueue, enqueue_many, insert_in_chunks
+from wijkbot.outreach import STOP_LINE, Policy, add_contacts, outreach_marker, recent_contacts, subscribers
+from wijkbot.staff_loop import staff_title
+
+POLL_ROLES = ("wijkmakelaar", "wijkcoordinator", "council", "lead")
+MIN_OPTIONS, MAX_OPTIONS = 2, 10
+MAX_QUESTION, MAX_OPTION = 300, 100
+MONTHS = (
+    "januari",
+    "februari",
+    "maart",
+    "april",
+    "mei",
+    "juni",
+    "juli",
+    "augustus",
+    "september",
+    "oktober",
+    "november",
+    "december",
+)
+
+
+class PollError(ValueError):
+    """A poll cannot be made or shown; the message says why, in plain words."""
+
+
+# --- creating ---------------------------------------------------------------------------------------
+
+
+def clean_question(text: str) -> str:
+    question = " ".join(text.split())
+    if not question:
+        raise PollError("De vraag is leeg.")
+    if len(question) > MAX_QUESTION:
+        raise PollError(f"De vraag is te lang: hooguit {MAX_QUESTION} tekens, nu {len(question)}.")
+    return question
+
+
+def clean_options(options: Sequence[str]) -> list[str]:
+    cleaned = [" ".join(option.split()) for option in options]
+    cleaned = [option for option in cleaned if option]
+    if not MIN_OPTIONS <= len(cleaned) <= MAX_OPTIONS:
+        raise PollError(f"Geef {MIN_OPTIONS} tot {MAX_OPTIONS} antwoorden; nu {len(cleaned)}.")
+    too_long = [option for option in cleaned if len(option) > MAX_OPTION]
+    if too_long:
+        raise PollError(f"Een antwoord mag hooguit {MAX_OPTION} tekens hebben: «{too_long[0][:40]}…».")
+    if len({option.casefold() for option in cleaned}) != len(cleaned):
+        raise PollError("Elk antwoord mag maar één keer voorkomen.")
+    return cleaned
+
+
+def clean_areas(registry: Registry, area_codes: Sequence[str]) -> list[str]:
+    codes = list(dict.fromkeys(code.strip().upper() for code in area_codes if code.strip()))
+    if not codes:
+        raise PollError("Kies minstens één wijk of dorp.")
+    unknown = [code for code in codes if registry.find_area(code) is None]
+    if unknown:
+        raise PollError(f"Onbekende gebiedscode(s): {', '.join(unknown)}.")
+    return codes
+
+
+def check_creator(staff: models.StaffMember, area_codes: Sequence[str]) -> None:
+    """Staff and council members may poll the areas assigned to them in the database, and only those."""
+    if not staff.active or staff.role not in POLL_ROLES:
+        raise PollError("Je hebt geen rechten om peilingen te maken.")
+    foreign = [code for code in area_codes if code not in staff.area_codes]
+    if foreign:
+        raise PollError(f"Je kunt alleen peilingen maken voor je eigen gebied, niet voor {', '.join(foreign)}.")
+
+
+def create_poll(
+    session: Session,
+    registry: Registry,
+    *,
+    question: str,
+    options: Sequence[str],
+    area_codes: Sequence[str],
+    via: str,
+    creator: models.StaffMember | None = None,
+    starts_at: datetime | None = None,
+    closes_at: datetime | None = None,
+    default_duration: timedelta = timedelta(days=7),
+    now: datetime | None = None,
+) -> models.Poll:
+    """Schedule a poll. Without `starts_at` it starts now; without `closes_at` it runs `default_duration`."""
+    now = now or utcnow()
+    codes = clean_areas(registry, area_codes)
+    if creator is not None:
+        check_creator(creator, codes)
+    start = starts_at or now
+    end = closes_at or max(start, now) + default_duration
+    if start.tzinfo is None or end.tzinfo is None:
+        raise PollError("Tijden moeten een tijdzone hebben.")
+    if end <= max(start, now):
+        raise PollError("De peiling moet sluiten na het begin (en in de toekomst).")
+    poll = models.Poll(
+        question=clean_question(question),
+        options=clean_options(options),
+        area_codes=codes,
+        creator_staff_id=creator.id if creator else None,
+        created_via=via,
+        status="scheduled",
+        starts_at=start,
+        closes_at=end,
+        created_at=now,
+    )
+    session.add(poll)
+    session.flush()
+    return poll
+
+
+def count_subscribers(session: Session, *, area_codes: Sequence[str]) -> int:
+    """How many residents would get a poll for these areas now (before the weekly cap)."""
+    return int(session.scalar(select(func.count()).select_from(subscribers(area_codes).subquery())) or 0)
+
+
+def local_time_text(at: datetime, zone: ZoneInfo) -> str:
+    """ "24 november om 09:00", in the municipality's time zone."""
+    local = at.astimezone(zone)
+    return f"{local.day} {MONTHS[local.month - 1]} om {local:%H:%M}"
+
+
+# --- broadcasting -----------------------------------------------------------------------------------
+
+
+def _from_whom(registry: Registry, creator: models.StaffMember | None) -> str:
+    if creator is None:
+        return "De gemeente"
+    return f"{escape(creator.name)} ({escape(staff_title(registry, creator))})"
+
+
+def invitation_text(
+    registry: Registry, *, poll: models.Poll, area_code: str, creator: models.StaffMember | None, zone: ZoneInfo
+) -> str:
+    """The message before the Telegram poll: who asks, until when, that only totals are seen, how to stop."""
+    area = registry.find_area(area_code)
+    where = area.label if area else "je buurt"
+    return (
+        f"<b>Peiling voor {escape(where)}</b>\n"
+        f"{_from_whom(registry, creator)} wil graag weten wat jij vindt. Stem hieronder. "
+        f"Dat kan tot {local_time_text(poll.closes_at, zone)}.\n\n"
+        "De gemeente ziet alleen de totalen, niet wat jij kiest.\n\n"
+        f"{STOP_LINE}"
+    )
+
+
+def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, policy: Policy, now: datetime) -> int:
+    """Open the poll: a ballot, a planned contact and two outbox rows (text, then the Telegram poll) per
+    subscriber of its areas, in bulk. A resident whose weekly cap is used gets it when the cap allows, if
+    the poll is still open long enough then. Returns the number of ballots."""
+    if poll.status != "scheduled":
+        return 0
+    start = max(now, poll.starts_at)
+    last_moment = poll.closes_at - min(timedelta(hours=1), (poll.closes_at - poll.starts_at) / 4)
+    creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
+    eligible = subscribers(poll.area_codes)
+    recent = recent_contacts(
+        session, resident_ids=eligible.with_only_columns(models.Resident.id).order_by(None), since=start - policy.window
+    )
+    texts: dict[str, str] = {}
+    ballots: list[dict[str, Any]] = []
+    contacts: list[dict[str, Any]] = []
+    rows: list[dict[str, Any]] = []
+    ref = f"poll:{poll.id}"
+    for resident_id, chat_id, area_code in session.execute(eligible):
+        at = policy.plan(recent.get(resident_id, []), start)
+        if at is None or at > last_moment:
+            continue
+        area = area_code or ""
+        if area not in texts:
+            texts[area] = invitation_text(registry, poll=poll, area_code=area, creator=creator, zone=policy.zone)
+        marker = outreach_marker(resident_id=resident_id, kind="poll", poll_id=poll.id)
+        ballots.append({"poll_id": poll.id, "resident_id": resident_id, "area_code": area, "chat_id": chat_id})
+        contacts.append({"resident_id": resident_id, "kind": "poll", "ref": ref, "at": at})
+        rows.append(
+            {
+                "purpose": f"{ref}:intro",
+                "chat_id": chat_id,
+                "not_before": at,
+                "payload": {"text": texts[area], "parse_mode": "HTML", "outreach": marker},
+            }
+        )
+        rows.append(
+            {
+                "purpose": ref,
+                "chat_id": chat_id,
+                "method": "sendPoll",
+                "not_before": at,
+                "payload": {
+                    "question": poll.question,
+                    "options": list(poll.options),
+                    "ballot": {"poll_id": poll.id, "resident_id": resident_id},
+                    "outreach": marker,
+                },
+            }
+        )
+    insert_in_chunks(session, insert(models.PollBallot), ballots)
+    add_contacts(session, contacts)
+    enqueue_many(session, rows)
+    poll.status = "open"
+    poll.opened_at = now
+    return len(ballots)
+
+
+def _due(session: Session, query: Any) -> list[models.Poll]:
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))
+
+
+def open_due_polls(session: Session, registry: Registry, *, policy: Policy, now: datetime | None = None) -> int:
+    """Broadcast the scheduled polls whose start time has come; returns how many polls opened."""
+    now = now or utcnow()
+    polls = _due(
+        session,
+        select(models.Poll)
+        .where(models.Poll.status == "scheduled", models.Poll.starts_at <= now)
+        .order_by(models.Poll.starts_at),
+    )
+    for poll in polls:
+        broadcast_poll(session, registry, poll=poll, policy=policy, now=now)
+    return len(polls)
+
+
+def record_poll_message(
+    session: Session, *, payload: dict[str, Any], telegram_poll_id: str, message_id: int | None
+) -> None:
+    """The sender sent a ballot's Telegram poll: remember its poll id, so that answers find their ballot."""
+    ballot = payload.get("ballot")
+    if not isinstance(ballot, dict):
+        return
+    session.execute(
+        update(models.PollBallot)
+        .where(
+            models.PollBallot.poll_id == int(ballot["poll_id"]),
+            models.PollBallot.resident_id == int(ballot["resident_id"]),
+        )
+        .values(telegram_poll_id=telegram_poll_id, message_id=message_id)
+    )
+
+
+# --- voting -----------------------------------------------------------------------------------------
+
+
+def record_vote(
+    session: Session, *, telegram_poll_id: str, user_id: int, option_ids: Sequence[int], now: datetime | None = None
+) -> str:
+    """Store a PollAnswer: "voted", "changed", "retracted"; or "closed"/"unknown" when it does not count."""
+    now = now or utcnow()
+    query = select(models.PollBallot).where(models.PollBallot.telegram_poll_id == telegram_poll_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    ballot = session.scalars(query).one_or_none()
+    if ballot is None or ballot.chat_id != user_id:
+        return "unknown"
+    poll = session.get(models.Poll, ballot.poll_id)
+    if poll is None or poll.status != "open" or now >= poll.closes_at:
+        return "closed"
+    chosen = sorted({int(o) for o in option_ids if 0 <= int(o) < len(poll.options)})[:1]
+    had_vote = bool(ballot.option_ids)
+    ballot.voted_at = now
+    if not chosen:
+        ballot.option_ids = None
+        return "retracted"
+    if had_vote:
+        ballot.changes += 1
+    ballot.option_ids = chosen
+    return "changed" if had_vote else "voted"
+
+
+# --- results ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OptionCount:
+    text: str
+    votes: int
+
+
+@dataclass(frozen=True)
+class AreaResult:
+    code: str
+    name: str
+    total: int | None  # None: under the small-group threshold, not shown
+    options: list[OptionCount] | None
+
+
+@dataclass(frozen=True)
+class PollResults:
+    poll_id: int
+    question: str
+    status: str
+    recipients: int
+    total: int
+    options: list[OptionCount]
+    areas: list[AreaResult]
+
+    def as_json(self) -> dict[str, Any]:
+        """The contract of `wijkbot poll results ID --json`."""
+        return {
+            "poll": self.poll_id,
+            "question": self.question,
+            "total": self.total,
+            "options": [{"text": o.text, "votes": o.votes} for o in self.options],
+            "areas": [
+                {
+                    "code": a.code,
+                    "total": a.total,
+                    "options": None if a.options is None else [{"text": o.text, "votes": o.votes} for o in a.options],
+                }
+                for a in self.areas
+            ],
+        }
+
+
+def poll_results(session: Session, registry: Registry, *, poll_id: int, threshold: int) -> PollResults:
+    """Totals and per-area counts; an area with fewer than `threshold` votes is not shown separately."""
+    poll = session.get(models.Poll, poll_id)
+    if poll is None:
+        raise PollError(f"Peiling {poll_id} bestaat niet.")
+    totals = [0] * len(poll.options)
+    per_area: dict[str, list[int]] = {code: [0] * len(poll.options) for code in poll.area_codes}
+    voters: dict[str, int] = dict.fromkeys(poll.area_codes, 0)
+    recipients = 0
+    rows = session.execute(
+        select(models.PollBallot.area_code, models.PollBallot.option_ids).where(models.PollBallot.poll_id == poll.id)
+    )
+    for area_code, option_ids in rows:
+        recipients += 1
+        chosen = [o for o in option_ids or [] if 0 <= o < len(poll.options)]
+        if not chosen:
+            continue
+        counts = per_area.setdefault(area_code, [0] * len(poll.options))
+        voters[area_code] = voters.get(area_code, 0) + 1
+        for option in chosen:
+            totals[option] += 1
+            counts[option] += 1
+    areas = []
+    for code, counts in per_area.items():
+        area = registry.find_area(code)
+        shown = voters.get(code, 0) >= threshold
+        areas.append(
+            AreaResult(
+                code=code,
+                name=area.name if area else code,
+                total=voters.get(code, 0) if shown else None,
+                options=[OptionCount(t, n) for t, n in zip(poll.options, counts, strict=True)] if shown else None,
+            )
+        )
+    return PollResults(
+        poll_id=poll.id,
+        question=poll.question,
+        status=poll.status,
+        recipients=recipients,
+        total=sum(voters.values()),
+        options=[OptionCount(t, n) for t, n in zip(poll.options, totals, strict=True)],
+        areas=areas,
+    )
+
+
+def _share(votes: int, total: int) -> str:
+    return f"{votes} ({round(100 * votes / total)}%)" if total else "0"
+
+
+def results_lines(results: PollResults, *, threshold: int) -> str:
+    lines = [f"• {escape(o.text)}: {_share(o.votes, results.total)}" for o in results.options]
+    text = "\n".join(lines) + f"\n\nAantal stemmen: {results.total}"
+    if len(results.areas) > 1:
+        parts = []
+        for area in results.areas:
+            if area.options is None or area.total is None:
+                parts.append(f"• {escape(area.name)}: minder dan {threshold} stemmen, niet apart getoond")
+            else:
+                counts = ", ".join(f"{escape(o.text)} {o.votes}" for o in area.options)
+                parts.append(f"• {escape(area.name)} ({area.total}): {counts}")
+        text += "\n\n<b>Per gebied</b>\n" + "\n".join(parts)
+    elif results.areas and results.areas[0].total is None:
+        text += f"\n<i>Minder dan {threshold} stemmen: de uitslag is niet per gebied getoond.</i>"
+    return text
+
+
+def staff_results_text(results: PollResults, *, threshold: int) -> str:
+    return (
+        f"<b>Uitslag van peiling #{results.poll_id}</b>\n«{escape(results.question)}»\n\n"
+        f"{results_lines(results, threshold=threshold)}\n\n"
+        f"{results.recipients} inwoners kregen de peiling."
+    )
+
+
+def voter_results_text(results: PollResults, *, threshold: int, choice: str) -> str:
+    return (
+        f"<b>De uitslag is er!</b>\nJe stemde op «{escape(choice)}» bij de vraag «{escape(results.question)}».\n\n"
+        f"{results_lines(results, threshold=threshold)}\n\n"
+        "Dank je wel voor het meedoen. De gemeente neemt de uitslag mee.\n\n"
+        f"{STOP_LINE}"
+    )
+
+
+def results_chart(registry: Registry, results: PollResults) -> bytes:
+    return bar_chart_png(
+        title=results.question,
+        labels=[o.text for o in results.options],
+        values=[o.votes for o in results.options],
+        subtitle=f"{results.total} stemmen",
+    )
+
+
+def close_poll(session: Session, registry: Registry, *, poll: models.Poll, threshold: int, now: datetime) -> int:
+    """Close the poll: stop the Telegram polls, send the results with a chart to the creator and to everyone
+    who voted. Returns the number of messages queued."""
+    if poll.status == "closed":
+        return 0
+    poll.status = "closed"
+    poll.closed_at = now
+    session.flush()
+    results = poll_results(session, registry, poll_id=poll.id, threshold=threshold)
+    media = store_media(
+        session,
+        kind="chart",
+        filename=f"peiling-{poll.id}.png",
+        content_type="image/png",
+        data=results_chart(registry, results),
+    )
+    poll.results_media_id = media.id
+    ref = f"poll:{poll.id}"
+    caption = escape(f"Uitslag: {poll.question}")[:1000]
+    ballots = session.execute(
+        select(
+            models.PollBallot.resident_id,
+            models.PollBallot.chat_id,
+            models.PollBallot.message_id,
+            models.PollBallot.option_ids,
+        ).where(models.PollBallot.poll_id == poll.id)
+    ).all()
+    rows: list[dict[str, Any]] = []
+    for resident_id, chat_id, message_id, option_ids in ballots:
+        if message_id is not None:
+            rows.append(
+                {
+                    "purpose": f"{ref}:stop",
+                    "chat_id": chat_id,
+                    "method": "stopPoll",
+                    "priority": -5,
+                    "payload": {"message_id": message_id},
+                }
+            )
+        chosen = [o for o in option_ids or [] if 0 <= o < len(poll.options)]
+        if not chosen:
+            continue
+        marker = outreach_marker(resident_id=resident_id, kind="results", poll_id=poll.id)
+        text = voter_results_text(results, threshold=threshold, choice=poll.options[chosen[0]])
+        rows.append(
+            {
+                "purpose": f"{ref}:results",
+                "chat_id": chat_id,
+                "payload": {"text": text, "parse_mode": "HTML", "outreach": marker},
+            }
+        )
+        rows.append(
+            {
+                "purpose": f"{ref}:chart",
+                "chat_id": chat_id,
+                "method": "sendPhoto",
+                "payload": {"media_id": media.id, "caption": caption, "outreach": marker},
+            }
+        )
+    enqueue_many(session, rows)
+    queued = len(rows)
+    creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
+    if creator is not None and creator.telegram_id is not None:
+        text = staff_results_text(results, threshold=threshold)
+        enqueue(session, purpose=f"{ref}:results", chat_id=creator.telegram_id, text=text, priority=5)
+        enqueue(
+            session,
+            purpose=f"{ref}:chart",
+            chat_id=creator.telegram_id,
+            method="sendPhoto",
+            payload={"media_id": media.id, "caption": caption},
+            priority=5,
+        )
+        queued += 2
+    return queued
+
+
+def close_due_polls(session: Session, registry: Registry, *, threshold: int, now: datetime | None = None) -> int:
+    """Close the open polls whose closing time has come; returns how many closed."""
+    now = now or utcnow()
+    polls = _due(
+        session,
+        select(models.Poll)
+        .where(models.Poll.status.in_(("open", "scheduled")), models.Poll.closes_at <= now)
+        .order_by(models.Poll.closes_at),
+    )
+    for poll in polls:
+        close_poll(session, registry, poll=poll, threshold=threshold, now=now)
+    return len(polls)
+
+
+def list_polls(session: Session, *, limit: int = 50) -> list[models.Poll]:
+    return list(session.scalars(select(models.Poll).order_by(models.Poll.id.desc()).limit(limit)))
+
+
+_DAY_MONTH = re.compile(
+    r"^(?P<day>\d{1,2})[-/.](?P<month>\d{1,2})(?:[-/.](?P<year>\d{2}|\d{4}))?"
+    r"(?:\s+(?:om\s+)?(?P<hour>\d{1,2})[:.](?P<minute>\d{2}))?$"
+)
+_TOMORROW = re.compile(r"^morgen(?:\s+(?:om\s+)?(?P<hour>\d{1,2})(?:[:.](?P<minute>\d{2}))?)?$")
+
+
+def parse_local_time(text: str, *, zone: ZoneInfo, now: datetime) -> datetime | None:
+    """A time typed by staff: "28-11 19:30", "28-11-2026 9:00", "morgen 9:00", or ISO; None if unclear.
+
+    Without a year the next such date is meant; without a time, 09:00.
+    """
+    value = " ".join(text.strip().lower().split())
+    local_now = now.astimezone(zone)
+    try:
+        if match := _TOMORROW.match(value):
+            day = local_now.date() + timedelta(days=1)
+            at = time(int(match["hour"] or 9), int(match["minute"] or 0))
+            return datetime.combine(day, at, tzinfo=zone)
+        if match := _DAY_MONTH.match(value):
+            at = time(int(match["hour"] or 9), int(match["minute"] or 0))
+            year = int(match["year"]) if match["year"] else local_now.year
+            year = year + 2000 if year < 100 else year
+            found = datetime.combine(date(year, int(match["month"]), int(match["day"])), at, tzinfo=zone)
+            if match["year"] is None and found < local_now:
+                found = found.replace(year=year + 1)
+            return found
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
+
+
+def export_poll_votes(session: Session, *, resident_id: int) -> list[dict[str, Any]]:
+    """A resident's ballots, for their data export: which polls they got and what they chose."""
+    rows = session.execute(
+        select(
+            models.Poll.id,
+            models.Poll.question,
+            models.Poll.options,
+            models.PollBallot.option_ids,
+            models.PollBallot.voted_at,
+        )
+        .join(models.PollBallot, models.PollBallot.poll_id == models.Poll.id)
+        .where(models.PollBallot.resident_id == resident_id)
+        .order_by(models.Poll.id)
+    )
+    return [
+        {
+            "poll": poll_id,
+            "question": question,
+            "choice": [options[o] for o in option_ids or [] if 0 <= o < len(options)],
+            "voted_at": voted_at.isoformat() if voted_at else None,
+        }
+        for poll_id, question, options, option_ids, voted_at in rows
+    ]
