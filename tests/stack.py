@@ -9,6 +9,7 @@ at the session's action server and a temporary tracker database.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import signal
@@ -46,6 +47,31 @@ class Stack:
     services: Services
     logs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+
+    def stop_rasa(self) -> None:
+        """Kill the Rasa server (fault tests); `start_rasa` brings it back."""
+        stop(self.processes["rasa"])
+
+    def start_rasa(self) -> None:
+        """Start the Rasa server again on the same port and wait until its model is loaded."""
+        port = int(self.rasa_url.rsplit(":", 1)[1])
+        process = start(rasa_command(port), self.env, self.logs["rasa"])
+        self.processes["rasa"] = process
+        wait_for(
+            lambda: _rasa_model_loaded(self.rasa_url),
+            seconds=RASA_START_SECONDS,
+            process=process,
+            name="the Rasa server",
+            log=self.logs["rasa"],
+        )
+
+    def pause_actions(self) -> None:
+        """Freeze the action server (SIGSTOP): it hangs like a server that no longer answers."""
+        os.killpg(self.processes["actions"].pid, signal.SIGSTOP)
+
+    def resume_actions(self) -> None:
+        os.killpg(self.processes["actions"].pid, signal.SIGCONT)
 
     def say(self, sender: str, text: str, metadata: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         """One resident turn through Rasa's REST channel, the way bot/ sends it."""
@@ -76,6 +102,14 @@ def rasa_say(sender: str, text: str, metadata: dict[str, Any] | None = None) -> 
 def telegram_metadata(sender: str, first_name: str = "Test") -> dict[str, Any]:
     user_id = int(sender) if sender.isdigit() else 0
     return {"telegram": {"user_id": user_id, "chat_id": user_id, "first_name": first_name, "language_code": "nl"}}
+
+
+_update_bases = itertools.count(1_000_000, 1_000_000)
+
+
+def next_update_base() -> int:
+    """A fresh range of Telegram update ids for a fake that shares the session's database."""
+    return next(_update_bases)
 
 
 def free_port() -> int:
@@ -125,6 +159,24 @@ def wait_for(
     pytest.fail(f"{name} was not ready within {seconds:.0f} s; log {log}:\n{tail}")
 
 
+def rasa_command(port: int) -> list[str]:
+    return [
+        str(RASA),
+        "run",
+        "--enable-api",
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(port),
+        "--model",
+        str(MODEL),
+        "--endpoints",
+        "endpoints.yml",
+        "--credentials",
+        "credentials.yml",
+    ]
+
+
 def _action_server_up(url: str) -> bool:
     return httpx.get(f"{url}/health", timeout=2).status_code == 200
 
@@ -164,25 +216,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)], env, logs["actions"]
         )
         processes.append(actions)
-        rasa = start(
-            [
-                str(RASA),
-                "run",
-                "--enable-api",
-                "-i",
-                "127.0.0.1",
-                "-p",
-                str(rasa_port),
-                "--model",
-                str(MODEL),
-                "--endpoints",
-                "endpoints.yml",
-                "--credentials",
-                "credentials.yml",
-            ],
-            env,
-            logs["rasa"],
-        )
+        rasa = start(rasa_command(rasa_port), env, logs["rasa"])
         processes.append(rasa)
         timings = {
             "action_server_start_s": wait_for(
@@ -210,11 +244,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             services=services,
             logs=logs,
             timings=timings,
+            processes={"actions": actions, "rasa": rasa},
         )
         (workdir / "timings.json").write_text(json.dumps(timings), encoding="utf-8")
         print(f"\nstack up: {json.dumps(timings)} (logs in {workdir})")
         yield _current
     finally:
+        if _current is not None:
+            processes = list(_current.processes.values())  # Rasa may have been restarted
         _current = None
         for process in reversed(processes):
             stop(process)

@@ -15,7 +15,7 @@ from db.session import transaction
 from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.conftest import make_staff
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from tests.stack import Stack
+from tests.stack import Stack, next_update_base
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -24,7 +24,7 @@ _users = itertools.count(770_000_001)
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegramServer]:
-    with start_fake_telegram() as server:
+    with start_fake_telegram(first_update_id=next_update_base()) as server:
         yield server
 
 
@@ -41,7 +41,7 @@ async def app(stack: Stack, telegram: FakeTelegramServer) -> AsyncIterator[App]:
 
 
 class Chat:
-    """One person's chat with the bot, as the fake Bot API sees it."""
+    """One person's chat with the bot, as the fake Bot API sees it; reads the bot's messages in order."""
 
     def __init__(
         self, telegram: FakeTelegramServer, app: App, user_id: int | None = None, first_name: str = "Anna"
@@ -49,30 +49,30 @@ class Chat:
         self.telegram, self.app = telegram, app
         self.user_id = user_id or next(_users)
         self.first_name = first_name
+        self.cursor = 0
 
     @property
     def received(self) -> list[dict[str, Any]]:
         return self.telegram.sent_messages(self.user_id)
 
     async def next_message(self, timeout: float = 60) -> dict[str, Any]:
-        count = len(self.received) + 1
-        messages = await self.telegram.wait_for_messages_async(self.user_id, count=count, timeout=timeout)
-        return messages[-1]
+        """The first message not read yet."""
+        messages = await self.telegram.wait_for_messages_async(self.user_id, count=self.cursor + 1, timeout=timeout)
+        self.cursor += 1
+        return messages[self.cursor - 1]
 
     async def say(self, text: str, **kwargs: Any) -> dict[str, Any]:
-        """Send a text and return the bot's answer to it."""
-        count = len(self.received) + 1
+        """Send a text and return the bot's first answer to it."""
+        self.cursor = len(self.received)
         self.telegram.push_text(self.user_id, text, first_name=self.first_name, **kwargs)
-        messages = await self.telegram.wait_for_messages_async(self.user_id, count=count, timeout=60)
-        return messages[count - 1]
+        return await self.next_message()
 
     async def press(self, message: dict[str, Any], wanted: str) -> dict[str, Any]:
         """Press the button of `message` whose title or Rasa payload is `wanted`; return the bot's answer."""
         data = self.button_data(message, wanted)
-        count = len(self.received) + 1
+        self.cursor = len(self.received)
         self.telegram.push_callback(self.user_id, data, message["message_id"], first_name=self.first_name)
-        messages = await self.telegram.wait_for_messages_async(self.user_id, count=count, timeout=60)
-        return messages[count - 1]
+        return await self.next_message()
 
     def button_data(self, message: dict[str, Any], wanted: str) -> str:
         buttons = [b for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
@@ -142,11 +142,11 @@ async def test_idea_to_wijkmakelaar_and_back(stack: Stack, telegram: FakeTelegra
     to_resident = await resident.next_message()
     assert "Mooi idee! Bij welke vijver precies?" in to_resident["text"] and "Sanne" in to_resident["text"]
 
-    answer_count = len(sanne.received) + 1
-    await resident.say("De vijver in het Houtse park")  # the bot confirms it was passed on ...
-    messages = await telegram.wait_for_messages_async(sanne.user_id, count=answer_count, timeout=30)
-    relayed = next(m for m in messages if "De vijver in het Houtse park" in m["text"])
-    assert "Anna" in relayed["text"]  # ... and Sanne gets it, without Rasa in between
+    sanne.cursor = len(sanne.received)
+    passed_on = await resident.say("De vijver in het Houtse park")
+    assert "doorgestuurd naar Sanne" in passed_on["text"]
+    relayed = await sanne.next_message()  # Sanne gets it, without Rasa in between
+    assert "De vijver in het Houtse park" in relayed["text"] and "Anna" in relayed["text"]
 
     telegram.push_callback(sanne.user_id, f"item:{item.id}:close", notification["message_id"])
     await telegram.wait_for_async(lambda: any("uitkomst" in m["text"] for m in sanne.received), timeout=30)

@@ -22,7 +22,7 @@ from db import models
 from db.session import transaction
 from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from tests.stack import Stack
+from tests.stack import Stack, next_update_base
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -31,7 +31,7 @@ _users = itertools.count(660_000_001)
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegramServer]:
-    with start_fake_telegram() as server:
+    with start_fake_telegram(first_update_id=next_update_base()) as server:
         yield server
 
 

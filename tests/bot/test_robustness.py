@@ -15,7 +15,7 @@ from telegram.ext import Application
 
 from tests.bot.harness import bot_settings, running_bot
 from tests.fakes.telegram_api import FakeTelegramServer, parse_html, start_fake_telegram
-from tests.stack import Stack
+from tests.stack import Stack, next_update_base
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -60,7 +60,7 @@ inputs = st.one_of(
 
 @pytest.fixture
 def telegram() -> Iterator[FakeTelegramServer]:
-    with start_fake_telegram() as server:
+    with start_fake_telegram(first_update_id=next_update_base()) as server:
         yield server
 
 

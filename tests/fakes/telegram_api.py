@@ -611,6 +611,7 @@ class FakeTelegramServer:
         port: int = 0,
         bot_first_name: str = "Wijkbot",
         bot_username: str = "wijkbot_test_bot",
+        first_update_id: int = 1,
         strict_chats: bool = False,
         poll_option_limits: tuple[int, int] = (2, 10),
     ) -> None:
@@ -648,8 +649,8 @@ class FakeTelegramServer:
         self._rate_limits = _RateLimits()
 
         self._queue: list[_QueuedUpdate] = []
-        self._next_update = 1
-        self._last_update_id = 0
+        self._next_update = first_update_id
+        self._last_update_id = first_update_id - 1
         self._allowed_updates: list[str] | None = None
         self._webhook: JSONDict = {"url": ""}
 
@@ -2295,10 +2296,16 @@ def start_fake_telegram(
     bot_username: str = "wijkbot_test_bot",
     strict_chats: bool = False,
     poll_option_limits: tuple[int, int] = (2, 10),
+    first_update_id: int = 1,
 ) -> FakeTelegramServer:
-    """Create and start a fake on 127.0.0.1 and a free port (for a fixture: ``with ... as tg: yield tg``)."""
+    """Create and start a fake on 127.0.0.1 and a free port (for a fixture: ``with ... as tg: yield tg``).
+
+    ``first_update_id``: where update ids start; tests that share one database across fakes give each fake
+    its own range, as one real bot's update ids never repeat.
+    """
     return FakeTelegramServer(
         token,
+        first_update_id=first_update_id,
         bot_first_name=bot_first_name,
         bot_username=bot_username,
         strict_chats=strict_chats,
