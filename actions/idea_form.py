@@ -1,5 +1,24 @@
 """The idea form: what, where, who else, what help, (where the municipality has them) the initiative
-criteria, and a summary to confirm before filing (actions/submit.py files it)."""
+criteria, and a summary to confirm before filing (actions/submit.py files it).
+
+```mermaid
+flowchart TD
+    S[share_idea] --> W[Wat is je idee?]
+    W --> P[Waar? postcode or place]
+    P -->|unique| I[Wie doen er nog meer mee?]
+    P -->|ambiguous| B[buttons with the candidate wijken] --> I
+    P -->|outside or unknown| P
+    I --> H[Welke hulp heb je nodig? buttons or words]
+    H -->|Oosterhout: criteria in profiles.yaml| C[one yes/no per criterion]
+    H -->|Oss: no criteria| Q
+    C --> Q[summary: klopt dit? says where it goes and what is missing]
+    Q -->|ja| F[filed and routed: je idee gaat naar de wijkmakelaar van ...]
+    Q -->|nee| X[not filed]
+    W & P & I & H & C & Q -.->|cancel| X
+```
+
+The report and question forms (report_form.py, question_form.py) are the first two steps, then filed at once.
+"""
 
 from __future__ import annotations
 
