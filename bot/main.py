@@ -159,7 +159,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
         sender = OutboxSender(services, TelegramTransport(application.bot))
         conversation = Conversation(services, rasa, sender.wake)
-        tracker = make_engine(settings.rasa_tracker_url)
+        tracker = make_engine(settings.rasa_tracker_url, wal=False)  # Rasa owns this file
         application.bot_data[RUNTIME_KEY] = Runtime(services, rasa, conversation, sender, locks, tracker)
         sender.start()
         jobs = application.job_queue

@@ -100,6 +100,8 @@ async def test_a_hanging_action_server_gives_a_holding_reply_then_one_answer(
     finally:
         stack.resume_actions()
     await settled(app, user)
+    await telegram.wait_for_messages_async(user, count=3, timeout=60)
+    await asyncio.sleep(2)
     texts = answers(telegram, user)
     assert texts[0] == HOLDING_REPLY and "Wat is je idee?" in texts[1] and "Waar is je idee?" in texts[2]
     assert len(texts) == 3
@@ -127,6 +129,7 @@ async def test_a_locked_database_for_a_moment_loses_nothing(
     await telegram.wait_for_messages_async(user, count=1, timeout=90)
     holder.join()
     await settled(app, user)
+    await asyncio.sleep(2)
     assert len(answers(telegram, user)) == 1
 
 
@@ -147,6 +150,8 @@ async def test_rasa_killed_mid_conversation_then_back_answers_once(
     finally:
         stack.start_rasa()
     await settled(app, user)
+    await telegram.wait_for_messages_async(user, count=4, timeout=60)
+    await asyncio.sleep(2)
     texts = answers(telegram, user)
     assert "Wat is je idee?" in texts[0] and texts[1] == HOLDING_REPLY
     assert "Waar is je idee?" in texts[2]  # the waiting message, answered once and in order
