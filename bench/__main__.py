@@ -1,8 +1,8 @@
 """`make bench` / `python -m bench`: every part in one go, in a temporary directory, then the report.
 
-Order: a cold training run (before any server, so nothing competes with it), start-up (from nothing to the
-first answer), memory, understanding, turn latency, throughput, long-lived residents, and last the broadcast
-(it floods the database and the sender). Everything started is stopped at the end, also after an error or
+Order: a cold training run of the NLU model (before any server, so nothing competes with it), start-up (from
+nothing to the first answer), memory, understanding, turn latency, throughput, long-lived residents, and last
+the broadcast (it floods the database and the sender). Everything started is stopped at the end, also after an error or
 Ctrl-C. Exit status 0 however slow the machine is; 1 only when a part could not run.
 """
 
@@ -41,6 +41,8 @@ class Run:
         self.results: dict[str, Any] = {"machine": machine(), "config": {}, "parts": {}, "errors": {}}
         self.wanted = set(args.parts.split(",")) if args.parts else set(PARTS)
         if args.skip_train:
+            args.train = "none"
+        if args.train == "none":
             self.wanted.discard("training")
 
     async def part(self, name: str, work: Awaitable[Any]) -> bool:
@@ -67,12 +69,13 @@ class Run:
             "broadcast_subscribers": 1000 if quick else 10_000,
             "broadcast_limited_window_s": 5.0 if quick else 20.0,
         }
-        self.results["config"] = {**sizes, "quick": quick, "database": "SQLite (temporary)"}
+        self.results["config"] = {**sizes, "quick": quick, "train": self.args.train, "database": "SQLite (temporary)"}
         started = time.monotonic()
         with tempfile.TemporaryDirectory(prefix="wijkbot-bench-") as tmp:
             workdir = Path(tmp)
             if "training" in self.wanted:
-                await self.part("training", asyncio.to_thread(understanding.training_time, workdir))
+                full = self.args.train == "full"
+                await self.part("training", asyncio.to_thread(understanding.training_time, workdir, full=full))
             fake = start_fake_telegram()
             stack = Stack(workdir, fake, bench_settings(workdir, fake))
             try:
@@ -86,7 +89,7 @@ class Run:
         return self.results
 
     async def run_parts(self, stack: Stack, sizes: dict[str, Any]) -> None:
-        if not await self.part("startup", startup.measure(stack)) or stack.runtime is None:
+        if not await self.part("startup", startup.measure(stack)) or stack.bot_process is None:
             return
         memory: dict[str, Any] = {}
         self.results["parts"]["memory"] = memory
@@ -114,6 +117,8 @@ class Run:
             memory["rasa_end"] = rss_mb(stack.rasa_pid)
         if stack.actions_pid is not None:
             memory["action_server_end"] = rss_mb(stack.actions_pid)
+        if stack.bot_process is not None:
+            memory["bot_end"] = rss_mb(stack.bot_process.pid)
         if "broadcast" in self.wanted:
             await self.part(
                 "broadcast",
@@ -123,7 +128,7 @@ class Run:
                     limited_seconds=sizes["broadcast_limited_window_s"],
                 ),
             )
-        memory["bench_process_end (bot + fake Bot API + load generator)"] = rss_mb(os.getpid(), tree=False)
+        memory["bench_process_end (fake Bot API + load generator)"] = rss_mb(os.getpid(), tree=False)
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:
@@ -137,7 +142,13 @@ async def amain(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Measure the stack; see README, Benchmarks.")
-    parser.add_argument("--skip-train", action="store_true", help="do not time a cold training run")
+    parser.add_argument(
+        "--train",
+        choices=("nlu", "full", "none"),
+        default="nlu",
+        help="time a cold `rasa train nlu` (default), the whole `rasa train` (slow), or none",
+    )
+    parser.add_argument("--skip-train", action="store_true", help="the same as --train none")
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench itself (figures are rough)")
     parser.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)} (start-up always runs)")
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and latest.md go")

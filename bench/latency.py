@@ -10,6 +10,7 @@ passed, and the figure is the time until the first reply reaches the fake Bot AP
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from functools import partial
 from statistics import median
 from typing import Any
 
@@ -32,7 +33,7 @@ def create_residents(session: Session, ids: list[int]) -> None:
         get_or_create_resident(session, telegram_id=telegram_id, first_name=FIRST_NAME, language="nl")
 
 
-def stages(session: Session, update_id: int) -> tuple[datetime | None, datetime | None]:
+def stages(session: Session, *, update_id: int) -> tuple[datetime | None, datetime | None]:
     """When the bot stored the update, and when it queued the turn's first reply."""
     inbound = session.get(models.InboundUpdate, update_id)
     queued = session.scalar(
@@ -45,7 +46,8 @@ async def measure(stack: Stack, *, residents: int = 8, script: tuple[str, ...] =
     bot_ids = [BOT_IDS + i for i in range(residents)]
     rest_ids = [REST_IDS + i for i in range(residents)]
     await stack.db(lambda s: create_residents(s, rest_ids))
-    gap = stack.rt.sender.limiter.per_chat_gap + 0.05
+    stack.seen.reset()  # nothing is in flight between parts: start the fake's record afresh
+    gap = stack.limits.per_chat_gap + 0.05
     rest_times: list[float] = []
     bot_times: list[float] = []
     rest_failed = bot_unanswered = multi_message_turns = 0
@@ -74,7 +76,7 @@ async def measure(stack: Stack, *, residents: int = 8, script: tuple[str, ...] =
                     continue
                 bot_times.append(answered)
                 await stack.settle(chat)
-                stored, queued = await stack.db(lambda s, u=update_id: stages(s, u))
+                stored, queued = await stack.db(partial(stages, update_id=update_id))
                 if stored is not None and queued is not None:
                     first_reply_at = pushed_at.timestamp() + answered  # wall clock of the reply's arrival
                     breakdown["delivery"].append(stored.timestamp() - pushed_at.timestamp())

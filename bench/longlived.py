@@ -36,13 +36,13 @@ def age_tracker(stack: Stack, sender_id: int, seconds: float) -> int:
         "UPDATE events SET timestamp = timestamp - :d, "
         "data = json_set(data, '$.timestamp', json_extract(data, '$.timestamp') - :d) WHERE sender_id = :s"
     )
-    with stack.rt.tracker.begin() as connection:
+    with stack.tracker_engine.begin() as connection:
         return int(connection.execute(query, {"d": seconds, "s": str(sender_id)}).rowcount or 0)
 
 
 def tracker_counts(stack: Stack, sender_id: int) -> dict[str, int]:
     query = text("SELECT type_name, count(*) FROM events WHERE sender_id = :s GROUP BY type_name")
-    with stack.rt.tracker.connect() as connection:
+    with stack.tracker_engine.connect() as connection:
         rows = connection.execute(query, {"s": str(sender_id)}).all()
     counts = {str(kind): int(count) for kind, count in rows}
     return {"events": sum(counts.values()), "user": counts.get("user", 0), "sessions": counts.get("session_started", 0)}
@@ -89,6 +89,7 @@ async def measure(
     stack: Stack, *, history_turns: int = 300, measured_turns: int = 30, script: tuple[str, ...] = SCRIPT
 ) -> dict[str, Any]:
     await stack.db(lambda s: create_residents(s, [LONG_ID]))
+    stack.seen.reset()
     expiry_s = 2 * 3600.0  # beyond session_expiration_time (60 min in domain/core.yml)
     visits = max(1, round(history_turns / len(script)))
     built = failed = 0
@@ -103,7 +104,7 @@ async def measure(
     await stack.db(lambda s: bot_history(s, chat_id=LONG_ID, turns=built, texts=script))
     before = await asyncio.to_thread(tracker_counts, stack, LONG_ID)
 
-    gap = stack.rt.sender.limiter.per_chat_gap + 0.05
+    gap = stack.limits.per_chat_gap + 0.05
     times: dict[int, list[float]] = {LONG_ID: [], NEW_ID: []}
     unanswered = 0
     for step in range(measured_turns):

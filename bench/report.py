@@ -134,18 +134,29 @@ def rows(results: dict[str, Any]) -> list[Row]:
         ]
 
     def training(d: dict[str, Any]) -> list[Row]:
-        return [("Training time (cold)", _n(d["seconds"], " s"), "", "", f"model {_n(d.get('model_mb'), ' MB')}")]
+        return [
+            (
+                f"Training time, cold `{d['what']}`",
+                _n(d["seconds"], " s"),
+                "",
+                "",
+                f"model {_n(d.get('model_mb'), ' MB')}",
+            )
+        ]
 
     def memory(d: dict[str, Any]) -> list[Row]:
         rasa = d.get("rasa_end") or d.get("rasa_after_start") or {}
         start = d.get("rasa_after_start") or {}
+        bot = d.get("bot_end") or {}
+        actions = d.get("action_server_end") or {}
         return [
             (
                 "Rasa resident memory",
                 _n(rasa.get("rss_mb"), " MB", 0),
                 "",
                 "",
-                f"after start {_n(start.get('rss_mb'), ' MB', 0)}, peak {_n(rasa.get('peak_rss_mb'), ' MB', 0)}",
+                f"after start {_n(start.get('rss_mb'), ' MB', 0)}, peak {_n(rasa.get('peak_rss_mb'), ' MB', 0)}; "
+                f"bot {_n(bot.get('rss_mb'), ' MB', 0)}, action server {_n(actions.get('rss_mb'), ' MB', 0)}",
             )
         ]
 

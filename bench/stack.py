@@ -4,10 +4,11 @@ Everything is on loopback and free ports, with its own SQLite database and Rasa 
 never touches `var/` data (only the servers' logs go to var/logs/, as with `wijkbot run`).
 
 Two ways into Rasa are measured against each other:
-- the whole stack (`bot_turn`): the fake Bot API queues an update, the real python-telegram-bot app fetches
-  it (long polling), stores it, sends it to Rasa, which calls the action server, which writes the database;
-  the reply goes through the outbox and the sender back to the fake; the turn ends when the reply *reaches*
-  the fake (its arrival time, recorded by the fake);
+- the whole stack (`bot_turn`): the fake Bot API queues an update; the real bot (its own process, served by
+  `bot.main.serve` as `wijkbot run` does) fetches it (long polling), stores it and sends it to Rasa, which
+  calls the action server, which reads and writes the database; the reply goes through the outbox and the
+  sender back to the fake; the turn ends when the reply *reaches* the fake (its arrival time, as the fake
+  recorded it);
 - straight to Rasa (`RestClient.turn`): the same text, POSTed to Rasa's REST webhook, timed until the answer.
 """
 
@@ -16,25 +17,32 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
 import subprocess
+import sys
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from bot.conversation import messages_from_replies
 from bot.rasa_client import parse_reply
-from bot.runtime import Runtime
+from bot.sender import RateLimiter
 from db import models
-from tests.bot.harness import bot_settings, free_port, running_bot, runtime_of
+from db.session import make_engine, transaction
+from tests.bot.harness import bot_settings, free_port
 from tests.fakes.telegram_api import SEND_METHODS, FakeTelegramServer
-from wijkbot.runner import start_backends, stop_process
+from wijkbot.runner import start_backends, start_process, stop_process
+from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings, rasa_environment
+
+T = TypeVar("T")
 
 FIRST_NAME = "Bewoner"
 REPLY_TIMEOUT = 90.0  # only for a reply that never comes: the bench reports it, it is not a speed limit
@@ -206,18 +214,38 @@ def telegram_messages(replies: list[dict[str, Any]] | None) -> int:
     return len(messages_from_replies([r for r in parsed if r.text or r.buttons]))
 
 
+def bot_environment(settings: Settings, *, unlimited: bool = False) -> dict[str, str]:
+    """The bot process's settings (environment variables win over a developer's .env)."""
+    assert settings.telegram_bot_token is not None
+    return {
+        **child_environment(settings),
+        "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
+        "TELEGRAM_BASE_URL": settings.telegram_base_url,
+        "TELEGRAM_BASE_FILE_URL": settings.telegram_base_file_url or "",
+        "RASA_TIMEOUT_SECONDS": str(settings.rasa_timeout_seconds),
+        "WEBHOOK_URL": "",
+        "WEBHOOK_SECRET": "",
+        "BENCH_SENDER_UNLIMITED": "1" if unlimited else "0",
+    }
+
+
 @dataclass
 class Stack:
-    """The running stack; `stop()` ends all of it (also after an error)."""
+    """The running stack; `stop()` ends all of it (also after an error).
+
+    Rasa, the action server and the bot each run in their own process, as with `wijkbot run`; the bench
+    process holds the fake Bot API, the load generator and its own connection to the database.
+    """
 
     workdir: Path
     fake: FakeTelegramServer
     settings: Settings
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
+    bot_process: subprocess.Popen[bytes] | None = None
     deliveries: Deliveries | None = None
     rest: RestClient | None = None
-    _bot: contextlib.AsyncExitStack = field(default_factory=contextlib.AsyncExitStack)
-    runtime: Runtime | None = None
+    services: Services | None = None
+    tracker: Engine | None = None
 
     @property
     def actions_pid(self) -> int | None:
@@ -227,35 +255,71 @@ class Stack:
     def rasa_pid(self) -> int | None:
         return self.processes[1].pid if len(self.processes) > 1 else None
 
+    @property
+    def limits(self) -> RateLimiter:
+        """The sender's limits as the bot runs them (its defaults)."""
+        return RateLimiter()
+
     async def start_backends(self) -> None:
         os.environ.update(child_environment(self.settings))
         self.processes = await asyncio.to_thread(start_backends, self.settings)
         self.rest = RestClient(self.settings.rasa_url)
 
-    async def start_bot(self) -> None:
-        application = await self._bot.enter_async_context(running_bot(self.settings))
-        self.runtime = runtime_of(application)
-        self.deliveries = Deliveries(self.fake)
-        self.deliveries.start()
+    async def start_bot(self, *, unlimited: bool = False, timeout: float = 180.0) -> None:
+        """Start the bot process and wait until it polls the fake Bot API (its database is migrated then)."""
+        env = dict(os.environ)
+        env.update(bot_environment(self.settings, unlimited=unlimited))
+        polls_before = len(self.fake.calls("getUpdates"))
+        name = "bench-bot-unlimited" if unlimited else "bench-bot"
+        process = start_process(name, [sys.executable, "-m", "bench.bot_process"], env)
+        self.bot_process = process
+        deadline = time.monotonic() + timeout
+        while len(self.fake.calls("getUpdates")) <= polls_before:
+            if process.poll() is not None:
+                raise RuntimeError(f"the bot stopped during start-up; see var/logs/{name}.log")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the bot did not poll within {timeout:.0f} s; see var/logs/{name}.log")
+            await asyncio.sleep(0.01)
+        if self.services is None:
+            self.services = await asyncio.to_thread(open_services, self.settings, prepare_database=False)
+            self.tracker = make_engine(self.settings.rasa_tracker_url)
+        if self.deliveries is None:
+            self.deliveries = Deliveries(self.fake)
+            self.deliveries.start()
+
+    async def stop_bot(self) -> None:
+        """Stop the bot as Ctrl-C does: it finishes the batch its sender is sending, then exits."""
+        process, self.bot_process = self.bot_process, None
+        if process is None or process.poll() is not None:
+            return
+
+        def stop() -> None:
+            os.killpg(process.pid, signal.SIGTERM)
+            try:
+                process.wait(timeout=120)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+
+        await asyncio.to_thread(stop)
 
     async def stop(self) -> None:
         if self.deliveries is not None:
             await self.deliveries.stop()
         with contextlib.suppress(Exception):
-            await self._bot.aclose()
+            await self.stop_bot()
         if self.rest is not None:
             with contextlib.suppress(Exception):
                 await self.rest.aclose()
         for process in reversed(self.processes):
             with contextlib.suppress(Exception):
                 await asyncio.to_thread(stop_process, process)
+        if self.services is not None:
+            self.services.close()
+        if self.tracker is not None:
+            self.tracker.dispose()
 
     # --- helpers for the parts ----------------------------------------------------------------------
-
-    @property
-    def rt(self) -> Runtime:
-        assert self.runtime is not None, "the bot is not running"
-        return self.runtime
 
     @property
     def seen(self) -> Deliveries:
@@ -267,8 +331,37 @@ class Stack:
         assert self.rest is not None, "Rasa is not running"
         return self.rest
 
-    async def db(self, work: Any) -> Any:
-        return await self.rt.db(work)
+    @property
+    def db_services(self) -> Services:
+        assert self.services is not None, "the bot has not started (it migrates the database)"
+        return self.services
+
+    @property
+    def tracker_engine(self) -> Engine:
+        assert self.tracker is not None, "the bot has not started"
+        return self.tracker
+
+    async def db(self, work: Callable[[Session], T]) -> T:
+        """Run `work(session)` in one transaction on the bench's database, off the event loop."""
+        services = self.db_services
+
+        def run() -> T:
+            with transaction(services.sessions) as session:
+                return work(session)
+
+        return await asyncio.to_thread(run)
+
+    async def wait_reply(self, chat_id: int, count: int, timeout: float = REPLY_TIMEOUT) -> float | None:
+        """The arrival time of this chat's `count`-th message; None after `timeout`. Raises when the bot died."""
+        deadline = time.monotonic() + timeout
+        while True:
+            arrived = await self.seen.wait(chat_id, count, min(1.0, max(0.0, deadline - time.monotonic())))
+            if arrived is not None:
+                return arrived
+            if self.bot_process is None or self.bot_process.poll() is not None:
+                raise RuntimeError("the bot process is not running; see var/logs/bench-bot.log")
+            if time.monotonic() >= deadline:
+                return None
 
     async def bot_turn(self, user_id: int, text: str, *, timeout: float = REPLY_TIMEOUT) -> tuple[float | None, int]:
         """Send `text` as resident `user_id` through the whole stack; (seconds until the first reply reached
@@ -276,7 +369,7 @@ class Stack:
         before = self.seen.count(user_id)
         started = time.monotonic()
         update = self.fake.push_text(user_id, text, first_name=FIRST_NAME)
-        arrived = await self.seen.wait(user_id, before + 1, timeout)
+        arrived = await self.wait_reply(user_id, before + 1, timeout)
         return (None if arrived is None else arrived - started), int(update["update_id"])
 
     async def settle(self, chat_id: int, timeout: float = REPLY_TIMEOUT) -> bool:

@@ -28,7 +28,7 @@ def rasa_user_turns(stack: Stack, sender_ids: list[int]) -> dict[int, int]:
     query = text(
         "SELECT sender_id, count(*) FROM events WHERE type_name = 'user' AND sender_id IN :ids GROUP BY sender_id"
     ).bindparams(bindparam("ids", expanding=True))
-    with stack.rt.tracker.connect() as connection:
+    with stack.tracker_engine.connect() as connection:
         rows = connection.execute(query, {"ids": [str(i) for i in sender_ids]}).all()
     return {int(sender): int(count) for sender, count in rows}
 
@@ -37,6 +37,7 @@ async def measure(stack: Stack, *, residents: int = 50, script: tuple[str, ...] 
     rest_ids = [REST_IDS + i for i in range(residents)]
     bot_ids = [BOT_IDS + i for i in range(residents)]
     await stack.db(lambda s: create_residents(s, rest_ids))
+    stack.seen.reset()
     turns = residents * len(script)
 
     # --- straight to Rasa ---------------------------------------------------------------------------
@@ -68,7 +69,7 @@ async def measure(stack: Stack, *, residents: int = 50, script: tuple[str, ...] 
             count += expected[index][step]  # the resident reads all replies of its turn, then answers
             update = stack.fake.push_text(chat, line, first_name="Bewoner")
             update_ids.append(int(update["update_id"]))
-            arrived = await stack.seen.wait(chat, count)
+            arrived = await stack.wait_reply(chat, count)
             if arrived is None:
                 unanswered += 1
                 count = stack.seen.count(chat)
