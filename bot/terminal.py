@@ -50,11 +50,11 @@ class TerminalTransport:
         return next(self._ids)
 
 
-async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin) -> None:
+async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
     """Read lines as a resident's messages until /quit or end of input."""
     services = await asyncio.to_thread(open_services, settings)
     rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
-    transport = TerminalTransport(services)
+    transport = TerminalTransport(services, out)
     sender = OutboxSender(
         services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0, group_gap=0), tick_seconds=1.0
     )
@@ -81,12 +81,13 @@ async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin) -> No
             if text.isdigit() and 0 < int(text) <= len(transport.buttons):
                 text = transport.buttons[int(text) - 1]["payload"]
             elif text.startswith("/"):
-                print("wijkbot> Commando's zijn er in Telegram; typ hier gewoon je bericht.\njij> ", end="")
+                print("wijkbot> Commando's zijn er in Telegram; typ hier gewoon je bericht.\njij> ", end="", file=out)
                 continue
             await say(conversation, services, next(update_ids), text, meta)
     finally:
-        await asyncio.sleep(0.5)
         await sender.stop()
+        while await sender.send_due():  # show what is still queued before leaving
+            pass
         await rasa.aclose()
         services.close()
 
