@@ -155,3 +155,39 @@ async def test_a_photo_is_attached_to_the_open_item_by_file_id(app: App, telegra
         photos = session.get(models.Item, item_id).details["photos"]  # type: ignore[union-attr]
         assert len(photos) == 1 and isinstance(photos[0], str)
     assert telegram.calls("getFile") == []  # nothing downloaded
+
+
+async def test_an_unclaimed_item_reminds_its_staff_then_escalates_to_the_lead(
+    app: App, telegram: FakeTelegramServer
+) -> None:
+    from datetime import timedelta
+
+    from db.models import utcnow
+
+    rt = runtime_of(app)
+    services = rt.services
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082613"], telegram_id=1101, name="Dorst")
+        make_staff(session, services.registry, areas=["WK082613"], telegram_id=1102, name="Wethouder", role="lead")
+        resident = make_resident(session, telegram_id=1103)
+        item_id = file_item(
+            session,
+            services.registry,
+            services.rules,
+            resident=resident,
+            kind="report",
+            area_code="WK082613",
+            text="kapotte bank",
+        ).item.id
+    await telegram.wait_for_messages_async(1101, count=1, timeout=10)  # the notification
+    assert app.job_queue is not None
+    [reminders] = app.job_queue.get_jobs_by_name("reminders")
+    rt.clock = lambda: utcnow() + timedelta(hours=25)
+    await reminders.run(app)
+    reminder = (await telegram.wait_for_messages_async(1101, count=2, timeout=10))[-1]
+    assert "Herinnering" in reminder["text"] and f"#{item_id}" in reminder["text"]
+    assert telegram.sent_messages(1102) == []
+    rt.clock = lambda: utcnow() + timedelta(hours=73)
+    await reminders.run(app)
+    [escalation] = await telegram.wait_for_messages_async(1102, count=1, timeout=10)
+    assert "Escalatie" in escalation["text"] and escalation["reply_markup"]
