@@ -108,6 +108,23 @@ def rss_mb(pid: int, *, tree: bool = True) -> dict[str, float]:
     }
 
 
+def cpu_seconds(pid: int | None) -> float | None:
+    """CPU time (user + system, all threads) a process has used so far, from /proc/<pid>/stat."""
+    if pid is None:
+        return None
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def cpu_ms_per(before: float | None, after: float | None, count: int) -> float | None:
+    if before is None or after is None or count <= 0:
+        return None
+    return round((after - before) * 1000 / count, 2)
+
+
 # --- the machine --------------------------------------------------------------------------------------
 
 

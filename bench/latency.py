@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from bench.common import SCRIPT, ratio, summary_ms
+from bench.common import SCRIPT, cpu_ms_per, cpu_seconds, ratio, summary_ms
 from bench.stack import FIRST_NAME, Stack, accounting, telegram_messages
 from db import models
 from wijkbot.residents import get_or_create_resident
@@ -53,6 +53,7 @@ async def measure(stack: Stack, *, residents: int = 8, script: tuple[str, ...] =
     rest_failed = bot_unanswered = multi_message_turns = 0
     breakdown: dict[str, list[float]] = {"delivery": [], "handling": [], "sending": []}
     transcript: list[dict[str, str]] = []
+    bot_cpu_before = cpu_seconds(stack.bot_pid)
     for step, text in enumerate(script):
         for resident in range(residents):
             for path in ("rest", "bot") if (step + resident) % 2 == 0 else ("bot", "rest"):
@@ -82,6 +83,7 @@ async def measure(stack: Stack, *, residents: int = 8, script: tuple[str, ...] =
                     breakdown["delivery"].append(stored.timestamp() - pushed_at.timestamp())
                     breakdown["handling"].append(queued.timestamp() - stored.timestamp())
                     breakdown["sending"].append(first_reply_at - queued.timestamp())
+    bot_cpu = cpu_ms_per(bot_cpu_before, cpu_seconds(stack.bot_pid), len(bot_times))
     accounts = await stack.db(lambda s: accounting(s, update_ids=[], chat_ids=bot_ids))
     rest = summary_ms(rest_times)
     bot = summary_ms(bot_times)
@@ -93,6 +95,7 @@ async def measure(stack: Stack, *, residents: int = 8, script: tuple[str, ...] =
             **bot,
             "unanswered": bot_unanswered,
             "holding_replies": accounts.get("outbox_purpose_holding", 0),
+            "bot_cpu_ms_per_turn": bot_cpu,
         },
         "rasa_rest": {**rest, "failed": rest_failed},
         "ratio_p50": ratio(bot["p50_ms"], rest["p50_ms"]),

@@ -256,6 +256,10 @@ class Stack:
         return self.processes[1].pid if len(self.processes) > 1 else None
 
     @property
+    def bot_pid(self) -> int | None:
+        return self.bot_process.pid if self.bot_process is not None else None
+
+    @property
     def limits(self) -> RateLimiter:
         """The sender's limits as the bot runs them (its defaults)."""
         return RateLimiter()

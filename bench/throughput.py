@@ -15,7 +15,7 @@ from typing import Any
 
 from sqlalchemy import bindparam, text
 
-from bench.common import SCRIPT, ratio
+from bench.common import SCRIPT, cpu_ms_per, cpu_seconds, ratio
 from bench.latency import create_residents
 from bench.stack import Stack, accounting, count_turn_outcomes, sent_rows_by_chat, telegram_messages
 
@@ -76,10 +76,12 @@ async def measure(stack: Stack, *, residents: int = 50, script: tuple[str, ...] 
                 continue
             last_arrival = max(last_arrival, arrived)
 
+    bot_cpu_before = cpu_seconds(stack.bot_pid)
     started = time.monotonic()
     await asyncio.gather(*(bot_resident(i) for i in range(residents)))
     bot_elapsed = (last_arrival or time.monotonic()) - started
 
+    bot_cpu = cpu_ms_per(bot_cpu_before, cpu_seconds(stack.bot_pid), len(update_ids))
     settled = all(await asyncio.gather(*(stack.settle(chat, timeout=60) for chat in bot_ids)))
     stack.seen.poll()
     accounts = await stack.db(lambda s: accounting(s, update_ids=update_ids, chat_ids=bot_ids))
@@ -106,6 +108,7 @@ async def measure(stack: Stack, *, residents: int = 50, script: tuple[str, ...] 
             "unanswered_within_timeout": unanswered,
             "settled": settled,
             "holding_replies": accounts.get("outbox_purpose_holding", 0),
+            "bot_cpu_ms_per_turn": bot_cpu,
             **outcome,
             "database": accounts,
         },
