@@ -41,7 +41,7 @@ def bot_settings(
     }
     if tracker_db is not None:
         values["rasa_tracker_db"] = tracker_db
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -12,32 +11,14 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
+from tests.bot.harness import runtime_of
 from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from tests.stack import Stack, next_update_base
+from tests.fakes.telegram_api import FakeTelegramServer
+from tests.stack import Stack
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
 _users = itertools.count(770_000_001)
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegramServer]:
-    with start_fake_telegram(first_update_id=next_update_base()) as server:
-        yield server
-
-
-@pytest.fixture
-async def app(stack: Stack, telegram: FakeTelegramServer) -> AsyncIterator[App]:
-    settings = bot_settings(
-        telegram,
-        database_url=stack.database_url,
-        rasa_url=stack.rasa_url,
-        tracker_db=stack.env["RASA_TRACKER_DB"],
-    )
-    async with running_bot(settings) as application:
-        yield application
 
 
 class Chat:

@@ -10,7 +10,6 @@ import asyncio
 import itertools
 import sqlite3
 import threading
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -20,32 +19,14 @@ from telegram.ext import Application
 from bot.conversation import HOLDING_REPLY
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from tests.stack import Stack, next_update_base
+from tests.bot.harness import runtime_of
+from tests.fakes.telegram_api import FakeTelegramServer
+from tests.stack import Stack
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
+RASA_TIMEOUT_SECONDS = 5.0
 _users = itertools.count(660_000_001)
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegramServer]:
-    with start_fake_telegram(first_update_id=next_update_base()) as server:
-        yield server
-
-
-@pytest.fixture
-async def app(stack: Stack, telegram: FakeTelegramServer) -> AsyncIterator[App]:
-    settings = bot_settings(
-        telegram,
-        database_url=stack.database_url,
-        rasa_url=stack.rasa_url,
-        tracker_db=stack.env["RASA_TRACKER_DB"],
-        rasa_timeout_seconds=5.0,
-    )
-    async with running_bot(settings) as application:
-        yield application
 
 
 def answers(telegram: FakeTelegramServer, user: int) -> list[str]:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 import logging
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import pytest
@@ -13,12 +12,11 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from telegram.ext import Application
 
-from tests.bot.harness import bot_settings, running_bot
-from tests.fakes.telegram_api import FakeTelegramServer, parse_html, start_fake_telegram
-from tests.stack import Stack, next_update_base
+from tests.fakes.telegram_api import FakeTelegramServer, parse_html
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
+RASA_TIMEOUT_SECONDS = 60.0
 _users = itertools.count(990_000_001)
 BATCH = 100
 BATCHES = 12  # the first batch Hypothesis makes is its simplest; the others are random: >1,000 inputs
@@ -58,25 +56,6 @@ inputs = st.one_of(
     st.tuples(st.just("edited"), st.text(min_size=1, max_size=200).filter(lambda t: t.strip() != "")),
     st.tuples(st.just("group"), st.text(min_size=1, max_size=200).filter(lambda t: t.strip() != "")),
 )
-
-
-@pytest.fixture
-def telegram() -> Iterator[FakeTelegramServer]:
-    with start_fake_telegram(first_update_id=next_update_base()) as server:
-        yield server
-
-
-@pytest.fixture
-async def app(stack: Stack, telegram: FakeTelegramServer) -> AsyncIterator[App]:
-    settings_ = bot_settings(
-        telegram,
-        database_url=stack.database_url,
-        rasa_url=stack.rasa_url,
-        tracker_db=stack.env["RASA_TRACKER_DB"],
-        rasa_timeout_seconds=60.0,
-    )
-    async with running_bot(settings_) as application:
-        yield application
 
 
 def push(telegram: FakeTelegramServer, kind: str, value: Any, user: int) -> tuple[int, str]:

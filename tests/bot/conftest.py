@@ -1,0 +1,39 @@
+"""Fixtures for the bot tests that run against the session's real Rasa stack (marked `rasa`).
+
+Modules with their own `telegram`/`app` fixtures (a fake of their own, a fresh database) override these.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from telegram.ext import Application
+
+from tests.bot.harness import bot_settings, running_bot
+from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from tests.stack import Stack, next_update_base
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegramServer]:
+    """A fake Bot API with its own range of update ids: the session's database is shared."""
+    with start_fake_telegram(first_update_id=next_update_base()) as server:
+        yield server
+
+
+@pytest.fixture
+async def app(
+    request: pytest.FixtureRequest, stack: Stack, telegram: FakeTelegramServer
+) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
+    """The real bot on the session's database, Rasa and tracker store; a module may set RASA_TIMEOUT_SECONDS."""
+    settings = bot_settings(
+        telegram,
+        database_url=stack.database_url,
+        rasa_url=stack.rasa_url,
+        tracker_db=stack.env["RASA_TRACKER_DB"],
+        rasa_timeout_seconds=getattr(request.module, "RASA_TIMEOUT_SECONDS", 10.0),
+    )
+    async with running_bot(settings) as application:
+        yield application
