@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 import typer
 
 from db import models
-from db.migrate import downgrade, upgrade
+from db.migrate import downgrade, migration_lock, upgrade
 from db.models import utcnow
 from db.session import transaction
 from wijkbot.loading import load_registry_into_db
@@ -165,7 +165,7 @@ def db_upgrade(revision: str = "head") -> None:
     settings = get_settings()
     upgrade(settings.database_url, revision)
     if revision == "head":
-        with services() as s, transaction(s.sessions) as session:
+        with services() as s, migration_lock(s.settings.database_url), transaction(s.sessions) as session:
             report = load_registry_into_db(session, s.registry)
         typer.echo(
             f"database up to date; {report.areas} areas, {report.postcodes} postcode links, "
@@ -183,7 +183,7 @@ def db_downgrade(revision: Annotated[str, typer.Argument(help="Target revision, 
 @db_app.command("load")
 def db_load() -> None:
     """Load (or refresh) the municipality data into the database; running it twice changes nothing."""
-    with services() as s, transaction(s.sessions) as session:
+    with services() as s, migration_lock(s.settings.database_url), transaction(s.sessions) as session:
         report = load_registry_into_db(session, s.registry)
     typer.echo(
         f"{report.municipalities} municipalities, {report.areas} areas, {report.buurten} buurten, "

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
-from db.migrate import upgrade
+from db.migrate import migration_lock, upgrade
 from db.session import make_engine, make_sessionmaker, transaction
 from wijkbot.loading import load_registry_into_db
 from wijkbot.municipalities import Registry, registry_for
@@ -36,6 +36,6 @@ def open_services(settings: Settings, *, prepare_database: bool = True) -> Servi
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     if prepare_database:
-        with transaction(sessions) as session:
+        with migration_lock(settings.database_url), transaction(sessions) as session:
             load_registry_into_db(session, registry)
     return Services(settings=settings, engine=engine, sessions=sessions, registry=registry, rules=rules)
