@@ -329,6 +329,18 @@ class PollBallot(Base):
     changes: Mapped[int] = mapped_column(default=0)
 
 
+class PollTally(Base):
+    """A closed poll's counts for one area. At closing the ballots are summed here and deleted, so nothing
+    links a resident to a choice any more: the invitation promises that the municipality sees only totals."""
+
+    __tablename__ = "poll_tally"
+
+    poll_id: Mapped[int] = mapped_column(ForeignKey("poll.id", ondelete="CASCADE"), primary_key=True)
+    area_code: Mapped[str] = mapped_column(String(10), primary_key=True)
+    recipients: Mapped[int]
+    votes: Mapped[list[int]] = mapped_column(JSON)
+
+
 class OutreachContact(Base):
     """An unsolicited message planned for a resident (poll, check-in, nudge): the weekly cap counts these."""
 

@@ -274,10 +274,13 @@ def poll_results_command(
     typer.echo(f"poll {results.poll_id} ({results.status}): {results.question}")
     typer.echo(f"  sent to {results.recipients}, votes {results.total}")
     for counted in results.options:
-        typer.echo(f"  {counted.votes:>6}  {counted.text}")
+        shown = "hidden" if counted.votes is None else str(counted.votes)
+        typer.echo(f"  {shown:>6}  {counted.text}")
+    if not results.shown:
+        typer.echo(f"  fewer than {threshold} votes in all: the votes per answer are not shown")
     for area_result in results.areas:
         if area_result.options is None:
-            typer.echo(f"  {area_result.code} {area_result.name}: fewer than {threshold} votes, not shown")
+            typer.echo(f"  {area_result.code} {area_result.name}: not shown (groups under {threshold} votes)")
         else:
             counts = ", ".join(f"{o.text} {o.votes}" for o in area_result.options)
             typer.echo(f"  {area_result.code} {area_result.name} ({area_result.total}): {counts}")

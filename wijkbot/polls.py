@@ -21,7 +21,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -31,9 +31,10 @@ from wijkbot.media import store_media
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue, enqueue_many, insert_in_chunks
 from wijkbot.outreach import STOP_LINE, Policy, add_contacts, outreach_marker, recent_contacts, subscribers
+from wijkbot.rights import Action, roles_that_may
 from wijkbot.staff_loop import staff_title
 
-POLL_ROLES = ("wijkmakelaar", "wijkcoordinator", "council", "lead")
+POLL_ROLES = roles_that_may(Action.POLL)  # wijkbot.rights decides who may make polls
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
 MAX_QUESTION, MAX_OPTION = 300, 100
 MONTHS = (
@@ -306,14 +307,14 @@ def record_vote(
 @dataclass(frozen=True)
 class OptionCount:
     text: str
-    votes: int
+    votes: int | None  # None: fewer than the small-group threshold voted in all, not shown
 
 
 @dataclass(frozen=True)
 class AreaResult:
     code: str
     name: str
-    total: int | None  # None: under the small-group threshold, not shown
+    total: int | None  # None: under the small-group threshold (or hidden with it), not shown
     options: list[OptionCount] | None
 
 
@@ -326,6 +327,11 @@ class PollResults:
     total: int
     options: list[OptionCount]
     areas: list[AreaResult]
+
+    @property
+    def shown(self) -> bool:
+        """Whether the counts per answer are shown at all (enough people voted)."""
+        return all(o.votes is not None for o in self.options)
 
     def as_json(self) -> dict[str, Any]:
         """The contract of `wijkbot poll results ID --json`."""
@@ -345,49 +351,97 @@ class PollResults:
         }
 
 
-def poll_results(session: Session, registry: Registry, *, poll_id: int, threshold: int) -> PollResults:
-    """Totals and per-area counts; an area with fewer than `threshold` votes is not shown separately."""
-    poll = session.get(models.Poll, poll_id)
-    if poll is None:
-        raise PollError(f"Peiling {poll_id} bestaat niet.")
-    totals = [0] * len(poll.options)
+@dataclass(frozen=True)
+class _Counts:
+    recipients: int
+    votes: dict[str, list[int]]  # per area: votes per option
+
+
+def _count_ballots(session: Session, poll: models.Poll) -> _Counts:
+    """Count an open poll's ballots, or read a closed poll's tallies (its ballots are gone)."""
+    tallies = list(session.scalars(select(models.PollTally).where(models.PollTally.poll_id == poll.id)))
     per_area: dict[str, list[int]] = {code: [0] * len(poll.options) for code in poll.area_codes}
-    voters: dict[str, int] = dict.fromkeys(poll.area_codes, 0)
+    if tallies:
+        for tally in tallies:
+            per_area[tally.area_code] = list(tally.votes)
+        return _Counts(recipients=sum(t.recipients for t in tallies), votes=per_area)
     recipients = 0
     rows = session.execute(
         select(models.PollBallot.area_code, models.PollBallot.option_ids).where(models.PollBallot.poll_id == poll.id)
     )
     for area_code, option_ids in rows:
         recipients += 1
-        chosen = [o for o in option_ids or [] if 0 <= o < len(poll.options)]
-        if not chosen:
-            continue
         counts = per_area.setdefault(area_code, [0] * len(poll.options))
-        voters[area_code] = voters.get(area_code, 0) + 1
-        for option in chosen:
-            totals[option] += 1
-            counts[option] += 1
+        for option in option_ids or []:
+            if 0 <= option < len(poll.options):
+                counts[option] += 1
+    return _Counts(recipients=recipients, votes=per_area)
+
+
+def hidden_areas(voters: dict[str, int], *, threshold: int) -> set[str]:
+    """The areas whose counts are not shown: those with fewer than `threshold` voters, and as many of the
+    smallest others as it takes so that the hidden ones together hold at least `threshold` voters; otherwise
+    a hidden area could be worked out by subtracting the shown ones from the total. Areas nobody voted in
+    hold no one's choice and are shown as 0."""
+    hidden = {code for code, n in voters.items() if 0 < n < threshold}
+    shown = sorted((n, code) for code, n in voters.items() if code not in hidden and n > 0)
+    while hidden and sum(voters[c] for c in hidden) < threshold and shown:
+        hidden.add(shown.pop(0)[1])
+    return hidden
+
+
+def poll_results(session: Session, registry: Registry, *, poll_id: int, threshold: int) -> PollResults:
+    """Totals and per-area counts, without showing any group smaller than `threshold`: not per area, not
+    by subtraction, and not at all when fewer than `threshold` voted in all."""
+    poll = session.get(models.Poll, poll_id)
+    if poll is None:
+        raise PollError(f"Peiling {poll_id} bestaat niet.")
+    counts = _count_ballots(session, poll)
+    voters = {code: sum(votes) for code, votes in counts.votes.items()}
+    total = sum(voters.values())
+    totals = [sum(votes[i] for votes in counts.votes.values()) for i in range(len(poll.options))]
+    enough = total >= threshold
+    hidden = hidden_areas(voters, threshold=threshold) if enough else set(voters)
     areas = []
-    for code, counts in per_area.items():
+    for code, votes in counts.votes.items():
         area = registry.find_area(code)
-        shown = voters.get(code, 0) >= threshold
+        shown = code not in hidden
         areas.append(
             AreaResult(
                 code=code,
                 name=area.name if area else code,
-                total=voters.get(code, 0) if shown else None,
-                options=[OptionCount(t, n) for t, n in zip(poll.options, counts, strict=True)] if shown else None,
+                total=voters[code] if shown else None,
+                options=[OptionCount(t, n) for t, n in zip(poll.options, votes, strict=True)] if shown else None,
             )
         )
     return PollResults(
         poll_id=poll.id,
         question=poll.question,
         status=poll.status,
-        recipients=recipients,
-        total=sum(voters.values()),
-        options=[OptionCount(t, n) for t, n in zip(poll.options, totals, strict=True)],
+        recipients=counts.recipients,
+        total=total,
+        options=[OptionCount(t, n if enough else None) for t, n in zip(poll.options, totals, strict=True)],
         areas=areas,
     )
+
+
+def seal_ballots(session: Session, *, poll: models.Poll) -> None:
+    """Sum a closed poll's ballots into tallies per area and delete the ballots: no link stays between a
+    resident and their choice."""
+    counts = _count_ballots(session, poll)
+    recipients: dict[str, int] = {
+        code: int(n)
+        for code, n in session.execute(
+            select(models.PollBallot.area_code, func.count())
+            .where(models.PollBallot.poll_id == poll.id)
+            .group_by(models.PollBallot.area_code)
+        )
+    }
+    for code, votes in counts.votes.items():
+        session.merge(
+            models.PollTally(poll_id=poll.id, area_code=code, recipients=int(recipients.get(code, 0)), votes=votes)
+        )
+    session.execute(delete(models.PollBallot).where(models.PollBallot.poll_id == poll.id))
 
 
 def _share(votes: int, total: int) -> str:
@@ -395,19 +449,25 @@ def _share(votes: int, total: int) -> str:
 
 
 def results_lines(results: PollResults, *, threshold: int) -> str:
-    lines = [f"• {escape(o.text)}: {_share(o.votes, results.total)}" for o in results.options]
+    if not results.shown:
+        answers = "\n".join(f"• {escape(o.text)}" for o in results.options)
+        return (
+            f"{answers}\n\nAantal stemmen: {results.total}\n<i>Minder dan {threshold} stemmen: om niemands keuze "
+            "te verraden tonen we de stemmen per antwoord niet.</i>"
+        )
+    lines = [f"• {escape(o.text)}: {_share(o.votes or 0, results.total)}" for o in results.options]
     text = "\n".join(lines) + f"\n\nAantal stemmen: {results.total}"
     if len(results.areas) > 1:
         parts = []
         for area in results.areas:
             if area.options is None or area.total is None:
-                parts.append(f"• {escape(area.name)}: minder dan {threshold} stemmen, niet apart getoond")
+                parts.append(f"• {escape(area.name)}: niet apart getoond (te weinig stemmen)")
             else:
                 counts = ", ".join(f"{escape(o.text)} {o.votes}" for o in area.options)
                 parts.append(f"• {escape(area.name)} ({area.total}): {counts}")
         text += "\n\n<b>Per gebied</b>\n" + "\n".join(parts)
-    elif results.areas and results.areas[0].total is None:
-        text += f"\n<i>Minder dan {threshold} stemmen: de uitslag is niet per gebied getoond.</i>"
+        if any(a.total is None for a in results.areas):
+            text += f"\n<i>Gebieden met samen minder dan {threshold} stemmen tonen we niet apart.</i>"
     return text
 
 
@@ -432,7 +492,7 @@ def results_chart(registry: Registry, results: PollResults) -> bytes:
     return bar_chart_png(
         title=results.question,
         labels=[o.text for o in results.options],
-        values=[o.votes for o in results.options],
+        values=[o.votes or 0 for o in results.options],
         subtitle=f"{results.total} stemmen",
     )
 
@@ -446,14 +506,18 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
     poll.closed_at = now
     session.flush()
     results = poll_results(session, registry, poll_id=poll.id, threshold=threshold)
-    media = store_media(
-        session,
-        kind="chart",
-        filename=f"peiling-{poll.id}.png",
-        content_type="image/png",
-        data=results_chart(registry, results),
+    media = (
+        store_media(
+            session,
+            kind="chart",
+            filename=f"peiling-{poll.id}.png",
+            content_type="image/png",
+            data=results_chart(registry, results),
+        )
+        if results.shown
+        else None
     )
-    poll.results_media_id = media.id
+    poll.results_media_id = media.id if media else None
     ref = f"poll:{poll.id}"
     caption = escape(f"Uitslag: {poll.question}")[:1000]
     ballots = session.execute(
@@ -488,29 +552,33 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
                 "payload": {"text": text, "parse_mode": "HTML", "outreach": marker},
             }
         )
-        rows.append(
-            {
-                "purpose": f"{ref}:chart",
-                "chat_id": chat_id,
-                "method": "sendPhoto",
-                "payload": {"media_id": media.id, "caption": caption, "outreach": marker},
-            }
-        )
+        if media is not None:
+            rows.append(
+                {
+                    "purpose": f"{ref}:chart",
+                    "chat_id": chat_id,
+                    "method": "sendPhoto",
+                    "payload": {"media_id": media.id, "caption": caption, "outreach": marker},
+                }
+            )
     enqueue_many(session, rows)
     queued = len(rows)
     creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
     if creator is not None and creator.telegram_id is not None:
         text = staff_results_text(results, threshold=threshold)
         enqueue(session, purpose=f"{ref}:results", chat_id=creator.telegram_id, text=text, priority=5)
-        enqueue(
-            session,
-            purpose=f"{ref}:chart",
-            chat_id=creator.telegram_id,
-            method="sendPhoto",
-            payload={"media_id": media.id, "caption": caption},
-            priority=5,
-        )
-        queued += 2
+        queued += 1
+        if media is not None:
+            enqueue(
+                session,
+                purpose=f"{ref}:chart",
+                chat_id=creator.telegram_id,
+                method="sendPhoto",
+                payload={"media_id": media.id, "caption": caption},
+                priority=5,
+            )
+            queued += 1
+    seal_ballots(session, poll=poll)
     return queued
 
 

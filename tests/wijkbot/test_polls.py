@@ -29,14 +29,17 @@ from wijkbot.polls import (
     broadcast_poll,
     close_due_polls,
     create_poll,
+    export_poll_votes,
     open_due_polls,
     parse_local_time,
     poll_results,
     record_poll_message,
     record_vote,
+    results_lines,
 )
 
 DAY = timedelta(days=1)
+OOSTERHEIDE = "WK082605"
 
 
 def new_poll(session: Session, registry: Registry, areas: list[str], **kwargs: object) -> models.Poll:
@@ -208,56 +211,113 @@ def test_votes_changes_and_retractions_are_counted(session: Session, registry: R
     assert record_vote(session, telegram_poll_id=tg[a], user_id=a, option_ids=[1], now=late) == "closed"
 
 
-def test_small_groups_are_not_shown_per_area(session: Session, registry: Registry) -> None:
-    slotjes = [make_subscriber(session, SLOTJES) for _ in range(5)]
-    den_hout = [make_subscriber(session, DEN_HOUT) for _ in range(2)]
-    poll = new_poll(session, registry, [SLOTJES, DEN_HOUT])
-    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+def vote_all(session: Session, poll: models.Poll, residents: list[models.Resident], option: int = 0) -> None:
     ballots = {b.resident_id: b for b in sent_ballots(session, poll)}
-    for number, resident in enumerate(slotjes + den_hout):
-        option = 0 if number % 2 == 0 else 1
+    for resident in residents:
         telegram_poll_id = ballots[resident.id].telegram_poll_id or ""
         record_vote(
             session, telegram_poll_id=telegram_poll_id, user_id=resident.telegram_id, option_ids=[option], now=NOW
         )
+
+
+def test_small_groups_are_not_shown_per_area(session: Session, registry: Registry) -> None:
+    slotjes = [make_subscriber(session, SLOTJES) for _ in range(6)]
+    oosterheide = [make_subscriber(session, OOSTERHEIDE) for _ in range(7)]
+    den_hout = [make_subscriber(session, DEN_HOUT) for _ in range(2)]
+    poll = new_poll(session, registry, [SLOTJES, OOSTERHEIDE, DEN_HOUT])
+    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+    vote_all(session, poll, slotjes[:3] + oosterheide[:4] + den_hout, option=0)
+    vote_all(session, poll, slotjes[3:] + oosterheide[4:], option=1)
     body = poll_results(session, registry, poll_id=poll.id, threshold=5).as_json()
     assert body == {
         "poll": poll.id,
         "question": "Meer bankjes in het park?",
-        "total": 7,
-        "options": [{"text": "Ja", "votes": 4}, {"text": "Nee", "votes": 3}, {"text": "Weet niet", "votes": 0}],
+        "total": 15,
+        "options": [{"text": "Ja", "votes": 9}, {"text": "Nee", "votes": 6}, {"text": "Weet niet", "votes": 0}],
         "areas": [
+            # Den Hout (2) is too small; Slotjes, the smallest of the others, is hidden with it, or else Den
+            # Hout's two votes would be the total minus the shown areas
+            {"code": SLOTJES, "total": None, "options": None},
             {
-                "code": SLOTJES,
-                "total": 5,
-                "options": [{"text": "Ja", "votes": 3}, {"text": "Nee", "votes": 2}, {"text": "Weet niet", "votes": 0}],
+                "code": OOSTERHEIDE,
+                "total": 7,
+                "options": [{"text": "Ja", "votes": 4}, {"text": "Nee", "votes": 3}, {"text": "Weet niet", "votes": 0}],
             },
             {"code": DEN_HOUT, "total": None, "options": None},
         ],
     }
 
 
+def test_a_hidden_area_cannot_be_worked_out_by_subtraction(session: Session, registry: Registry) -> None:
+    slotjes = [make_subscriber(session, SLOTJES) for _ in range(5)]
+    den_hout = [make_subscriber(session, DEN_HOUT) for _ in range(1)]
+    poll = new_poll(session, registry, [SLOTJES, DEN_HOUT])
+    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+    vote_all(session, poll, slotjes, option=0)
+    vote_all(session, poll, den_hout, option=1)
+    results = poll_results(session, registry, poll_id=poll.id, threshold=5)
+    assert results.total == 6 and [o.votes for o in results.options] == [5, 1, 0]
+    assert [(a.total, a.options) for a in results.areas] == [(None, None), (None, None)]
+    assert "Slotjes (" not in results_lines(results, threshold=5)
+
+
+def test_a_lone_voter_s_choice_is_never_shown(session: Session, registry: Registry) -> None:
+    voter, _silent = make_subscriber(session, DORST), make_subscriber(session, DORST)
+    poll = new_poll(session, registry, [DORST])
+    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+    vote_all(session, poll, [voter], option=1)
+    results = poll_results(session, registry, poll_id=poll.id, threshold=5)
+    assert results.total == 1 and results.recipients == 2
+    assert [o.votes for o in results.options] == [None, None, None]
+    assert results.as_json()["areas"] == [{"code": DORST, "total": None, "options": None}]
+    text = results_lines(results, threshold=5)
+    assert "Nee: " not in text and "Minder dan 5 stemmen" in text
+
+
+def test_closing_a_poll_unlinks_every_ballot_from_its_resident(session: Session, registry: Registry) -> None:
+    residents = [make_subscriber(session, SLOTJES) for _ in range(6)]
+    poll = new_poll(session, registry, [SLOTJES])
+    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+    vote_all(session, poll, residents[:4], option=0)
+    vote_all(session, poll, residents[4:5], option=2)
+    before = poll_results(session, registry, poll_id=poll.id, threshold=5).as_json()
+    late_ballot = next(b for b in sent_ballots(session, poll) if b.resident_id == residents[0].id)
+    assert export_poll_votes(session, resident_id=residents[0].id)  # while open the resident can see their vote
+
+    assert close_due_polls(session, registry, threshold=5, now=NOW + 7 * DAY) == 1
+
+    assert session.scalar(select(func.count()).select_from(models.PollBallot)) == 0
+    assert export_poll_votes(session, resident_id=residents[0].id) == []
+    after = poll_results(session, registry, poll_id=poll.id, threshold=5)
+    assert after.as_json() == before and after.recipients == 6
+    # a late answer to the stopped Telegram poll finds nothing to change
+    late = record_vote(
+        session, telegram_poll_id=late_ballot.telegram_poll_id or "", user_id=residents[0].telegram_id, option_ids=[1]
+    )
+    assert late == "unknown"
+
+
 def test_closing_stops_the_polls_and_sends_results_with_a_chart(session: Session, registry: Registry) -> None:
     maker = make_staff(session, registry, areas=[SLOTJES], telegram_id=777)
     voter, silent = make_subscriber(session, SLOTJES), make_subscriber(session, SLOTJES)
+    others = [make_subscriber(session, SLOTJES) for _ in range(4)]
     poll = new_poll(session, registry, [SLOTJES], creator=maker)
     broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
-    ballots = {b.resident_id: b for b in sent_ballots(session, poll)}
-    record_vote(
-        session, telegram_poll_id=ballots[voter.id].telegram_poll_id or "", user_id=voter.telegram_id, option_ids=[1]
-    )
+    vote_all(session, poll, [voter], option=1)
+    vote_all(session, poll, others, option=0)
     assert close_due_polls(session, registry, threshold=5, now=NOW + DAY) == 0  # not yet
     assert close_due_polls(session, registry, threshold=5, now=NOW + 7 * DAY) == 1
     rows = [r for r in outbox_rows(session, purpose_prefix=f"poll:{poll.id}:") if not r.purpose.endswith(":intro")]
     stops = [r for r in rows if r.method == "stopPoll"]
-    assert sorted(r.recipient_chat_id for r in stops) == sorted([voter.telegram_id, silent.telegram_id])
+    everyone = [voter, silent, *others]
+    assert sorted(r.recipient_chat_id for r in stops) == sorted(r.telegram_id for r in everyone)
     to_voter = [r for r in rows if r.recipient_chat_id == voter.telegram_id and r.method != "stopPoll"]
     assert [r.method for r in to_voter] == ["sendMessage", "sendPhoto"]
     assert "Je stemde op «Nee»" in to_voter[0].payload["text"] and "/stop" in to_voter[0].payload["text"]
     assert not [r for r in rows if r.recipient_chat_id == silent.telegram_id and r.method != "stopPoll"]
     to_staff = [r for r in rows if r.recipient_chat_id == 777]
     assert [r.method for r in to_staff] == ["sendMessage", "sendPhoto"]
-    assert "2 inwoners kregen de peiling" in to_staff[0].payload["text"]
+    assert "6 inwoners kregen de peiling" in to_staff[0].payload["text"]
     media = session.get(models.Media, to_staff[1].payload["media_id"])
     assert media is not None and media.data.startswith(b"\x89PNG\r\n\x1a\n")
     assert poll.status == "closed"
