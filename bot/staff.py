@@ -9,8 +9,8 @@ flowchart LR
     N -->|Afronden| D[pick or type an outcome; resident hears 'je zei, wij deden']
 ```
 
-Every button's data is checked against the database: who may act on which item comes from the staff
-table and its areas, never from the chat.
+Every command and button asks wijkbot.rights: who may see or do what with which item follows from the
+staff member's role, areas and active flag in the database, never from the chat.
 """
 
 from __future__ import annotations
@@ -25,10 +25,10 @@ from bot.runtime import runtime
 from db import models
 from wijkbot.items import KIND_WORDS
 from wijkbot.outbox import Buttons, enqueue, find_by_telegram_message
+from wijkbot.rights import Action, NotAllowed
 from wijkbot.staff import find_staff_by_telegram_id
 from wijkbot.staff_loop import (
     OUTCOMES,
-    NotAllowed,
     claim,
     close,
     forward,
@@ -74,7 +74,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         if action == "claim":
             return claim(session, staff=staff, item_id=item_id).message
         if action == "reply":
-            item = load_item_for(session, staff=staff, item_id=item_id)
+            item = load_item_for(session, staff=staff, item_id=item_id, action=Action.REPLY)
             set_awaiting(staff, action="reply", item_id=item.id)
             enqueue(
                 session,
@@ -103,7 +103,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         if action == "fwd" and arg.isdigit():
             return forward(session, registry, staff=staff, item_id=item_id, to_staff_id=int(arg)).message
         if action == "close":
-            load_item_for(session, staff=staff, item_id=item_id)
+            load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
             buttons = [
                 [{"text": label, "callback_data": f"item:{item_id}:out:{key}"}] for key, label in OUTCOME_LABELS.items()
             ]
@@ -118,7 +118,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             )
             return "Kies de uitkomst."
         if action == "out" and arg == "text":
-            load_item_for(session, staff=staff, item_id=item_id)
+            load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
             set_awaiting(staff, action="close", item_id=item_id)
             enqueue(
                 session,
@@ -183,7 +183,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/inbox: the staff member's open items, oldest first."""
+    """/inbox: the open items the staff member's role may see (wijkbot.rights), oldest first."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
@@ -194,7 +194,10 @@ async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
             return None
-        items: list[models.Item] = inbox(session, staff=staff)
+        try:
+            items: list[models.Item] = inbox(session, staff=staff)
+        except NotAllowed as exc:
+            return escape(str(exc))
         if not items:
             return "Er staat niets open. 🎉"
         rows = []

@@ -120,6 +120,20 @@ class TelegramTransport:
                 chat_id=message.chat_id, document=document, caption=payload.get("caption")
             )
             return sent.message_id
+        if message.method == "editMessageText":
+            try:
+                await self.bot.edit_message_text(
+                    chat_id=message.chat_id,
+                    message_id=int(payload["message_id"]),
+                    text=payload["text"] if html else plain_text(payload["text"]),
+                    parse_mode=ParseMode.HTML if html else None,
+                    reply_markup=keyboard(message),
+                )
+            except BadRequest as exc:
+                gone = ("message is not modified", "message to edit not found", "message can't be edited")
+                if not any(reason in str(exc).lower() for reason in gone):
+                    raise
+            return None
         if message.method == "stopPoll":
             try:
                 await self.bot.stop_poll(chat_id=message.chat_id, message_id=int(payload["message_id"]))

@@ -24,6 +24,7 @@ from wijkbot.residents import find_resident
 
 ERASED = "[verwijderd]"
 WITHDRAWN = "[ingetrokken door de inwoner]"
+WITHDRAWN_NOTICE = "#{item} is ingetrokken: de inwoner heeft gevraagd al zijn gegevens te wissen."
 
 
 @dataclass(frozen=True)
@@ -33,6 +34,82 @@ class ErasureReport:
     messages_deleted: int
     tracker_events_deleted: int
     staff_told: int
+
+
+# What of a message the inbound log keeps. A reply or a button press quotes the message it answers (for staff:
+# the notification with the resident's name and words); those copies are never stored, only their ids.
+_MESSAGE_FIELDS = (
+    "message_id",
+    "date",
+    "edit_date",
+    "chat",
+    "from",
+    "text",
+    "caption",
+    "entities",
+    "caption_entities",
+    "photo",
+    "document",
+    "voice",
+    "audio",
+    "video",
+    "video_note",
+    "sticker",
+    "location",
+    "contact",
+    "media_group_id",
+    "forward_origin",
+)
+_REFERENCE_FIELDS = ("message_id", "date", "chat")
+
+
+def _message_projection(message: Any) -> Any:
+    if not isinstance(message, dict):
+        return message
+    kept = {k: v for k, v in message.items() if k in _MESSAGE_FIELDS}
+    if isinstance(message.get("reply_to_message"), dict):
+        kept["reply_to_message"] = _reference(message["reply_to_message"])
+    return kept
+
+
+def _reference(message: dict[str, Any]) -> dict[str, Any]:
+    """Just enough of a quoted message to find it again: its id, date and chat."""
+    return {k: v for k, v in message.items() if k in _REFERENCE_FIELDS}
+
+
+def stored_update(payload: dict[str, Any]) -> dict[str, Any]:
+    """The part of a Telegram update the inbound log keeps: the sender's own message, button data and ids;
+    never the text of a quoted message (a notification to staff carries a resident's words)."""
+    kept: dict[str, Any] = {}
+    for key, value in payload.items():
+        if key in ("message", "edited_message", "channel_post", "edited_channel_post"):
+            kept[key] = _message_projection(value)
+        elif key == "callback_query" and isinstance(value, dict):
+            query = {
+                k: v for k, v in value.items() if k in ("id", "from", "chat_instance", "data", "inline_message_id")
+            }
+            if isinstance(value.get("message"), dict):
+                query["message"] = _reference(value["message"])
+            kept[key] = query
+        else:
+            kept[key] = value
+    return kept
+
+
+def _quoted_message_id(payload: dict[str, Any]) -> int | None:
+    """The id of the message an update answers: the message replied to, or the one whose button was pressed."""
+    for holder in (
+        (payload.get("message") or {}).get("reply_to_message"),
+        (payload.get("callback_query") or {}).get("message"),
+    ):
+        if isinstance(holder, dict) and holder.get("message_id") is not None:
+            return int(holder["message_id"])
+    return None
+
+
+def _own_text(payload: dict[str, Any]) -> str | None:
+    message = payload.get("message")
+    return message.get("text") if isinstance(message, dict) else None
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -173,6 +250,7 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
     anonymised = told = 0
     if resident is not None:
         items = list(session.scalars(select(models.Item).where(models.Item.resident_id == resident.id)))
+        staff_texts = {e.text for item in items for e in item.events if e.kind == "staff_reply" and e.text}
         for item in items:
             if item.status in OPEN_STATUSES:
                 told += _tell_staff_withdrawn(session, item)
@@ -188,11 +266,19 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
             item.events.append(models.ItemEvent(kind="erased", status=item.status))
             anonymised += 1
         about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
+        staff_updates = _staff_updates_about(session, about=about, staff_texts=staff_texts)
+        for row in staff_updates:
+            if row.status == "pending":
+                row.payload = stored_update(row.payload)
+            else:
+                session.delete(row)
         for message in about:
             if message.status == "pending":
                 session.delete(message)
-            else:
-                message.payload = {"text": WITHDRAWN}
+                continue
+            message.payload = {"text": WITHDRAWN}
+            if message.status == "sent" and message.telegram_message_id is not None and message.method == "sendMessage":
+                _withdraw_on_screen(session, message)
         session.flush()
         session.delete(resident)
     updates = session.execute(delete(models.InboundUpdate).where(models.InboundUpdate.chat_id == telegram_id))
@@ -230,6 +316,36 @@ def _messages_about(session: Session, *, item_ids: list[int], telegram_id: int) 
             )
             .order_by(models.OutboxMessage.id)
         )
+    )
+
+
+def _staff_updates_about(
+    session: Session, *, about: list[models.OutboxMessage], staff_texts: set[str]
+) -> list[models.InboundUpdate]:
+    """What staff sent about the resident's items: replies to and button presses on their notifications, and
+    the texts they wrote to the resident."""
+    notified = {(m.recipient_chat_id, m.telegram_message_id) for m in about if m.telegram_message_id is not None}
+    chats = {chat for chat, _ in notified} | {m.recipient_chat_id for m in about}
+    if not chats:
+        return []
+    rows = session.scalars(select(models.InboundUpdate).where(models.InboundUpdate.chat_id.in_(chats)))
+    return [
+        row
+        for row in rows
+        if (row.chat_id, _quoted_message_id(row.payload)) in notified or _own_text(row.payload) in staff_texts
+    ]
+
+
+def _withdraw_on_screen(session: Session, message: models.OutboxMessage) -> None:
+    """Replace a notification in a staff member's chat by a line saying the item was withdrawn."""
+    enqueue(
+        session,
+        purpose=f"item:{message.item_id}:withdrawn:edit:{message.id}",
+        chat_id=message.recipient_chat_id,
+        method="editMessageText",
+        payload={"message_id": message.telegram_message_id, "text": WITHDRAWN_NOTICE.format(item=message.item_id)},
+        item_id=message.item_id,
+        priority=5,
     )
 
 

@@ -1,7 +1,8 @@
 """The staff loop: claim, reply, forward and close an item, and relay the resident's answers.
 
 Every change to an item goes through here (or wijkbot.items for filing); every message it causes is an
-outbox row in the same transaction. Rights come from the staff table and its areas, never from the chat.
+outbox row in the same transaction. Who may do what is decided by wijkbot.rights, from the staff table (role,
+areas, active) and the item, never from the chat.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ from db.models import utcnow
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
+from wijkbot.rights import Action, check, inbox_kinds, roles_that_may, sees_area_items
+from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
 from wijkbot.staff import staff_for_area
 
 THREAD_QUIET_AFTER = timedelta(hours=48)
@@ -27,11 +30,6 @@ OUTCOMES = {
     "passed": "We hebben het doorgezet naar de juiste afdeling.",
     "not_possible": "Het kan helaas niet. De reden staat hieronder of hoor je van ons.",
 }
-STAFF_TOOLS_ROLES = ("wijkmakelaar", "wijkcoordinator", "lead", "inbox")
-
-
-class NotAllowed(PermissionError):
-    """This staff member may not do this with this item; the message is safe to show them."""
 
 
 @dataclass(frozen=True)
@@ -63,16 +61,13 @@ def municipality_lead(registry: Registry, area: object) -> str:
     return registry.municipality(code).lead_title if code else "teamleider"
 
 
-def load_item_for(session: Session, *, staff: models.StaffMember, item_id: int) -> models.Item:
-    """The item, if this staff member may act on it: a recipient, or covering its area with a staff role."""
+def load_item_for(session: Session, *, staff: models.StaffMember, item_id: int, action: Action) -> models.Item:
+    """The item, if this staff member may do this action to it (wijkbot.rights decides)."""
+    check(staff, action)
     item = session.get(models.Item, item_id)
     if item is None:
         raise NotAllowed("Dit item bestaat niet (meer).")
-    if not staff.active or staff.role not in STAFF_TOOLS_ROLES:
-        raise NotAllowed("Je hebt geen rechten om dit item te behandelen.")
-    recipient = any(r.staff_id == staff.id and r.reason != "council" for r in item.recipients)
-    if not recipient and item.area_code not in staff.area_codes:
-        raise NotAllowed("Dit item hoort niet bij jouw gebied.")
+    check(staff, action, item)
     return item
 
 
@@ -97,7 +92,7 @@ def _notify_colleagues(session: Session, *, item: models.Item, actor: models.Sta
 
 def claim(session: Session, *, staff: models.StaffMember, item_id: int) -> Outcome:
     """Take an item on; the colleagues who also received it hear who did."""
-    item = load_item_for(session, staff=staff, item_id=item_id)
+    item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLAIM)
     if item.status not in OPEN_STATUSES:
         return Outcome(item, f"#{item.id} is al {'afgerond' if item.status == 'closed' else 'ingetrokken'}.")
     if item.claimed_by_id is not None:
@@ -126,7 +121,7 @@ def reply(
     now: datetime | None = None,
 ) -> Outcome:
     """Send the staff member's answer to the resident and open a thread for the resident's answer."""
-    item = load_item_for(session, staff=staff, item_id=item_id)
+    item = load_item_for(session, staff=staff, item_id=item_id, action=Action.REPLY)
     if item.status not in OPEN_STATUSES:
         raise NotAllowed(f"#{item.id} is al afgerond; je antwoord is niet verstuurd.")
     resident = _resident_chat(session, item)
@@ -208,7 +203,7 @@ def relay_resident_message(
 
 def close(session: Session, *, staff: models.StaffMember, item_id: int, outcome: str) -> Outcome:
     """Close the item and tell the resident what was done: "je zei … — wij deden …"."""
-    item = load_item_for(session, staff=staff, item_id=item_id)
+    item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
     if item.status not in OPEN_STATUSES:
         return Outcome(item, f"#{item.id} was al afgerond.")
     outcome = OUTCOMES.get(outcome, outcome).strip()
@@ -244,8 +239,8 @@ def close(session: Session, *, staff: models.StaffMember, item_id: int, outcome:
 def forward_candidates(
     session: Session, registry: Registry, *, staff: models.StaffMember, item_id: int
 ) -> list[models.StaffMember]:
-    """Colleagues in the same municipality this item can be passed to."""
-    item = load_item_for(session, staff=staff, item_id=item_id)
+    """Colleagues in the same municipality this item can be passed to (roles that may receive a forward)."""
+    item = load_item_for(session, staff=staff, item_id=item_id, action=Action.FORWARD)
     area = registry.find_area(item.area_code or "")
     codes = [a.code for a in registry.municipality(area.municipality_code).areas] if area else []
     return list(
@@ -258,7 +253,7 @@ def forward_candidates(
                 models.StaffMember.id != staff.id,
                 models.StaffMember.active.is_(True),
                 models.StaffMember.telegram_id.is_not(None),
-                models.StaffMember.role.in_(STAFF_TOOLS_ROLES),
+                models.StaffMember.role.in_(roles_that_may(Action.RECEIVE_FORWARD)),
             )
             .order_by(models.StaffMember.name)
         )
@@ -271,7 +266,7 @@ def forward(
     """Pass the item to a colleague (of this or another area); they get the notification with buttons."""
     from wijkbot.items import notify_recipients
 
-    item = load_item_for(session, staff=staff, item_id=item_id)
+    item = load_item_for(session, staff=staff, item_id=item_id, action=Action.FORWARD)
     if item.status not in OPEN_STATUSES:
         return Outcome(item, f"#{item.id} is al afgerond.")
     target = next(
@@ -297,18 +292,20 @@ def forward(
 
 
 def inbox(session: Session, *, staff: models.StaffMember) -> list[models.Item]:
-    """Open items this staff member received or that lie in their areas, oldest first."""
+    """Open items this staff member may see (wijkbot.rights: the kinds of their role; sent to them, or in their
+    areas where the role covers its areas), oldest first."""
+    check(staff, Action.INBOX)
+    sent_to_them = models.Item.id.in_(
+        select(models.ItemRecipient.item_id).where(models.ItemRecipient.staff_id == staff.id)
+    )
+    theirs = or_(sent_to_them, models.Item.area_code.in_(staff.area_codes)) if sees_area_items(staff) else sent_to_them
     return list(
         session.scalars(
             select(models.Item)
             .where(
                 models.Item.status.in_(OPEN_STATUSES),
-                or_(
-                    models.Item.id.in_(
-                        select(models.ItemRecipient.item_id).where(models.ItemRecipient.staff_id == staff.id)
-                    ),
-                    models.Item.area_code.in_(staff.area_codes),
-                ),
+                models.Item.kind.in_(sorted(inbox_kinds(staff))),
+                theirs,
             )
             .order_by(models.Item.id)
         )

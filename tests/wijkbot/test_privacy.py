@@ -16,7 +16,7 @@ from tests.conftest import make_resident, make_staff
 from wijkbot.inbound import record_update
 from wijkbot.items import file_item
 from wijkbot.outbox import enqueue
-from wijkbot.privacy import erase_resident, expire_old_data, export_json, export_resident
+from wijkbot.privacy import erase_resident, expire_old_data, export_json, export_resident, stored_update
 from wijkbot.services import Services
 from wijkbot.staff_loop import reply
 
@@ -128,3 +128,77 @@ def test_retention_removes_old_conversation_content(session: Session, history: m
     assert result["items"] == 1 and result["updates"] == 1 and result["tracker_events"] == 2
     assert session.get(models.Item, history.id).text == "[verwijderd]"  # type: ignore[union-attr]
     assert expire_old_data(session, retention=timedelta(days=90), now=utcnow(), tracker=tracker)["items"] == 0
+
+
+def _notification_shown_to(session: Session, item: models.Item, *, chat_id: int, message_id: int) -> None:
+    """The staff notification of `item` was delivered as Telegram message `message_id`."""
+    notification = session.scalars(
+        select(models.OutboxMessage).where(
+            models.OutboxMessage.item_id == item.id, models.OutboxMessage.recipient_chat_id == chat_id
+        )
+    ).first()
+    assert notification is not None
+    notification.status, notification.telegram_message_id = "sent", message_id
+
+
+def _staff_update_quoting(update_id: int, *, chat_id: int, message_id: int, quoted: str, button: bool) -> dict:
+    """What Telegram sends when a staff member replies to, or presses a button on, a notification."""
+    notification = {
+        "message_id": message_id,
+        "date": 1,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {"id": 1, "is_bot": True, "first_name": "wijkbot"},
+        "text": quoted,
+    }
+    if button:
+        query = {"id": "q", "from": {"id": chat_id}, "chat_instance": "c", "data": "claim", "message": notification}
+        return {"update_id": update_id, "callback_query": query}
+    message = {
+        "message_id": 77,
+        "date": 2,
+        "chat": {"id": chat_id, "type": "private"},
+        "from": {"id": chat_id, "is_bot": False, "first_name": "Sanne"},
+        "text": "Ik kom morgen kijken",
+        "reply_to_message": notification,
+    }
+    return {"update_id": update_id, "message": message}
+
+
+def test_a_staff_update_is_stored_without_the_notification_it_quotes() -> None:
+    quoted = "Melding van Fenna: Zwerfvuil bij Gulberg"
+    for button in (False, True):
+        raw = _staff_update_quoting(5, chat_id=4242, message_id=31, quoted=quoted, button=button)
+        stored = stored_update(raw)
+        assert quoted not in json.dumps(stored) and "Fenna" not in json.dumps(stored)
+        holder = stored["callback_query"]["message"] if button else stored["message"]["reply_to_message"]
+        assert holder == {"message_id": 31, "date": 1, "chat": {"id": 4242, "type": "private"}}
+    reply = stored_update(_staff_update_quoting(5, chat_id=4242, message_id=31, quoted=quoted, button=False))
+    assert reply["message"]["text"] == "Ik kom morgen kijken"  # the staff member's own words stay
+
+
+def test_erasure_removes_what_staff_stored_about_the_resident_and_withdraws_their_notifications(
+    session: Session, services: Services, history: models.Item, tracker: Engine
+) -> None:
+    staff_chat = session.scalars(select(models.StaffMember.telegram_id).where(models.StaffMember.name == "Sanne")).one()
+    assert staff_chat is not None
+    _notification_shown_to(session, history, chat_id=staff_chat, message_id=31)
+    quoted = "Melding van Fenna: Zwerfvuil bij Gulberg"
+    # stored the way the first version of the bot stored them: whole, quoting the notification
+    for update_id, button in ((2, False), (3, True)):
+        payload = _staff_update_quoting(update_id, chat_id=staff_chat, message_id=31, quoted=quoted, button=button)
+        record_update(session, update_id=update_id, chat_id=staff_chat, kind="staff", payload=payload)
+    record_update(
+        session, update_id=4, chat_id=staff_chat, kind="text", payload={"message": {"text": "We gaan kijken"}}
+    )
+    record_update(session, update_id=5, chat_id=staff_chat, kind="text", payload={"message": {"text": "/inbox"}})
+    session.execute(text("UPDATE inbound_update SET status = 'done'"))
+
+    erase_resident(session, telegram_id=TELEGRAM_ID, tracker=tracker)
+    session.flush()
+
+    assert _rows_mentioning(session, "Fenna", "Zwerfvuil", "We gaan kijken") == []
+    left = session.scalars(select(models.InboundUpdate.update_id).where(models.InboundUpdate.chat_id == staff_chat))
+    assert list(left) == [5]  # what the staff member did for others stays
+    edit = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.method == "editMessageText")).one()
+    assert (edit.recipient_chat_id, edit.payload["message_id"]) == (staff_chat, 31)
+    assert f"#{history.id} is ingetrokken" in edit.payload["text"]

@@ -18,6 +18,7 @@ from wijkbot.staff_loop import (
     claim,
     close,
     forward,
+    forward_candidates,
     inbox,
     open_thread_for,
     relay_resident_message,
@@ -135,3 +136,41 @@ def test_a_claimed_item_is_not_reminded(session: Session, services: Services, fi
     item, sanne, _, _ = filed
     claim(session, staff=sanne, item_id=item.id)
     assert remind_and_escalate(session, services.registry, now=utcnow() + timedelta(days=5)) == (0, 0)
+
+
+def test_a_council_member_s_inbox_shows_only_the_ideas_copied_to_them(session: Session, services: Services) -> None:
+    ruwaard = "WK082806"  # Oss: ideas also go to the Wijkraad Ruwaard (routing.yaml)
+    make_staff(session, services.registry, areas=[ruwaard], role="wijkcoordinator", name="Coördinator")
+    council = make_staff(session, services.registry, areas=[ruwaard], role="council", name="Raadslid")
+    resident = make_resident(session)
+    filed = {
+        kind: file_item(
+            session, services.registry, services.rules, resident=resident, kind=kind, area_code=ruwaard, text=kind
+        ).item
+        for kind in ("idea", "report", "question", "contact")
+    }
+    assert [item.kind for item in inbox(session, staff=council)] == ["idea"]
+    assert filed["idea"] in inbox(session, staff=council)
+
+
+def test_a_council_member_cannot_handle_the_idea_copied_to_them(session: Session, services: Services) -> None:
+    council = make_staff(session, services.registry, areas=["WK082806"], role="council", name="Raadslid")
+    item = file_item(
+        session,
+        services.registry,
+        services.rules,
+        resident=make_resident(session),
+        kind="idea",
+        area_code="WK082806",
+        text="Een moestuin",
+    ).item
+    assert any(r.staff_id == council.id for r in item.recipients)
+    for act in (
+        lambda: claim(session, staff=council, item_id=item.id),
+        lambda: reply(session, services.registry, staff=council, item_id=item.id, text="hoi"),
+        lambda: close(session, staff=council, item_id=item.id, outcome="done"),
+        lambda: forward_candidates(session, services.registry, staff=council, item_id=item.id),
+    ):
+        with pytest.raises(NotAllowed):
+            act()
+    assert item.status == "new"

@@ -1,0 +1,78 @@
+"""The staff commands and buttons in Telegram, against the fake Bot API (no assistant needed)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import pytest
+from telegram.ext import Application
+
+from db import models
+from db.session import transaction
+from tests.bot.harness import bot_settings, running_bot, runtime_of
+from tests.conftest import make_resident, make_staff
+from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from wijkbot.items import file_item
+from wijkbot.services import Services
+
+App = Application[Any, Any, Any, Any, Any, Any]
+RUWAARD = "WK082806"  # Oss: ideas are copied to the Wijkraad Ruwaard
+
+
+@pytest.fixture
+def telegram() -> Iterator[FakeTelegramServer]:
+    with start_fake_telegram() as server:
+        yield server
+
+
+@pytest.fixture
+async def app(telegram: FakeTelegramServer, sqlite_url: str) -> AsyncIterator[App]:
+    async with running_bot(bot_settings(telegram, database_url=sqlite_url)) as application:
+        yield application
+
+
+def _file(services: Services, resident: models.Resident, kind: str, text: str, area: str = RUWAARD) -> int:
+    with transaction(services.sessions) as session:
+        resident = session.merge(resident)
+        return file_item(
+            session, services.registry, services.rules, resident=resident, kind=kind, area_code=area, text=text
+        ).item.id
+
+
+async def test_a_council_member_s_inbox_lists_only_the_ideas_sent_to_them(
+    app: App, telegram: FakeTelegramServer
+) -> None:
+    services = runtime_of(app).services
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=[RUWAARD], role="wijkcoordinator", telegram_id=2001)
+        make_staff(session, services.registry, areas=[RUWAARD], role="council", telegram_id=2002, name="Raad")
+        resident = make_resident(session, telegram_id=2003)
+    idea = _file(services, resident, "idea", "Een moestuin aan de Ruwaardflat")
+    report = _file(services, resident, "report", "Losse stoeptegel bij nummer 12")
+    question = _file(services, resident, "question", "Wanneer wordt het gras gemaaid?")
+    await telegram.wait_for_messages_async(2002, count=1, timeout=10)  # the council's copy of the idea
+    telegram.push_command(2002, "inbox")
+    listing = (await telegram.wait_for_messages_async(2002, count=2, timeout=10))[-1]["text"]
+    assert f"#{idea} " in listing and "moestuin" in listing
+    assert f"#{report} " not in listing and f"#{question} " not in listing
+    telegram.push_command(2001, "inbox")  # the wijkcoördinator sees all three
+    listing = (await telegram.wait_for_messages_async(2001, count=4, timeout=10))[-1]["text"]
+    assert all(f"#{i} " in listing for i in (idea, report, question))
+
+
+async def test_a_council_member_s_buttons_on_the_idea_copied_to_them_are_refused(
+    app: App, telegram: FakeTelegramServer
+) -> None:
+    services = runtime_of(app).services
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=[RUWAARD], role="council", telegram_id=2102, name="Raad")
+        resident = make_resident(session, telegram_id=2103)
+    idea = _file(services, resident, "idea", "Bloembakken")
+    for action in ("claim", "reply", "forward", "close", "out:done"):
+        telegram.push_callback(2102, f"item:{idea}:{action}", message_id=1)
+    calls = await telegram.wait_for_calls_async("answerCallbackQuery", count=5, timeout=10)
+    assert all("rechten" in c.params.get("text", "") for c in calls), [c.params for c in calls]
+    with transaction(services.sessions) as session:
+        item = session.get(models.Item, idea)
+        assert item is not None and item.status == "new" and item.claimed_by_id is None

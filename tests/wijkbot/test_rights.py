@@ -1,0 +1,110 @@
+"""Who may see and do what, per role: the rights table as a specification (pure functions, no database)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pytest
+
+from wijkbot.rights import (
+    Action,
+    NotAllowed,
+    check,
+    inbox_kinds,
+    may,
+    may_see,
+    poll_areas,
+    roles_that_may,
+)
+from wijkbot.staff import ROLES
+
+HANDLING = (Action.CLAIM, Action.REPLY, Action.FORWARD, Action.CLOSE)
+
+
+@dataclass
+class Staff:
+    role: str
+    area_codes: list[str] = field(default_factory=lambda: ["WK082806"])
+    active: bool = True
+    id: int = 1
+
+
+@dataclass
+class Recipient:
+    staff_id: int
+    reason: str = "route"
+
+
+@dataclass
+class Item:
+    kind: str
+    area_code: str | None = "WK082806"
+    recipients: list[Recipient] = field(default_factory=list)
+
+
+def test_every_role_of_the_staff_table_has_its_rights() -> None:
+    for role in ROLES:
+        assert may(Staff(role), Action.INBOX), role
+
+
+@pytest.mark.parametrize("role", ["wijkmakelaar", "wijkcoordinator", "lead", "inbox"])
+def test_handling_staff_see_and_handle_every_kind_in_their_areas(role: str) -> None:
+    staff = Staff(role)
+    assert inbox_kinds(staff) == {"idea", "report", "question", "contact"}
+    for kind in ("idea", "report", "question", "contact"):
+        item = Item(kind)
+        assert may_see(staff, item)
+        for action in HANDLING:
+            check(staff, action, item)
+
+
+def test_handling_staff_cannot_touch_an_item_of_another_area_unless_it_was_sent_to_them() -> None:
+    staff = Staff("wijkmakelaar", area_codes=["WK082613"])
+    elsewhere = Item("report", area_code="WK082611")
+    assert not may_see(staff, elsewhere)
+    with pytest.raises(NotAllowed, match="gebied"):
+        check(staff, Action.CLAIM, elsewhere)
+    forwarded = Item("report", area_code="WK082611", recipients=[Recipient(staff.id, "forward")])
+    assert may_see(staff, forwarded)
+    check(staff, Action.CLAIM, forwarded)
+
+
+def test_council_members_see_only_the_ideas_sent_to_them() -> None:
+    council = Staff("council")
+    assert inbox_kinds(council) == {"idea"}
+    assert may_see(council, Item("idea", recipients=[Recipient(council.id, "council")]))
+    assert not may_see(council, Item("idea"))  # in their area, but routing did not send it to them
+    for kind in ("report", "question", "contact"):
+        assert not may_see(council, Item(kind, recipients=[Recipient(council.id, "council")]))
+
+
+def test_council_members_cannot_claim_reply_forward_or_close() -> None:
+    council = Staff("council")
+    copy = Item("idea", recipients=[Recipient(council.id, "council")])
+    for action in HANDLING:
+        assert not may(council, action)
+        with pytest.raises(NotAllowed):
+            check(council, action, copy)
+    assert "council" not in roles_that_may(Action.RECEIVE_FORWARD)
+
+
+def test_polls_are_for_area_staff_leads_and_council_not_the_fallback_inbox() -> None:
+    assert set(roles_that_may(Action.POLL)) == {"wijkmakelaar", "wijkcoordinator", "lead", "council"}
+    assert poll_areas(Staff("council")) == ["WK082806"]
+    with pytest.raises(NotAllowed):
+        poll_areas(Staff("inbox"))
+    with pytest.raises(NotAllowed, match="eigen gebied"):
+        poll_areas(Staff("wijkcoordinator"), ["WK082800"])
+
+
+def test_a_deactivated_staff_member_may_do_nothing() -> None:
+    gone = Staff("wijkmakelaar", active=False)
+    item = Item("idea", recipients=[Recipient(gone.id)])
+    assert not any(may(gone, action) for action in Action)
+    assert not may_see(gone, item)
+    with pytest.raises(NotAllowed, match="niet \\(meer\\) actief"):
+        check(gone, Action.CLAIM, item)
+
+
+def test_an_unknown_role_may_do_nothing() -> None:
+    assert not any(may(Staff("webmaster"), action) for action in Action)

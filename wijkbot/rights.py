@@ -1,0 +1,150 @@
+"""Who may see and do what, per staff role. Pure functions: the role, areas and active flag come from the
+staff table, the item from the item table; nothing here comes from the chat, and nothing here touches the
+database or Telegram.
+
+| role | /inbox shows | Oppakken, Beantwoorden, Doorsturen, Afronden | receives forwards | /peiling |
+|---|---|---|---|---|
+| wijkmakelaar, wijkcoordinator | every kind, in their areas or sent to them | yes | yes | yes |
+| lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
+| inbox | every kind, in their areas or sent to them (the fallback) | yes | yes | no |
+| council | ideas sent to them (the routing rules' copy) | no | no | yes |
+
+A deactivated staff member may do nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Action(StrEnum):
+    """What a staff member can do; each staff command and button names one."""
+
+    INBOX = "inbox"  # /inbox
+    CLAIM = "claim"  # Oppakken
+    REPLY = "reply"  # Beantwoorden, or a reply on the item's message
+    FORWARD = "forward"  # Doorsturen
+    CLOSE = "close"  # Afronden
+    RECEIVE_FORWARD = "receive_forward"  # be picked as the colleague an item is forwarded to
+    POLL = "poll"  # /peiling
+
+
+ALL_KINDS = frozenset({"idea", "report", "question", "contact"})
+HANDLING = frozenset({Action.CLAIM, Action.REPLY, Action.FORWARD, Action.CLOSE, Action.RECEIVE_FORWARD})
+
+
+class NotAllowed(PermissionError):
+    """This staff member may not do this (with this item); the message is safe to show them."""
+
+
+@dataclass(frozen=True)
+class RoleRights:
+    """What one role may do, and which items it sees."""
+
+    actions: frozenset[Action]
+    kinds: frozenset[str]  # the item kinds it sees in /inbox and may act on
+    area_items: bool  # True: every item in its areas; False: only the items sent to it
+
+
+RIGHTS: dict[str, RoleRights] = {
+    "wijkmakelaar": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
+    "wijkcoordinator": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
+    "lead": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
+    "inbox": RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=True),
+    "council": RoleRights(frozenset({Action.INBOX, Action.POLL}), frozenset({"idea"}), area_items=False),
+}
+NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
+
+
+class StaffLike(Protocol):
+    @property
+    def id(self) -> int: ...
+    @property
+    def role(self) -> str: ...
+    @property
+    def active(self) -> bool: ...
+    @property
+    def area_codes(self) -> list[str]: ...
+
+
+class RecipientLike(Protocol):
+    @property
+    def staff_id(self) -> int: ...
+    @property
+    def reason(self) -> str: ...
+
+
+class ItemLike(Protocol):
+    @property
+    def kind(self) -> str: ...
+    @property
+    def area_code(self) -> str | None: ...
+    @property
+    def recipients(self) -> Sequence[RecipientLike]: ...
+
+
+def rights_of(staff: StaffLike) -> RoleRights:
+    """The rights of this staff member's role; none at all once deactivated or for an unknown role."""
+    if not staff.active:
+        return NOTHING
+    return RIGHTS.get(staff.role, NOTHING)
+
+
+def may(staff: StaffLike, action: Action) -> bool:
+    """Whether the role may do this at all (whatever the item)."""
+    return action in rights_of(staff).actions
+
+
+def roles_that_may(action: Action) -> tuple[str, ...]:
+    """The roles with this right, e.g. for a database query of who can receive a forward."""
+    return tuple(role for role, rights in RIGHTS.items() if action in rights.actions)
+
+
+def inbox_kinds(staff: StaffLike) -> frozenset[str]:
+    """The item kinds /inbox shows this staff member."""
+    return rights_of(staff).kinds if may(staff, Action.INBOX) else frozenset()
+
+
+def sees_area_items(staff: StaffLike) -> bool:
+    """True: /inbox shows every item in the staff member's areas; False: only the items sent to them."""
+    return rights_of(staff).area_items
+
+
+def may_see(staff: StaffLike, item: ItemLike) -> bool:
+    """Whether /inbox may show this item to this staff member."""
+    if item.kind not in inbox_kinds(staff):
+        return False
+    sent_to_them = any(r.staff_id == staff.id for r in item.recipients)
+    return sent_to_them or (sees_area_items(staff) and item.area_code in staff.area_codes)
+
+
+def check(staff: StaffLike, action: Action, item: ItemLike | None = None) -> None:
+    """Raise NotAllowed unless this staff member may do this (to this item): role first, then the item's kind
+    and whether it is theirs (sent to them other than as a council copy, or in one of their areas)."""
+    rights = rights_of(staff)
+    if not staff.active:
+        raise NotAllowed("Je bent niet (meer) actief als medewerker.")
+    if action not in rights.actions:
+        raise NotAllowed("Je hebt geen rechten om dit te doen.")
+    if item is None:
+        return
+    if item.kind not in rights.kinds:
+        raise NotAllowed("Je hebt geen rechten om dit item te behandelen.")
+    handled_by_them = any(r.staff_id == staff.id and r.reason != "council" for r in item.recipients)
+    if not handled_by_them and not (rights.area_items and item.area_code in staff.area_codes):
+        raise NotAllowed("Dit item hoort niet bij jouw gebied.")
+
+
+def poll_areas(staff: StaffLike, wanted: Iterable[str] | None = None) -> list[str]:
+    """The areas this staff member may poll (their own), or raise NotAllowed; `wanted` must lie within them."""
+    if not may(staff, Action.POLL) or not staff.area_codes:
+        raise NotAllowed("Peilingen maken kan alleen als medewerker of raadslid met een eigen wijk of dorp.")
+    if wanted is None:
+        return list(staff.area_codes)
+    foreign = [code for code in wanted if code not in staff.area_codes]
+    if foreign:
+        raise NotAllowed(f"Je kunt alleen je eigen gebied peilen, niet {', '.join(foreign)}.")
+    return list(wanted)
