@@ -28,6 +28,7 @@ STATUS_WORDS = {
     "answered": "beantwoord",
     "closed": "afgerond",
     "withdrawn": "ingetrokken",
+    "expired": "gesloten na lange tijd zonder reactie",
 }
 OPEN_STATUSES = ("new", "claimed", "answered")
 MAX_TEXT = 2000

@@ -24,6 +24,10 @@ from wijkbot.residents import find_resident
 
 ERASED = "[verwijderd]"
 WITHDRAWN = "[ingetrokken door de inwoner]"
+EXPIRED_NOTICE = (
+    "Je {kind} #{item} is lang niet meer opgepakt en is daarom gesloten; wat je schreef is gewist. "
+    "Speelt het nog? Stuur het gerust opnieuw."
+)
 WITHDRAWN_NOTICE = "#{item} is ingetrokken: de inwoner heeft gevraagd al zijn gegevens te wissen."
 
 
@@ -379,6 +383,7 @@ def expire_old_data(
         models.Item.text != ERASED,
     )
     ids = list(session.scalars(closed_items))
+    expired = _expire_forgotten_items(session, cutoff=cutoff, now=now or utcnow())
     if ids:
         session.execute(
             update(models.Item)
@@ -405,10 +410,43 @@ def expire_old_data(
             ).rowcount
     return {
         "items": len(ids),
+        "expired_open_items": expired,
         "updates": int(getattr(updates, "rowcount", 0)),
         "messages": int(getattr(messages, "rowcount", 0)),
         "tracker_events": int(tracker_deleted or 0),
     }
+
+
+def _expire_forgotten_items(session: Session, *, cutoff: datetime, now: datetime) -> int:
+    """Open items nobody touched for the whole retention period lose their text too: the resident is told
+    (they can send it again), the item stays as an anonymous count with the status `expired`."""
+    forgotten = list(
+        session.scalars(
+            select(models.Item).where(models.Item.status.in_(OPEN_STATUSES), models.Item.updated_at < cutoff)
+        )
+    )
+    for item in forgotten:
+        resident = session.get(models.Resident, item.resident_id) if item.resident_id else None
+        if resident is not None and not resident.blocked:
+            enqueue(
+                session,
+                purpose=f"item:{item.id}:expired",
+                chat_id=resident.telegram_id,
+                text=EXPIRED_NOTICE.format(kind=KIND_WORDS.get(item.kind, item.kind), item=item.id),
+                now=now,
+            )
+        item.status = "expired"
+        item.closed_at = now
+        item.text = ERASED
+        item.details = {}
+        item.outcome = None
+        item.resident_id = None
+        item.thread_staff_id = None
+        item.thread_until = None
+        for event in item.events:
+            event.text = None
+        item.events.append(models.ItemEvent(kind="expired", status="expired", at=now))
+    return len(forgotten)
 
 
 def export_json(document: dict[str, Any]) -> str:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from sqlalchemy import Engine, create_engine, select, text
+from sqlalchemy import Engine, create_engine, select, text, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -202,3 +202,39 @@ def test_erasure_removes_what_staff_stored_about_the_resident_and_withdraws_thei
     edit = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.method == "editMessageText")).one()
     assert (edit.recipient_chat_id, edit.payload["message_id"]) == (staff_chat, 31)
     assert f"#{history.id} is ingetrokken" in edit.payload["text"]
+
+
+def test_an_open_item_nobody_touched_for_the_retention_period_is_expired_and_its_text_erased(
+    session: Session, services: Services, history: models.Item, tracker: Engine
+) -> None:
+    resident = make_resident(session, first_name="Joop", telegram_id=5150)
+    fresh = file_item(
+        session,
+        services.registry,
+        services.rules,
+        resident=resident,
+        kind="idea",
+        area_code="WK082613",
+        text="Bankje bij de vijver",
+    ).item
+    session.flush()
+    long_ago = utcnow() - timedelta(days=120)
+    session.execute(
+        update(models.Item).where(models.Item.id == history.id).values(status="claimed", updated_at=long_ago)
+    )
+    session.expire_all()
+
+    result = expire_old_data(session, retention=timedelta(days=90), now=utcnow(), tracker=tracker)
+
+    assert result["expired_open_items"] == 1
+    forgotten = session.get(models.Item, history.id)
+    assert forgotten is not None
+    assert (forgotten.status, forgotten.text, forgotten.resident_id) == ("expired", "[verwijderd]", None)
+    assert [e.text for e in forgotten.events] == [None] * len(forgotten.events)
+    assert forgotten.events[-1].kind == "expired"
+    told = session.scalars(
+        select(models.OutboxMessage).where(models.OutboxMessage.purpose == f"item:{history.id}:expired")
+    ).one()
+    assert told.recipient_chat_id == TELEGRAM_ID and "Stuur het gerust opnieuw" in told.payload["text"]
+    still_open = session.get(models.Item, fresh.id)
+    assert still_open is not None and (still_open.status, still_open.text) == ("new", "Bankje bij de vijver")
