@@ -13,6 +13,7 @@ flowchart TD
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy.orm import Session
@@ -104,7 +105,12 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     if context.args:
         code = context.args[0]
-        member = await rt.db(lambda s: accept_invite(s, code=code, telegram_id=user.id, name=user.full_name))
+        now, valid_for = rt.clock(), timedelta(days=rt.services.settings.staff_invite_days)
+        member = await rt.db(
+            lambda s: accept_invite(
+                s, code=code, telegram_id=user.id, name=user.full_name, now=now, valid_for=valid_for
+            )
+        )
         if member is not None:
             await rt.say(
                 chat.id,
@@ -235,7 +241,7 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         item.details = {**item.details, "photos": photos}
         for recipient in item.recipients:
             member = session.get(models.StaffMember, recipient.staff_id)
-            if member is not None and member.telegram_id is not None:
+            if member is not None and member.telegram_id is not None and member.active:
                 enqueue(
                     session,
                     purpose=f"item:{item.id}:photo:{update.update_id}:{member.id}",

@@ -15,6 +15,7 @@ staff member's role, areas and active flag in the database, never from the chat.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from html import escape
 
 from sqlalchemy.orm import Session
@@ -29,8 +30,10 @@ from wijkbot.rights import Action, NotAllowed
 from wijkbot.staff import find_staff_by_telegram_id
 from wijkbot.staff_loop import (
     OUTCOMES,
+    awaiting_of,
     claim,
     close,
+    expired_text,
     forward,
     forward_candidates,
     inbox,
@@ -60,8 +63,9 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     if query is None or user is None or chat is None:
         return
     rt = runtime(context)
-    registry = rt.services.registry
+    registry, settings = rt.services.registry, rt.services.settings
     parts = (query.data or "").split(":")
+    now = rt.clock()
 
     def act(session: Session) -> str:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
@@ -75,7 +79,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             return claim(session, staff=staff, item_id=item_id).message
         if action == "reply":
             item = load_item_for(session, staff=staff, item_id=item_id, action=Action.REPLY)
-            set_awaiting(staff, action="reply", item_id=item.id)
+            set_awaiting(staff, action="reply", item_id=item.id, now=now)
             enqueue(
                 session,
                 purpose=purpose,
@@ -101,7 +105,16 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             )
             return "Kies een collega."
         if action == "fwd" and arg.isdigit():
-            return forward(session, registry, staff=staff, item_id=item_id, to_staff_id=int(arg)).message
+            return forward(
+                session,
+                registry,
+                staff=staff,
+                item_id=item_id,
+                to_staff_id=int(arg),
+                now=now,
+                remind_after=timedelta(hours=settings.reminder_after_hours),
+                escalate_after=timedelta(hours=settings.escalate_after_hours),
+            ).message
         if action == "close":
             load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
             buttons = [
@@ -119,7 +132,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             return "Kies de uitkomst."
         if action == "out" and arg == "text":
             load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
-            set_awaiting(staff, action="close", item_id=item_id)
+            set_awaiting(staff, action="close", item_id=item_id, now=now)
             enqueue(
                 session,
                 purpose=purpose,
@@ -156,6 +169,8 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     registry = rt.services.registry
     text = message.text.strip()
     replied_to = message.reply_to_message.message_id if message.reply_to_message else None
+    now = rt.clock()
+    valid_for = timedelta(minutes=rt.services.settings.staff_awaiting_minutes)
 
     def act(session: Session) -> str:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
@@ -166,14 +181,15 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             if row is not None and row.item_id is not None:
                 set_awaiting(staff, action=None)
                 return reply(session, registry, staff=staff, item_id=row.item_id, text=text).message
-        awaiting = staff.awaiting or {}
-        if awaiting.get("action") == "reply":
-            set_awaiting(staff, action=None)
-            return reply(session, registry, staff=staff, item_id=int(awaiting["item_id"]), text=text).message
-        if awaiting.get("action") == "close":
-            set_awaiting(staff, action=None)
-            return close(session, staff=staff, item_id=int(awaiting["item_id"]), outcome=text).message
-        return STAFF_HELP
+        awaiting = awaiting_of(staff, now=now, valid_for=valid_for)
+        if awaiting is None:
+            return STAFF_HELP
+        set_awaiting(staff, action=None)
+        if awaiting.expired:  # typed long after the button: it may not be meant for the resident any more
+            return expired_text(awaiting, valid_for=valid_for)
+        if awaiting.action == "reply":
+            return reply(session, registry, staff=staff, item_id=awaiting.item_id, text=text, now=now).message
+        return close(session, staff=staff, item_id=awaiting.item_id, outcome=text).message
 
     try:
         answer = await rt.db(act)

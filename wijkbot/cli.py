@@ -22,7 +22,17 @@ from wijkbot.municipalities import registry_for
 from wijkbot.postcodes import resolve_postcode
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings, get_settings
-from wijkbot.staff import ROLES, StaffError, add_staff, invite_link, invite_staff, list_staff
+from wijkbot.staff import (
+    ROLES,
+    StaffError,
+    add_staff,
+    deactivate_staff,
+    invite_expires_at,
+    invite_link,
+    invite_staff,
+    list_staff,
+    set_staff_areas,
+)
 
 app = typer.Typer(
     help="wijkbot: the neighbourhood front door for residents of Oss and Oosterhout.",
@@ -132,12 +142,47 @@ def staff_invite(area: AreaOption, role: RoleOption = "", name: Annotated[str, t
         except StaffError as exc:
             fail(str(exc))
         typer.echo(invite_link(s.settings.telegram_bot_username, member.invite_code or ""))
+        until = invite_expires_at(member, valid_for=timedelta(days=s.settings.staff_invite_days))
+        typer.echo(f"valid until {until.astimezone(s.settings.zone):%Y-%m-%d %H:%M} (STAFF_INVITE_DAYS)", err=True)
+
+
+@staff_app.command("deactivate")
+def staff_deactivate(staff_id: Annotated[int, typer.Argument(help="The staff id (see `wijkbot staff list`).")]) -> None:
+    """Take a staff member out of service: no routing, rights or reminders; open threads close, claimed items
+    go back to their colleagues."""
+    with services() as s, transaction(s.sessions) as session:
+        try:
+            done = deactivate_staff(
+                session, staff_id=staff_id, escalate_after=timedelta(hours=s.settings.escalate_after_hours)
+            )
+        except StaffError as exc:
+            fail(str(exc))
+            raise
+        typer.echo(
+            f"staff {done.member.id} ({done.member.name}) deactivated; {done.threads_closed} open thread(s) closed, "
+            f"{done.items_released} item(s) back to their colleagues"
+        )
+
+
+@staff_app.command("set-areas")
+def staff_set_areas(
+    staff_id: Annotated[int, typer.Argument(help="The staff id (see `wijkbot staff list`).")], area: AreaOption
+) -> None:
+    """Replace a staff member's areas (routing, /inbox and polls follow at once)."""
+    with services() as s, transaction(s.sessions) as session:
+        try:
+            member = set_staff_areas(session, s.registry, staff_id=staff_id, area_codes=area)
+        except StaffError as exc:
+            fail(str(exc))
+            raise
+        typer.echo(f"staff {member.id}: {member.name} ({member.role}) for {', '.join(member.area_codes)}")
 
 
 @staff_app.command("list")
 def staff_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """List staff with their role, areas and whether their Telegram account is bound."""
     with services() as s, transaction(s.sessions) as session:
+        valid_for = timedelta(days=s.settings.staff_invite_days)
         rows: list[dict[str, Any]] = [
             {
                 "id": m.id,
@@ -146,6 +191,7 @@ def staff_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
                 "areas": m.area_codes,
                 "telegram_bound": m.telegram_id is not None,
                 "active": m.active,
+                "invite_expired": m.invite_code is not None and utcnow() >= invite_expires_at(m, valid_for=valid_for),
             }
             for m in list_staff(session)
         ]
@@ -155,7 +201,9 @@ def staff_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
     if not rows:
         typer.echo("no staff yet: add with `wijkbot staff add` or `wijkbot staff invite`")
     for row in rows:
-        bound = "bound" if row["telegram_bound"] else "invite pending"
+        bound = "bound" if row["telegram_bound"] else ("invite expired" if row["invite_expired"] else "invite pending")
+        if not row["active"]:
+            bound = "deactivated"
         typer.echo(f"{row['id']:>4}  {row['name']:<24} {row['role']:<16} {','.join(row['areas'])}  ({bound})")
 
 

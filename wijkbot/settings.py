@@ -45,6 +45,8 @@ class Settings(BaseSettings):
 
     reminder_after_hours: float = 24.0
     escalate_after_hours: float = 72.0
+    staff_invite_days: float = Field(default=7.0, gt=0)  # an invite link stops working after this
+    staff_awaiting_minutes: float = Field(default=30.0, gt=0)  # a pressed Beantwoorden waits this long for text
     retention_days: int = 90
     small_group_threshold: int = Field(default=5, ge=1)
 

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.orm import Session
 
 from db import models
+from db.models import utcnow
 from wijkbot.municipalities import Registry
 
 ROLES = ("wijkmakelaar", "wijkcoordinator", "council", "lead", "inbox")
+INVITE_VALID_FOR = timedelta(days=7)  # STAFF_INVITE_DAYS
 
 
 class StaffError(ValueError):
@@ -68,12 +72,29 @@ def invite_link(bot_username: str, code: str) -> str:
     return f"https://t.me/{bot_username}?start={code}"
 
 
-def accept_invite(session: Session, *, code: str, telegram_id: int, name: str) -> models.StaffMember | None:
-    """Bind the invite to this Telegram account, once. None when the code is unknown or used."""
+def invite_expires_at(member: models.StaffMember, *, valid_for: timedelta = INVITE_VALID_FOR) -> datetime:
+    """When this member's invite stops working: `valid_for` after it was made."""
+    return member.created_at + valid_for
+
+
+def accept_invite(
+    session: Session,
+    *,
+    code: str,
+    telegram_id: int,
+    name: str,
+    now: datetime | None = None,
+    valid_for: timedelta = INVITE_VALID_FOR,
+) -> models.StaffMember | None:
+    """Bind the invite to this Telegram account, once. None when the code is unknown, used, expired or its
+    staff member was deactivated."""
+    now = now or utcnow()
     member = session.scalars(
         select(models.StaffMember).where(models.StaffMember.invite_code == code).with_for_update()
     ).one_or_none()
-    if member is None or member.telegram_id is not None:
+    if member is None or member.telegram_id is not None or not member.active:
+        return None
+    if now >= invite_expires_at(member, valid_for=valid_for):
         return None
     if find_staff_by_telegram_id(session, telegram_id=telegram_id) is not None:
         return None
@@ -111,3 +132,66 @@ def staff_for_area(session: Session, *, area_code: str, role: str) -> list[model
             .order_by(models.StaffMember.id)
         )
     )
+
+
+def set_staff_areas(
+    session: Session, registry: Registry, *, staff_id: int, area_codes: Sequence[str]
+) -> models.StaffMember:
+    """Give a staff member exactly these areas (routing, /inbox and polls follow at once)."""
+    member = session.get(models.StaffMember, staff_id)
+    if member is None:
+        raise StaffError(f"there is no staff member {staff_id} (see `wijkbot staff list`)")
+    check_role_and_areas(registry, role=member.role, area_codes=area_codes)
+    wanted = list(dict.fromkeys(area_codes))
+    member.areas = [a for a in member.areas if a.area_code in wanted] + [
+        models.StaffArea(area_code=code) for code in wanted if code not in member.area_codes
+    ]
+    session.flush()
+    return member
+
+
+@dataclass(frozen=True)
+class Deactivated:
+    """What deactivating a staff member changed."""
+
+    member: models.StaffMember
+    threads_closed: int
+    items_released: int
+
+
+def deactivate_staff(
+    session: Session,
+    *,
+    staff_id: int,
+    now: datetime | None = None,
+    escalate_after: timedelta = timedelta(hours=72),
+) -> Deactivated:
+    """Take a staff member out of service: no more routing, rights, reminders or invite; their open threads
+    close (the resident's next message goes to the assistant again) and the items they had claimed go back
+    to their colleagues, who are reminded at once and the lead after `escalate_after`."""
+    from wijkbot.items import OPEN_STATUSES
+
+    now = now or utcnow()
+    member = session.get(models.StaffMember, staff_id)
+    if member is None:
+        raise StaffError(f"there is no staff member {staff_id} (see `wijkbot staff list`)")
+    member.active = False
+    member.invite_code = None
+    member.awaiting = None
+    open_items = select(models.Item).where(models.Item.status.in_(OPEN_STATUSES))
+    threads = list(session.scalars(open_items.where(models.Item.thread_staff_id == member.id)))
+    for item in threads:
+        item.thread_staff_id = None
+        item.thread_until = None
+        item.events.append(models.ItemEvent(at=now, kind="thread_closed", staff_id=member.id, text="deactivated"))
+    theirs = or_(models.Item.claimed_by_id == member.id, models.Item.assigned_staff_id == member.id)
+    released = list(session.scalars(open_items.where(theirs)))
+    for item in released:
+        item.claimed_by_id = None
+        item.assigned_staff_id = None
+        item.status = "new"
+        item.remind_at = now
+        item.escalate_at = now + escalate_after
+        item.events.append(models.ItemEvent(at=now, kind="released", status="new", staff_id=member.id))
+    session.flush()
+    return Deactivated(member=member, threads_closed=len(threads), items_released=len(released))

@@ -10,8 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
+from typing import Any
 
-from sqlalchemy import or_, select
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -19,11 +20,14 @@ from db.models import utcnow
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
-from wijkbot.rights import Action, check, inbox_kinds, roles_that_may, sees_area_items
+from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
 from wijkbot.staff import staff_for_area
 
 THREAD_QUIET_AFTER = timedelta(hours=48)
+REMIND_AFTER = timedelta(hours=24)  # REMINDER_AFTER_HOURS
+ESCALATE_AFTER = timedelta(hours=72)  # ESCALATE_AFTER_HOURS
+AWAITING_VALID_FOR = timedelta(minutes=30)  # STAFF_AWAITING_MINUTES: a pressed Beantwoorden or Zelf typen
 OUTCOMES = {
     "done": "Het is opgepakt en uitgevoerd.",
     "planned": "Het staat op de planning.",
@@ -80,7 +84,7 @@ def _notify_colleagues(session: Session, *, item: models.Item, actor: models.Sta
         if recipient.staff_id == actor.id:
             continue
         colleague = session.get(models.StaffMember, recipient.staff_id)
-        if colleague is not None and colleague.telegram_id is not None:
+        if colleague is not None and colleague.telegram_id is not None and colleague.active:
             enqueue(
                 session,
                 purpose=f"item:{item.id}:{tag}:{colleague.id}",
@@ -95,15 +99,30 @@ def claim(session: Session, *, staff: models.StaffMember, item_id: int) -> Outco
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLAIM)
     if item.status not in OPEN_STATUSES:
         return Outcome(item, f"#{item.id} is al {'afgerond' if item.status == 'closed' else 'ingetrokken'}.")
-    if item.claimed_by_id is not None:
-        holder = session.get(models.StaffMember, item.claimed_by_id)
+    won = False
+    if item.claimed_by_id is None:
+        # Atomic: of two colleagues pressing Oppakken at once, exactly one UPDATE still finds it unclaimed.
+        session.flush()
+        result = session.execute(
+            update(models.Item)
+            .where(
+                models.Item.id == item.id,
+                models.Item.claimed_by_id.is_(None),
+                models.Item.status.in_(OPEN_STATUSES),
+            )
+            .values(
+                claimed_by_id=staff.id, assigned_staff_id=staff.id, status="claimed", remind_at=None, escalate_at=None
+            )
+            .execution_options(synchronize_session=False)
+        )
+        won = getattr(result, "rowcount", 0) == 1
+        session.refresh(item, ["claimed_by_id", "assigned_staff_id", "status", "remind_at", "escalate_at"])
+    if not won:
+        if item.status not in OPEN_STATUSES:
+            return Outcome(item, f"#{item.id} is al afgerond.")
+        holder = session.get(models.StaffMember, item.claimed_by_id) if item.claimed_by_id else None
         who = "jij" if item.claimed_by_id == staff.id else escape(holder.name if holder else "een collega")
         return Outcome(item, f"#{item.id} is al opgepakt door {who}.")
-    item.claimed_by_id = staff.id
-    item.assigned_staff_id = staff.id
-    item.status = "claimed"
-    item.remind_at = None
-    item.escalate_at = None
     item.events.append(models.ItemEvent(kind="claimed", status="claimed", staff_id=staff.id))
     _notify_colleagues(
         session, item=item, actor=staff, tag="claimed", text=f"#{item.id} is opgepakt door {escape(staff.name)}."
@@ -261,10 +280,21 @@ def forward_candidates(
 
 
 def forward(
-    session: Session, registry: Registry, *, staff: models.StaffMember, item_id: int, to_staff_id: int
+    session: Session,
+    registry: Registry,
+    *,
+    staff: models.StaffMember,
+    item_id: int,
+    to_staff_id: int,
+    now: datetime | None = None,
+    remind_after: timedelta = REMIND_AFTER,
+    escalate_after: timedelta = ESCALATE_AFTER,
 ) -> Outcome:
-    """Pass the item to a colleague (of this or another area); they get the notification with buttons."""
+    """Pass the item to a colleague (of this or another area); they get the notification with buttons, and
+    are reminded (and the lead of its area alerted) if they do not take it on in time, like a new item."""
     from wijkbot.items import notify_recipients
+
+    now = now or utcnow()
 
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.FORWARD)
     if item.status not in OPEN_STATUSES:
@@ -281,6 +311,8 @@ def forward(
     item.status = "new"
     item.thread_staff_id = None
     item.thread_until = None
+    item.remind_at = now + remind_after
+    item.escalate_at = now + escalate_after
     if not any(r.staff_id == target.id for r in item.recipients):
         item.recipients.append(models.ItemRecipient(staff_id=target.id, reason="forward"))
     event = models.ItemEvent(kind="forwarded", status="new", staff_id=staff.id, text=f"to staff {target.id}")
@@ -312,9 +344,65 @@ def inbox(session: Session, *, staff: models.StaffMember) -> list[models.Item]:
     )
 
 
-def set_awaiting(staff: models.StaffMember, *, action: str | None, item_id: int | None = None) -> None:
-    """Remember what the staff member's next typed message is for (a reply or a closing text)."""
-    staff.awaiting = {"action": action, "item_id": item_id} if action else None
+def set_awaiting(
+    staff: models.StaffMember, *, action: str | None, item_id: int | None = None, now: datetime | None = None
+) -> None:
+    """Remember what the staff member's next typed message is for (a reply or a closing text), and since when."""
+    since = (now or utcnow()).isoformat()
+    staff.awaiting = {"action": action, "item_id": item_id, "since": since} if action else None
+
+
+@dataclass(frozen=True)
+class Awaiting:
+    """What a staff member's next typed message is for; `expired` once they waited too long to type it."""
+
+    action: str
+    item_id: int
+    expired: bool
+
+
+def awaiting_of(
+    staff: models.StaffMember, *, now: datetime | None = None, valid_for: timedelta = AWAITING_VALID_FOR
+) -> Awaiting | None:
+    """The pending Beantwoorden or Zelf typen of this staff member, if any (a pending one without a time, from
+    before times were kept, counts as expired)."""
+    raw: dict[str, Any] = staff.awaiting or {}
+    if raw.get("action") not in ("reply", "close") or raw.get("item_id") is None:
+        return None
+    try:
+        since = datetime.fromisoformat(str(raw["since"]))
+    except (KeyError, ValueError):
+        since = None
+    expired = since is None or (now or utcnow()) - since > valid_for
+    return Awaiting(action=str(raw["action"]), item_id=int(raw["item_id"]), expired=expired)
+
+
+def expired_text(awaiting: Awaiting, *, valid_for: timedelta = AWAITING_VALID_FOR) -> str:
+    """Told to staff whose typed text came too long after pressing the button: nothing was sent."""
+    minutes = round(valid_for.total_seconds() / 60)
+    button = "Beantwoorden" if awaiting.action == "reply" else "Afronden"
+    return (
+        f"Je bericht is niet verstuurd: je drukte meer dan {minutes} minuten geleden op {button} bij "
+        f"#{awaiting.item_id}. Druk opnieuw op {button}, of reageer (reply) op het bericht van het item."
+    )
+
+
+def _to_remind(session: Session, item: models.Item) -> list[models.StaffMember]:
+    """Who a waiting item reminds: the colleague it was forwarded to, else everyone it was sent to who may
+    take it on (not council copies, not deactivated staff)."""
+    forwarded_to = item.assigned_staff_id is not None and any(
+        r.staff_id == item.assigned_staff_id and r.reason == "forward" for r in item.recipients
+    )
+    ids = [item.assigned_staff_id] if forwarded_to else [r.staff_id for r in item.recipients]
+    members = [session.get(models.StaffMember, staff_id) for staff_id in ids if staff_id is not None]
+    return [m for m in members if m is not None and m.telegram_id is not None and may(m, Action.CLAIM)]
+
+
+def _round(item: models.Item, kind: str) -> str:
+    """The outbox purpose's suffix: none the first time an item is reminded or escalated, then ":2", ":3" …
+    (a forwarded item is reminded again; the outbox would drop a repeated purpose)."""
+    done = sum(1 for event in item.events if event.kind == kind)
+    return f":{done + 1}" if done else ""
 
 
 def remind_and_escalate(session: Session, registry: Registry, *, now: datetime | None = None) -> tuple[int, int]:
@@ -324,15 +412,13 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
     waiting = select(models.Item).where(models.Item.status == "new")
     for item in session.scalars(waiting.where(models.Item.remind_at <= now)):
         item.remind_at = None
+        round_ = _round(item, "reminded")
         item.events.append(models.ItemEvent(kind="reminded"))
-        for recipient in item.recipients:
-            member = session.get(models.StaffMember, recipient.staff_id)
-            if member is None or member.telegram_id is None or recipient.reason == "council":
-                continue
+        for member in _to_remind(session, item):
             enqueue(
                 session,
-                purpose=f"item:{item.id}:remind:{member.id}",
-                chat_id=member.telegram_id,
+                purpose=f"item:{item.id}:remind:{member.id}{round_}",
+                chat_id=int(member.telegram_id or 0),
                 text=f"Herinnering: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}) wacht nog "
                 "op iemand die het oppakt. Gebruik /inbox of de knoppen bij het bericht.",
                 item_id=item.id,
@@ -341,6 +427,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
     for item in session.scalars(waiting.where(models.Item.escalate_at <= now)):
         item.escalate_at = None
         leads = staff_for_area(session, area_code=item.area_code or "", role="lead")
+        round_ = _round(item, "escalated")
         item.events.append(models.ItemEvent(kind="escalated", text=",".join(str(lead.id) for lead in leads)))
         area = registry.find_area(item.area_code or "")
         for lead in leads:
@@ -350,7 +437,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
                 item.recipients.append(models.ItemRecipient(staff_id=lead.id, reason="escalation"))
             enqueue(
                 session,
-                purpose=f"item:{item.id}:escalate:{lead.id}",
+                purpose=f"item:{item.id}:escalate:{lead.id}{round_}",
                 chat_id=lead.telegram_id,
                 text=f"<b>Escalatie</b>: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}, "
                 f"{escape(area.label if area else '?')}) is nog door niemand opgepakt.\n\n{escape(item.text[:500])}",

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from telegram.ext import Application
 
 from db import models
+from db.models import utcnow
 from db.session import transaction
 from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.conftest import make_resident, make_staff
@@ -76,3 +78,33 @@ async def test_a_council_member_s_buttons_on_the_idea_copied_to_them_are_refused
     with transaction(services.sessions) as session:
         item = session.get(models.Item, idea)
         assert item is not None and item.status == "new" and item.claimed_by_id is None
+
+
+async def test_a_text_typed_long_after_beantwoorden_is_not_sent_to_the_resident(
+    app: App, telegram: FakeTelegramServer
+) -> None:
+    rt = runtime_of(app)
+    services = rt.services
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082613"], telegram_id=2201, name="Sanne")
+        resident = make_resident(session, telegram_id=2203)
+    item = _file(services, resident, "question", "Mag ik een bankje neerzetten?", area="WK082613")
+    await telegram.wait_for_messages_async(2201, count=1, timeout=10)
+    pressed = utcnow()
+    rt.clock = lambda: pressed
+    telegram.push_callback(2201, f"item:{item}:reply", message_id=1)
+    await telegram.wait_for_messages_async(2201, count=2, timeout=10)  # "Typ je antwoord op #…"
+    rt.clock = lambda: pressed + timedelta(minutes=31)
+    telegram.push_text(2201, "Ja hoor, ga je gang")
+    told = (await telegram.wait_for_messages_async(2201, count=3, timeout=10))[-1]["text"]
+    assert "niet verstuurd" in told and "30 minuten" in told
+    telegram.push_text(2201, "nog iets")  # a later message proves the first one was handled completely
+    await telegram.wait_for_messages_async(2201, count=4, timeout=10)
+    assert telegram.sent_messages(2203) == []
+    rt.clock = lambda: pressed + timedelta(minutes=40)
+    telegram.push_callback(2201, f"item:{item}:reply", message_id=1)
+    await telegram.wait_for_messages_async(2201, count=5, timeout=10)
+    rt.clock = lambda: pressed + timedelta(minutes=45)
+    telegram.push_text(2201, "Ja hoor, ga je gang")
+    [answer] = await telegram.wait_for_messages_async(2203, count=1, timeout=10)
+    assert "Ja hoor, ga je gang" in answer["text"]

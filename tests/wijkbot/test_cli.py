@@ -71,6 +71,7 @@ def test_staff_add_then_list(cli: CliRunner) -> None:
             "areas": ["WK082611", "WK082613"],
             "telegram_bound": True,
             "active": True,
+            "invite_expired": False,
         }
     ]
 
@@ -100,6 +101,19 @@ def test_staff_commands_explain_bad_input(cli: CliRunner, args: list[str], messa
     result = cli.invoke(app, ["staff", "invite", *args])
     assert result.exit_code == 2
     assert message in result.output
+
+
+def test_staff_deactivate_and_set_areas(cli: CliRunner) -> None:
+    cli.invoke(app, ["staff", "add", "--name", "Sanne", "--telegram-id", "61", "--area", "WK082613"])
+    moved = cli.invoke(app, ["staff", "set-areas", "1", "--area", "WK082611", "--area", "WK082612"])
+    assert moved.exit_code == 0, moved.output
+    assert json.loads(cli.invoke(app, ["staff", "list", "--json"]).stdout)[0]["areas"] == ["WK082611", "WK082612"]
+    gone = cli.invoke(app, ["staff", "deactivate", "1"])
+    assert gone.exit_code == 0 and "deactivated" in gone.stdout, gone.output
+    assert json.loads(cli.invoke(app, ["staff", "list", "--json"]).stdout)[0]["active"] is False
+    assert "deactivated" in cli.invoke(app, ["staff", "list"]).stdout
+    unknown = cli.invoke(app, ["staff", "deactivate", "42"])
+    assert unknown.exit_code == 2 and "no staff member 42" in unknown.output
 
 
 def test_a_telegram_account_cannot_be_staff_twice(cli: CliRunner) -> None:

@@ -10,13 +10,16 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from db.session import transaction
 from tests.conftest import make_resident, make_staff
 from wijkbot.items import file_item
 from wijkbot.services import Services
 from wijkbot.staff_loop import (
     NotAllowed,
+    awaiting_of,
     claim,
     close,
+    expired_text,
     forward,
     forward_candidates,
     inbox,
@@ -24,6 +27,7 @@ from wijkbot.staff_loop import (
     relay_resident_message,
     remind_and_escalate,
     reply,
+    set_awaiting,
 )
 
 
@@ -174,3 +178,67 @@ def test_a_council_member_cannot_handle_the_idea_copied_to_them(session: Session
         with pytest.raises(NotAllowed):
             act()
     assert item.status == "new"
+
+
+def test_of_two_colleagues_pressing_oppakken_together_one_claims_it_and_the_other_hears_who(
+    services: Services,
+) -> None:
+    with transaction(services.sessions) as session:
+        sanne = make_staff(session, services.registry, areas=["WK082613"], name="Sanne")
+        joost = make_staff(session, services.registry, areas=["WK082613"], name="Joost")
+        item_id = file_item(
+            session,
+            services.registry,
+            services.rules,
+            resident=make_resident(session),
+            kind="idea",
+            area_code="WK082613",
+            text="Een bankje",
+        ).item.id
+    # both presses read the item while it is still unclaimed; Sanne's commits first
+    with services.sessions() as first, services.sessions() as second:
+        first_item, second_item = first.get(models.Item, item_id), second.get(models.Item, item_id)
+        assert first_item is not None and second_item is not None
+        assert first_item.claimed_by_id is None and second_item.claimed_by_id is None
+        won = claim(first, staff=first.get(models.StaffMember, sanne.id), item_id=item_id)  # type: ignore[arg-type]
+        first.commit()
+        lost = claim(second, staff=second.get(models.StaffMember, joost.id), item_id=item_id)  # type: ignore[arg-type]
+        second.commit()
+    assert won.message == f"Je hebt #{item_id} opgepakt."
+    assert lost.message == f"#{item_id} is al opgepakt door Sanne."
+    with transaction(services.sessions) as session:
+        item = session.get(models.Item, item_id)
+        assert item is not None and item.claimed_by_id == sanne.id
+        assert [e.kind for e in item.events].count("claimed") == 1
+
+
+def test_a_forwarded_item_reminds_its_new_holder_then_escalates_to_the_lead_of_its_area(
+    session: Session, services: Services, filed: tuple
+) -> None:  # type: ignore[type-arg]
+    item, sanne, joost, _ = filed
+    den_hout = make_staff(session, services.registry, areas=["WK082611"], name="Den Hout")
+    lead = make_staff(session, services.registry, areas=["WK082611"], role="lead", name="Wethouder")
+    claim(session, staff=sanne, item_id=item.id)  # a claimed item is not reminded ...
+    start = utcnow()
+    forward(session, services.registry, staff=sanne, item_id=item.id, to_staff_id=den_hout.id, now=start)
+    assert remind_and_escalate(session, services.registry, now=start + timedelta(hours=23)) == (0, 0)
+    assert remind_and_escalate(session, services.registry, now=start + timedelta(hours=25)) == (1, 0)
+    reminders = [r.recipient_chat_id for r in _outbox(session) if ":remind:" in r.purpose]
+    assert reminders == [den_hout.telegram_id]  # ... but the forwarded one reminds whoever has it now
+    assert remind_and_escalate(session, services.registry, now=start + timedelta(hours=73)) == (0, 1)
+    escalations = [r.recipient_chat_id for r in _outbox(session) if ":escalate:" in r.purpose]
+    assert escalations == [lead.telegram_id]
+    assert joost.telegram_id not in reminders
+
+
+def test_a_pressed_beantwoorden_waits_thirty_minutes_for_the_text(filed: tuple) -> None:  # type: ignore[type-arg]
+    item, sanne, _, _ = filed
+    pressed = utcnow()
+    set_awaiting(sanne, action="reply", item_id=item.id, now=pressed)
+    soon = awaiting_of(sanne, now=pressed + timedelta(minutes=29))
+    assert soon is not None and (soon.action, soon.item_id, soon.expired) == ("reply", item.id, False)
+    late = awaiting_of(sanne, now=pressed + timedelta(minutes=31))
+    assert late is not None and late.expired
+    assert "niet verstuurd" in expired_text(late)
+    set_awaiting(sanne, action=None)
+    assert awaiting_of(sanne) is None
