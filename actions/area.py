@@ -25,6 +25,7 @@ from actions.common import (
     latest_entity,
     slot_text,
 )
+from actions.kinds import ask_kind, contentful
 from actions.texts import Html, button_title, say
 from wijkbot.locate import area_choices, resolve_location
 from wijkbot.municipalities import Registry
@@ -158,26 +159,32 @@ class ActionPrefillArea(Action):
 
 
 class ActionWhere(Action):
-    """A postcode, place or area button outside any form: say where that is and what the resident can do."""
+    """A postcode, place or area button outside any form: say where that is and what the resident can do.
+    A message that says more than where ("meer bankjes in de speeltuin in Dorst") is asked whether it is
+    an idea, a report or a question, and the chosen form starts with that text and place."""
 
     def name(self) -> str:
         return "action_where"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         registry = get_services().registry
-        value = (
-            latest_entity(tracker, "area_code")
-            or latest_entity(tracker, "postcode")
-            or latest_entity(tracker, "place")
-            or (tracker.latest_message or {}).get("text")
-            or ""
+        message = tracker.latest_message or {}
+        entity = (
+            latest_entity(tracker, "area_code") or latest_entity(tracker, "postcode") or latest_entity(tracker, "place")
         )
+        value = entity or message.get("text") or ""
         check = check_area(value, registry)
+        if contentful(message):
+            if check.status == Status.UNIQUE and entity:
+                for line in check.messages:
+                    dispatcher.utter_message(text=line)
+            return [*ask_kind(dispatcher, message, where=entity), *_last_area(check)]
         if check.status == Status.UNIQUE:
             code = check.slots["area_code"]
             text = say("where_found", area=registry.area(code).label, municipality=_municipality(registry, code))
             dispatcher.utter_message(text=text, buttons=start_buttons())
-            return [SlotSet("last_area", code)]
+            # a start button pressed next takes this place along
+            return [SlotSet("last_area", code), SlotSet("pending_text", None), SlotSet("pending_where", code)]
         if check.status == Status.AMBIGUOUS:
             dispatcher.utter_message(text=check.messages[0])
             buttons = candidate_buttons(check.slots["area_candidates"], registry)
@@ -187,6 +194,11 @@ class ActionWhere(Action):
             dispatcher.utter_message(text=check.messages[0])
         dispatcher.utter_message(text=say("where_unknown"), buttons=start_buttons())
         return []
+
+
+def _last_area(check: AreaCheck) -> list[EventType]:
+    code = check.slots.get("area_code") if check.status == Status.UNIQUE else None
+    return [SlotSet("last_area", code)] if code else []
 
 
 def _ambiguous_message(resolution: Resolution) -> str:

@@ -12,7 +12,8 @@ from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
 
 from actions.area import AREA_SLOTS, AreaValidation
-from actions.common import button, cleared, intent_payload, slot_area
+from actions.common import button, cleared, intent_payload, latest_entity, slot_area
+from actions.kinds import KIND_OF_INTENT, ask_kind, contentful
 from actions.submit import file_and_tell
 from actions.texts import button_title, catalogue, say
 
@@ -63,13 +64,18 @@ def recent_user_texts(tracker: Tracker, limit: int = CONTEXT_MESSAGES) -> list[s
 
 
 class ActionFallback(Action):
-    """Stage one: "Bedoel je A of B?" with buttons."""
+    """Stage one: a message that says something and may be an idea, report or question gets "Is dit een
+    idee, een melding of een vraag?" (the text kept for the chosen form); otherwise "Bedoel je A of B?"."""
 
     def name(self) -> str:
         return "action_fallback"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        first, second = likeliest_intents(tracker.latest_message or {})
+        message = tracker.latest_message or {}
+        first, second = likeliest_intents(message)
+        if contentful(message) and (first in KIND_OF_INTENT or second in KIND_OF_INTENT):
+            where = latest_entity(tracker, "postcode") or latest_entity(tracker, "place")
+            return ask_kind(dispatcher, message, where=where)
         buttons = [button(button_title(f"intent_{name}"), intent_payload(name)) for name in (first, second)]
         text = say("fallback_choose", first=catalogue()[f"intent_{first}"], second=catalogue()[f"intent_{second}"])
         dispatcher.utter_message(text=text, buttons=buttons)

@@ -3,7 +3,12 @@ criteria, and a summary to confirm before filing (actions/submit.py files it).
 
 ```mermaid
 flowchart TD
-    S[share_idea] --> W[Wat is je idee?]
+    S[share_idea or the button Een idee] --> T[action_start_idea: message or kept text fills what, where]
+    T --> W[Wat is je idee?]
+    W -->|sounds like a report or question| O[Dit klinkt als een melding. Wat is het?]
+    O -->|Een idee| P
+    O -->|Een melding / Een vraag| X[that form starts with the same text and place]
+    W -->|a postcode or place in the answer fills where| I
     W --> P[Waar? postcode or place]
     P -->|unique| I[Wie doen er nog meer mee?]
     P -->|ambiguous| B[buttons with the candidate wijken] --> I
@@ -13,11 +18,13 @@ flowchart TD
     H -->|Oss: no criteria| Q
     C --> Q[summary: klopt dit? says where it goes and what is missing]
     Q -->|ja| F[filed and routed: je idee gaat naar de wijkmakelaar van ...]
-    Q -->|nee| X[not filed]
-    W & P & I & H & C & Q -.->|cancel| X
+    Q -->|nee| N[not filed]
+    W & P & I & H & C & Q -.->|cancel| N
 ```
 
-The report and question forms (report_form.py, question_form.py) are the first two steps, then filed at once.
+Steps already answered by the first message (or the text kept while the resident chose "Een idee") are
+skipped. How a message becomes an idea, report or question: actions/kinds.py. The report and question
+forms (report_form.py, question_form.py) are what, where and a short summary to confirm.
 """
 
 from __future__ import annotations
@@ -31,8 +38,18 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.area import AreaValidation
-from actions.common import button, get_services, in_transaction, inform_payload, intent_payload, slot_area, slot_text
-from actions.forms import StartForm, text_answer
+from actions.common import (
+    active_form,
+    button,
+    get_services,
+    in_transaction,
+    inform_payload,
+    intent_payload,
+    slot_area,
+    slot_text,
+)
+from actions.forms import KindValidation, StartForm, ask_to_confirm
+from actions.kinds import KIND_OF_FORM
 from actions.texts import Html, button_title, say
 from wijkbot.intake import (
     HELP_KINDS,
@@ -63,29 +80,34 @@ def criteria_answers(tracker: Tracker) -> dict[str, bool]:
 
 
 class ActionStartIdea(StartForm):
+    kind = "idea"
     slots = IDEA_SLOTS
 
     def name(self) -> str:
         return "action_start_idea"
 
 
-class ValidateIdeaForm(AreaValidation, FormValidationAction):
+class ValidateIdeaForm(KindValidation, AreaValidation, FormValidationAction):
+    kind = "idea"
+
     def name(self) -> str:
         return "validate_idea_form"
 
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        """The criteria are asked only once the area is known to be in a municipality that has them."""
+        """The criteria are asked only once the area is known to be in a municipality that has them; the
+        switch question right after "what" when that sounded like a report or question."""
         municipality = municipality_of(tracker)
-        if municipality is None or municipality.initiative_criteria:
-            return domain_slots
-        return [slot for slot in domain_slots if slot != "idea_criteria"]
+        slots = list(domain_slots)
+        if municipality is not None and not municipality.initiative_criteria:
+            slots = [slot for slot in slots if slot != "idea_criteria"]
+        return self.kind_slots(slots, tracker)
 
     def validate_idea_what(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return text_answer("idea_what", value, dispatcher)
+        return self.what_answer(value, dispatcher, tracker)
 
     def validate_idea_involved(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
@@ -141,16 +163,6 @@ class ValidateIdeaForm(AreaValidation, FormValidationAction):
         done = next_criterion(municipality, answers) is None
         return {"idea_criteria": "done" if done else None, "idea_criteria_answers": answers}
 
-    def validate_confirmed(
-        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
-    ) -> dict[str, Any]:
-        if value is None or isinstance(value, bool):
-            return {"confirmed": value}
-        answer = parse_yes_no(str(value))
-        if answer is None:
-            dispatcher.utter_message(text=say("answer_yes_no"))
-        return {"confirmed": answer}
-
 
 class ActionAskIdeaWhat(Action):
     def name(self) -> str:
@@ -203,12 +215,17 @@ class ActionAskIdeaCriteria(Action):
 
 
 class ActionAskConfirmed(Action):
-    """The summary of the idea, whether it fits the municipality's criteria, where it will go; yes or no."""
+    """The summary of the idea, whether it fits the municipality's criteria, where it will go; yes or no.
+    In the report and question forms: their short summary (actions/forms.py)."""
 
     def name(self) -> str:
         return "action_ask_confirmed"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
+        form = active_form(tracker)
+        if form in KIND_OF_FORM and form != "idea_form":
+            await ask_to_confirm(dispatcher, tracker, KIND_OF_FORM[form])
+            return []
         services = get_services()
         area = slot_area(tracker)
         if area is None:

@@ -1,5 +1,7 @@
-"""The question form (also "I want to join an initiative"): the question and the area it is about; then
-filed and routed to the area's contact (actions/submit.py)."""
+"""The question form (also "I want to join an initiative"): the question, the area it is about and a short
+summary to confirm (with "it is an idea / a report" buttons); then filed and routed to the area's contact
+(actions/submit.py). Nothing is filed before the resident says yes. The flow is the report form's
+(diagram in report_form.py)."""
 
 from __future__ import annotations
 
@@ -12,13 +14,14 @@ from rasa_sdk.types import DomainDict
 
 from actions.area import AreaValidation
 from actions.common import slot_text
-from actions.forms import StartForm, text_answer
+from actions.forms import KindValidation, StartForm
 from actions.texts import say
 
 QUESTION_SLOTS = ("question_text", "question_topic")
 
 
 class ActionStartQuestion(StartForm):
+    kind = "question"
     slots = QUESTION_SLOTS
 
     def name(self) -> str:
@@ -26,6 +29,7 @@ class ActionStartQuestion(StartForm):
 
 
 class ActionStartJoin(StartForm):
+    kind = "question"
     slots = QUESTION_SLOTS
     extra = {"question_topic": "join"}
 
@@ -36,14 +40,16 @@ class ActionStartJoin(StartForm):
         dispatcher.utter_message(text=say("join_intro"))
 
 
-class ValidateQuestionForm(AreaValidation, FormValidationAction):
+class ValidateQuestionForm(KindValidation, AreaValidation, FormValidationAction):
+    kind = "question"
+
     def name(self) -> str:
         return "validate_question_form"
 
     def validate_question_text(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        return text_answer("question_text", value, dispatcher)
+        return self.what_answer(value, dispatcher, tracker)
 
 
 class ActionAskQuestionText(Action):

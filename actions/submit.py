@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from actions.area import AREA_SLOTS
 from actions.common import Sender, cleared, get_services, in_transaction, resident_for, sender_of, slot_area, slot_text
 from actions.idea_form import IDEA_SLOTS, criteria_answers
+from actions.kinds import SWITCH_SLOTS
 from actions.texts import say
 from wijkbot.intake import describe_help, missing_criteria
 from wijkbot.items import file_item
@@ -106,10 +107,11 @@ class SubmitAction(Action, ABC):
         return say(f"{self.kind}_filed", number=receipt.item_id, route=receipt.route)
 
     def confirmed(self, tracker: Tracker) -> bool:
-        return True
+        """Nothing is filed that the resident did not confirm on the summary."""
+        return tracker.get_slot("confirmed") is True
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
-        events = cleared((*self.slots, *AREA_SLOTS, "confirmed"))
+        events = cleared((*self.slots, *AREA_SLOTS, "confirmed", *SWITCH_SLOTS))
         if not self.confirmed(tracker):
             dispatcher.utter_message(text=say(f"{self.kind}_not_sent"))
             return events
@@ -128,9 +130,6 @@ class ActionSubmitIdea(SubmitAction):
 
     def name(self) -> str:
         return "action_submit_idea"
-
-    def confirmed(self, tracker: Tracker) -> bool:
-        return tracker.get_slot("confirmed") is True
 
     def content(self, tracker: Tracker) -> tuple[str | None, dict[str, Any]]:
         help_kinds = tracker.get_slot("idea_help")

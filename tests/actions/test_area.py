@@ -23,6 +23,7 @@ async def test_a_unique_postcode_sets_the_area(actions_services: Services) -> No
         SlotSet("postcode", "4911AB"),
         SlotSet("location", "4911AB"),
         SlotSet("last_area", "WK082611"),
+        SlotSet("requested_slot", "idea_involved"),
     ]
     assert texts(messages) == ["Dat is in Den Hout (gemeente Oosterhout)."]
 
@@ -60,6 +61,7 @@ async def test_the_button_answer_sets_the_area_silently(actions_services: Servic
         "postcode": None,
         "location": "4902BX",
         "last_area": "WK082601",
+        "requested_slot": "report_what",
     }
     assert messages == []
 
@@ -67,7 +69,7 @@ async def test_the_button_answer_sets_the_area_silently(actions_services: Servic
 async def test_a_postcode_outside_both_municipalities_is_explained(actions_services: Services) -> None:
     turn = form_turn("idea_form", "area_code", {"area_code": "4847 AB"})
     events, messages = await run(ValidateIdeaForm(), turn)
-    assert slot_events(events) == {"area_code": None, "area_candidates": None}
+    assert slot_events(events) == {"area_code": None, "area_candidates": None, "requested_slot": "idea_what"}
     assert texts(messages) == [
         "4847 AB ligt niet in Oosterhout of Oss maar in Teteringen (Breda). Ik kan alleen helpen in Oosterhout en Oss.",
         "Woon je toch in Oosterhout of Oss? Stuur dan je postcode nog een keer, of de naam van je wijk of dorp.",
@@ -87,7 +89,7 @@ async def test_a_place_name_works_too_and_a_woonplaats_offers_its_wijken(actions
 
 async def test_an_unknown_place_is_asked_again(actions_services: Services) -> None:
     events, messages = await run(ValidateIdeaForm(), form_turn("idea_form", "area_code", {"area_code": "bij de kerk"}))
-    assert slot_events(events) == {"area_code": None, "area_candidates": None}
+    assert slot_events(events) == {"area_code": None, "area_candidates": None, "requested_slot": "idea_what"}
     assert "Die plek ken ik niet" in texts(messages)[0]
 
 
@@ -107,7 +109,12 @@ async def test_the_home_area_from_the_database_is_offered_and_prefilled(actions_
 async def test_a_postcode_outside_any_form_is_placed(actions_services: Services) -> None:
     message = latest("4911 AB", entities=[{"entity": "postcode", "value": "4911 AB"}])
     events, messages = await run(ActionWhere(), tracker(message=message))
-    assert events == [SlotSet("last_area", "WK082611")]
+    # a start button pressed next takes the place along
+    assert events == [
+        SlotSet("last_area", "WK082611"),
+        SlotSet("pending_text", None),
+        SlotSet("pending_where", "WK082611"),
+    ]
     assert messages[0]["text"] == "Dat is in Den Hout (gemeente Oosterhout). Waarmee kan ik je helpen?"
     assert [b["payload"] for b in messages[0]["buttons"]] == [
         "/share_idea",

@@ -17,19 +17,26 @@ from tests.conftest import make_staff
 from wijkbot.services import Services
 
 START_CLEARED = [
-    SlotSet(name, None)
-    for name in (
-        "idea_what",
-        "idea_involved",
-        "idea_help",
-        "idea_criteria",
-        "idea_criteria_answers",
-        "area_code",
-        "area_candidates",
-        "postcode",
-        "location",
-        "confirmed",
-    )
+    *(
+        SlotSet(name, None)
+        for name in (
+            "idea_what",
+            "idea_involved",
+            "idea_help",
+            "idea_criteria",
+            "idea_criteria_answers",
+            "area_code",
+            "area_candidates",
+            "postcode",
+            "location",
+            "confirmed",
+            "kind_offer",
+            "kind_check",
+            "pending_text",
+            "pending_where",
+        )
+    ),
+    SlotSet("kind", "idea"),
 ]
 
 
@@ -50,31 +57,39 @@ async def test_start_clears_old_answers_and_takes_what_the_first_message_says(ac
 
 async def test_too_short_or_payload_answers_are_asked_again(actions_services: Services) -> None:
     events, messages = await run(ValidateIdeaForm(), form_turn("idea_form", "idea_what", {"idea_what": "ja"}))
-    assert events == [SlotSet("idea_what", None)]
+    assert events == [SlotSet("idea_what", None), SlotSet("requested_slot", "idea_what")]
     assert texts(messages) == ["Kun je iets meer vertellen? Een paar woorden is genoeg."]
     events, messages = await run(ValidateIdeaForm(), form_turn("idea_form", "idea_what", {"idea_what": "/greet"}))
-    assert events == [SlotSet("idea_what", None)]
+    assert events == [SlotSet("idea_what", None), SlotSet("requested_slot", "idea_what")]
     assert texts(messages) == ["Typ je antwoord gewoon als bericht."]
 
 
 async def test_neighbours_named_as_involved_answer_that_criterion(actions_services: Services) -> None:
-    turn = form_turn("idea_form", "idea_involved", {"idea_involved": "met de buren"}, slots={"area_code": "WK082613"})
+    turn = form_turn(
+        "idea_form",
+        "idea_involved",
+        {"idea_involved": "met de buren"},
+        slots={"idea_what": "x", "area_code": "WK082613"},
+    )
     events, _ = await run(ValidateIdeaForm(), turn)
-    assert slot_events(events) == {"idea_involved": "met de buren", "idea_criteria_answers": {"with_neighbours": True}}
+    assert slot_events(events) == {
+        "idea_involved": "met de buren",
+        "idea_criteria_answers": {"with_neighbours": True},
+        "requested_slot": "idea_help",
+    }
 
 
 async def test_help_comes_from_a_button_or_from_words(actions_services: Services) -> None:
-    turn = form_turn("idea_form", "idea_help", {"idea_help": ["money"]}, slots={"area_code": "WK082613"})
+    before = {"idea_what": "x", "area_code": "WK082613", "idea_involved": "alleen ik"}
+    turn = form_turn("idea_form", "idea_help", {"idea_help": ["money"]}, slots=before)
     events, _ = await run(ValidateIdeaForm(), turn)
-    assert slot_events(events) == {"idea_help": ["money"]}
-    turn = form_turn(
-        "idea_form", "idea_help", {"idea_help": ["geld en een vergunning graag"]}, slots={"area_code": "WK082613"}
-    )
+    assert slot_events(events) == {"idea_help": ["money"], "requested_slot": "idea_criteria"}
+    turn = form_turn("idea_form", "idea_help", {"idea_help": ["geld en een vergunning graag"]}, slots=before)
     events, _ = await run(ValidateIdeaForm(), turn)
-    assert slot_events(events) == {"idea_help": ["money", "permission"]}
-    turn = form_turn("idea_form", "idea_help", {"idea_help": ["hmm"]}, slots={"area_code": "WK082613"})
+    assert slot_events(events) == {"idea_help": ["money", "permission"], "requested_slot": "idea_criteria"}
+    turn = form_turn("idea_form", "idea_help", {"idea_help": ["hmm"]}, slots=before)
     events, messages = await run(ValidateIdeaForm(), turn)
-    assert slot_events(events) == {"idea_help": None}
+    assert slot_events(events) == {"idea_help": None, "requested_slot": "idea_help"}
     assert "Welke hulp bedoel je?" in texts(messages)[0]
     _, messages = await run(ActionAskIdeaHelp(), tracker(form="idea_form"))
     assert messages[0]["buttons"][0] == {"title": "Geld", "payload": '/inform{"help_needed":"money"}'}
@@ -121,7 +136,11 @@ async def test_oosterhout_criteria_are_asked_one_by_one_and_the_missing_ones_exp
         events, _ = await run(ValidateIdeaForm(), turn)
         answers[criterion.key] = said != "nee"
         done = criterion is criteria[-1]
-        assert slot_events(events) == {"idea_criteria": "done" if done else None, "idea_criteria_answers": answers}
+        assert slot_events(events) == {
+            "idea_criteria": "done" if done else None,
+            "idea_criteria_answers": answers,
+            "requested_slot": "confirmed" if done else "idea_criteria",
+        }
 
     with transaction(actions_services.sessions) as session:
         make_staff(session, registry, areas=["WK082613"], name="Sanne")
@@ -138,9 +157,10 @@ async def test_oosterhout_criteria_are_asked_one_by_one_and_the_missing_ones_exp
 
 
 async def test_an_unclear_criteria_answer_is_asked_again(actions_services: Services) -> None:
-    turn = form_turn("idea_form", "idea_criteria", {"idea_criteria": "misschien"}, slots={"area_code": "WK082613"})
+    before = {"idea_what": "x", "area_code": "WK082613", "idea_involved": "alleen ik", "idea_help": ["none"]}
+    turn = form_turn("idea_form", "idea_criteria", {"idea_criteria": "misschien"}, slots=before)
     events, messages = await run(ValidateIdeaForm(), turn)
-    assert events == [SlotSet("idea_criteria", None)]
+    assert events == [SlotSet("idea_criteria", None), SlotSet("requested_slot", "idea_criteria")]
     assert texts(messages) == ["Antwoord met ja of nee, dan gaan we verder."]
 
 
@@ -166,4 +186,4 @@ async def test_slots_cleared_by_the_start_action_are_not_taken_as_answers(action
     names = ("idea_what", "area_code", "idea_involved", "idea_help", "idea_criteria", "confirmed")
     events, messages = await run(ValidateIdeaForm(), form_turn("idea_form", None, dict.fromkeys(names)))
     assert messages == []
-    assert events == [SlotSet(name, None) for name in names]
+    assert events == [*(SlotSet(name, None) for name in names), SlotSet("requested_slot", "idea_what")]

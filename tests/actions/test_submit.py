@@ -29,6 +29,8 @@ IDEA_CLEARED = [
         "postcode",
         "location",
         "confirmed",
+        "kind_offer",
+        "kind_check",
     )
 ]
 IDEA = {
@@ -127,20 +129,44 @@ async def test_nothing_is_stored_for_a_conversation_without_a_telegram_id(action
 async def test_a_report_and_a_question_are_filed_for_the_area(actions_services: Services) -> None:
     with transaction(actions_services.sessions) as session:
         make_staff(session, actions_services.registry, areas=["WK082800"], role="wijkcoordinator")
-    events, messages = await run(
-        ActionSubmitReport(), tracker(slots={"report_what": "Lantaarnpaal kapot", "area_code": "WK082800"})
-    )
+    report = {"report_what": "Lantaarnpaal kapot", "area_code": "WK082800", "confirmed": True}
+    events, messages = await run(ActionSubmitReport(), tracker(slots=report))
     assert events == [
-        SlotSet(n, None) for n in ("report_what", "area_code", "area_candidates", "postcode", "location", "confirmed")
+        SlotSet(n, None)
+        for n in (
+            "report_what",
+            "area_code",
+            "area_candidates",
+            "postcode",
+            "location",
+            "confirmed",
+            "kind_offer",
+            "kind_check",
+        )
     ]
     assert "Je melding gaat naar de wijkcoördinator van Centrum." in texts(messages)[0]
     assert "Bel dan meteen de gemeente Oss op 14 0412." in texts(messages)[0]
-    await run(
-        ActionSubmitQuestion(), tracker(slots={"question_text": "Wanneer maaien jullie?", "area_code": "WK082800"})
-    )
+    question = {"question_text": "Wanneer maaien jullie?", "area_code": "WK082800", "confirmed": True}
+    await run(ActionSubmitQuestion(), tracker(slots=question))
     items = rows(actions_services, models.Item)
     assert [(i.kind, i.area_code) for i in items] == [("report", "WK082800"), ("question", "WK082800")]
     assert len(rows(actions_services, models.OutboxMessage)) == 2
+
+
+async def test_a_report_or_question_the_resident_did_not_confirm_is_not_filed(actions_services: Services) -> None:
+    # The defect of issue 15: an idea title taken for a question was filed at once. Now only a "yes" on the
+    # summary files anything; a form that ended otherwise (no answer, "nee") files nothing.
+    with transaction(actions_services.sessions) as session:
+        make_staff(session, actions_services.registry, areas=["WK082602"], role="wijkmakelaar")
+    question = {"question_text": "een groene plek met een moestuin in West", "area_code": "WK082602"}
+    _, messages = await run(ActionSubmitQuestion(), tracker(slots=question))
+    assert texts(messages) == [
+        'Oké, ik heb je vraag niet doorgestuurd. Wil je iets aanpassen? Begin dan opnieuw met "ik heb een vraag".'
+    ]
+    report = {"report_what": "losse stoeptegel", "area_code": "WK082602", "confirmed": False}
+    _, messages = await run(ActionSubmitReport(), tracker(slots=report))
+    assert texts(messages)[0].startswith("Oké, ik heb je melding niet ingestuurd.")
+    assert rows(actions_services, models.Item) == [] and rows(actions_services, models.OutboxMessage) == []
 
 
 async def test_asking_for_a_person_files_a_contact_item_with_what_was_said(actions_services: Services) -> None:

@@ -99,7 +99,10 @@ def test_an_ambiguous_postcode_is_answered_with_a_button_and_goes_to_the_fallbac
         '/inform{"area_code":"WK082608"}',
     ]
     replies = rasa_say(sender, '/inform{"area_code":"WK082601"}')
+    assert "Dit is je melding" in text_of(replies) and items_of(stack, sender) == []  # nothing before the yes
     assert "het team wijkgericht werken van de gemeente Oosterhout" in text_of(replies)
+    replies = rasa_say(sender, "/affirm")
+    assert "Dank je wel voor je melding" in text_of(replies)
     [item] = items_of(stack, sender)
     assert (item.kind, item.area_code, item.assigned_staff_id) == ("report", "WK082601", inbox_id)
 
@@ -124,10 +127,79 @@ def test_status_shows_only_the_residents_own_items(stack: Stack) -> None:
         rasa_say(sender, "ik wil iets melden")
         rasa_say(sender, words)
         rasa_say(sender, "Dorst")
+        rasa_say(sender, "ja")
     anna_items, bram_items = items_of(stack, anna), items_of(stack, bram)
     assert len(anna_items) == len(bram_items) == 1
     text = text_of(rasa_say(anna, "/ask_status"))
     assert f"#{anna_items[0].id} " in text and f"#{bram_items[0].id} " not in text
+
+
+ASK_KIND = "Is dit een idee, een melding of een vraag?"
+
+
+def first_message(sender: str, text: str, choice: str) -> list[dict[str, Any]]:
+    """A new resident's first message; when the assistant asks which kind it is (the NLU was not sure),
+    the resident presses the button `choice`. Either way the replies of the form that runs are returned."""
+    replies = rasa_say(sender, text)
+    if ASK_KIND in text_of(replies):
+        assert payloads(replies)[:3] == ["/share_idea", "/report_issue", "/ask_question"]
+        replies = rasa_say(sender, choice)
+    return replies
+
+
+def test_a_bare_idea_title_as_first_message_ends_in_the_idea_form_with_the_title_kept(stack: Stack) -> None:
+    sender = new_sender()
+    title = "een pluktuin met fruitbomen en bessenstruiken in Berghem"
+    replies = first_message(sender, title, "/share_idea")
+    assert "Wat is je idee?" not in text_of(replies) and "Waar is je idee?" not in text_of(replies)
+    assert "Dat is in Berghem" in text_of(replies) and "Wie doen er nog meer mee?" in text_of(replies)
+    rasa_say(sender, "alleen ik")
+    replies = rasa_say(sender, '/inform{"help_needed":"none"}')
+    assert f"<b>Wat:</b> {title}" in text_of(replies) and "Klopt dit?" in text_of(replies)
+    replies = rasa_say(sender, "/deny")
+    assert "niet ingestuurd" in text_of(replies)
+    assert items_of(stack, sender) == []  # nothing reaches staff without the resident's yes
+
+
+def test_a_terse_report_as_first_message_is_summarised_then_filed_on_yes(stack: Stack) -> None:
+    sender = new_sender()
+    replies = first_message(sender, "kapotte lantaarnpaal bij de kerk in Berghem", "/report_issue")
+    assert "Wat is er aan de hand?" not in text_of(replies) and "Waar is het?" not in text_of(replies)
+    assert "Dit is je melding" in text_of(replies) and "kapotte lantaarnpaal bij de kerk in Berghem" in text_of(replies)
+    assert items_of(stack, sender) == []
+    replies = rasa_say(sender, "/affirm")
+    assert "Dank je wel voor je melding" in text_of(replies)
+    [item] = items_of(stack, sender)
+    assert (item.kind, item.text) == ("report", "kapotte lantaarnpaal bij de kerk in Berghem")
+
+
+def test_a_report_typed_into_the_idea_form_is_offered_the_switch_and_keeps_text_and_postcode(stack: Stack) -> None:
+    sender = new_sender()
+    assert "Wat is je idee?" in text_of(rasa_say(sender, "ik heb een idee"))
+    lamp = "de lantaarnpaal voor mijn huis doet het al een week niet, Steenstraat 4, 5341 AB Oss"
+    replies = rasa_say(sender, lamp)
+    assert "Dat is in wijk Centrum (gemeente Oss)." in text_of(replies)
+    assert "Dit klinkt als een melding" in text_of(replies) and "postcode" not in text_of(replies)
+    assert payloads(replies) == ["/report_issue", "/share_idea"]
+    replies = rasa_say(sender, "/report_issue")
+    assert "Wat is er aan de hand?" not in text_of(replies) and "Waar is het?" not in text_of(replies)
+    assert "Dit is je melding" in text_of(replies) and lamp in text_of(replies)
+    replies = rasa_say(sender, "/affirm")
+    [item] = items_of(stack, sender)
+    assert (item.kind, item.area_code, item.text) == ("report", "WK082800", lamp)
+
+
+def test_an_idea_taken_for_a_question_can_be_turned_into_an_idea_on_the_summary(stack: Stack) -> None:
+    sender = new_sender()
+    assert "Wat is je vraag?" in text_of(rasa_say(sender, "ik heb een vraag"))
+    replies = rasa_say(sender, "kan er een moestuin komen op het braakliggende veld achter de school")
+    if "Dit klinkt als" in text_of(replies):  # the NLU heard an idea: the offer comes first; stay a question
+        rasa_say(sender, "/ask_question")
+    replies = rasa_say(sender, "Berghem")
+    assert "Dit is je vraag" in text_of(replies) and "/share_idea" in payloads(replies)
+    replies = rasa_say(sender, "/share_idea")
+    assert "Wat is je idee?" not in text_of(replies) and "Wie doen er nog meer mee?" in text_of(replies)
+    assert items_of(stack, sender) == []
 
 
 def test_not_understood_twice_offers_a_person_and_files_a_contact_item(stack: Stack) -> None:
