@@ -22,6 +22,7 @@ from telegram.ext import (
 )
 
 from bot import poll_wizard, polls, privacy, resident, staff
+from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
@@ -113,7 +114,31 @@ async def expire_old_data_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A handler raised. Its update is never marked done as if handled: a resident turn stays pending (the
+    retry job answers it), anything else is marked failed and logged as an error; the presser of a button is
+    asked to try again. The remaining handlers (finish_update) are stopped."""
     log.error("error while handling an update", exc_info=context.error)
+    rt = context.bot_data.get(RUNTIME_KEY) if isinstance(update, Update) else None
+    if not isinstance(update, Update) or not isinstance(rt, Runtime):
+        return
+    now = rt.clock()
+
+    def fail(session: Any) -> str | None:
+        from db import models
+
+        row = session.get(models.InboundUpdate, update.update_id)
+        if row is None or row.status != "pending":
+            return None
+        row.attempts += 1
+        if row.kind != "rasa":
+            row.status, row.processed_at = "failed", now
+        return str(row.status)
+
+    status = await rt.db(fail)
+    log.error("update %s raised in its handler; left %s, not done", update.update_id, status)
+    if update.callback_query is not None:
+        await answer_quietly(update.callback_query, "Er ging iets mis. Probeer het zo nog eens.", show_alert=True)
+    raise ApplicationHandlerStop
 
 
 def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

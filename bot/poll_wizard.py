@@ -32,6 +32,7 @@ from telegram.ext import (
     filters,
 )
 
+from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
 from db.models import utcnow
@@ -85,7 +86,7 @@ async def _answer_button(update: Update) -> str:
     query = update.callback_query
     if query is None:
         return ""
-    await query.answer()
+    await answer_quietly(query)  # best-effort: a late press still counts
     return (query.data or "").removeprefix(f"{PREFIX}:")
 
 

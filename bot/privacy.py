@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from wijkbot.outbox import enqueue
 from wijkbot.privacy import erase_resident, export_json, export_resident, export_summary
@@ -83,11 +84,10 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     rt = runtime(context)
     if query.data != CONFIRM_YES:
-        await query.answer("Er is niets gewist.")
         await rt.say(chat.id, f"cmd:{update.update_id}", "Goed, er is niets gewist.")
+        await answer_quietly(query, "Er is niets gewist.")
         return
     tracker = rt.tracker
-    await query.answer("Je gegevens worden gewist.")
 
     def erase(session: Session) -> None:
         erase_resident(session, telegram_id=user.id, tracker=tracker)
@@ -104,6 +104,7 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await rt.db(erase)
     await rt.db(lambda s: _forget_this_update(s, update.update_id))
     rt.sender.wake()
+    await answer_quietly(query, "Je gegevens zijn gewist.")  # last: a late press is still carried out
 
 
 def _forget_this_update(session: Session, update_id: int) -> None:

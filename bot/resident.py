@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session
 from telegram import Message, Update
 from telegram.ext import ContextTypes
 
+from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
 from wijkbot.items import describe_status, items_of_resident
@@ -66,16 +67,16 @@ async def forward_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def press_rasa_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A resident pressed one of Rasa's buttons: its payload, read from our own database, goes to Rasa."""
+    """A resident pressed one of Rasa's buttons: its payload, read from our own database, goes to Rasa; the
+    press is answered after that (best-effort: a late press still reaches Rasa)."""
     query, user, chat = update.callback_query, update.effective_user, update.effective_chat
     if query is None or user is None or chat is None:
         return
     rt = runtime(context)
     payload = await rt.db(lambda s: button_payload(s, data=query.data or "", chat_id=chat.id))
     if payload is None:
-        await query.answer("Deze knop werkt niet meer. Typ gewoon je antwoord.")
+        await answer_quietly(query, "Deze knop werkt niet meer. Typ gewoon je antwoord.")
         return
-    await query.answer()
     await rt.conversation.submit(
         update_id=update.update_id,
         chat_id=chat.id,
@@ -83,6 +84,7 @@ async def press_rasa_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         text=payload,
         meta={**telegram_meta(update), "button": True},
     )
+    await answer_quietly(query)
 
 
 def button_payload(session: Session, *, data: str, chat_id: int) -> str | None:
@@ -297,4 +299,4 @@ async def answer_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
 async def answer_stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A button whose data we do not know (old or forged): answer it, change nothing."""
     if update.callback_query is not None:
-        await update.callback_query.answer("Deze knop werkt niet (meer).")
+        await answer_quietly(update.callback_query, "Deze knop werkt niet (meer).")

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import ContextTypes
 
+from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
 from wijkbot.items import KIND_WORDS
@@ -148,10 +149,10 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     try:
         message = await rt.db(act)
     except NotAllowed as exc:
-        await query.answer(str(exc)[:190], show_alert=True)
+        await answer_quietly(query, str(exc)[:190], show_alert=True)
         return
     rt.sender.wake()
-    await query.answer(_plain(message)[:190])
+    await answer_quietly(query, _plain(message)[:190])
 
 
 def _plain(text: str) -> str:

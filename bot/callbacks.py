@@ -1,0 +1,25 @@
+"""Answering button presses: after the work, best-effort.
+
+Telegram accepts an answer to a callback query only for a short while. A press handled late (behind a slow
+turn in the same chat, or after a restart) can no longer be answered ("query is too old"); that must never
+skip or undo what the press asked for. So every handler does the work first and answers last, through here.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import CallbackQuery
+from telegram.error import TelegramError
+
+log = logging.getLogger(__name__)
+
+
+async def answer_quietly(query: CallbackQuery, text: str | None = None, *, show_alert: bool = False) -> bool:
+    """Answer the press (stops the spinner, shows `text`); False when Telegram no longer takes the answer."""
+    try:
+        await query.answer(text, show_alert=show_alert)
+    except TelegramError as exc:
+        log.info("button press %s not answered (handled late?): %s", query.id, exc)
+        return False
+    return True
