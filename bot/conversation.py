@@ -10,6 +10,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
 from db import models
+from db.models import utcnow
 from db.session import transaction
 from wijkbot.inbound import mark_done, mark_retry, pending_updates
 from wijkbot.outbox import enqueue
@@ -67,10 +69,18 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
 class Conversation:
     """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
 
-    def __init__(self, services: Services, rasa: RasaClient, wake: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        services: Services,
+        rasa: RasaClient,
+        wake: Callable[[], None],
+        *,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
         self.services = services
         self.rasa = rasa
         self.wake = wake
+        self.clock = clock
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -116,32 +126,34 @@ class Conversation:
         return True
 
     def _hold(self, session: Session, *, chat_id: int, update_id: int, attempts: int) -> None:
+        now = self.clock()
         if attempts + 1 >= MAX_ATTEMPTS:
-            mark_done(session, update_id=update_id, status="failed")
-            enqueue(session, purpose=f"giveup:{update_id}", chat_id=chat_id, text=GIVE_UP_REPLY, priority=10)
+            mark_done(session, update_id=update_id, status="failed", now=now)
+            enqueue(session, purpose=f"giveup:{update_id}", chat_id=chat_id, text=GIVE_UP_REPLY, priority=10, now=now)
             return
-        mark_retry(session, update_id=update_id)
+        mark_retry(session, update_id=update_id, now=now)
         # One holding reply per waiting streak: the oldest waiting update names the streak.
         oldest = pending_updates(session, chat_id=chat_id)[0].update_id
-        enqueue(session, purpose=f"holding:{oldest}", chat_id=chat_id, text=HOLDING_REPLY, priority=10)
+        enqueue(session, purpose=f"holding:{oldest}", chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now)
 
     async def _answer(self, *, update_id: int, chat_id: int, payload: dict[str, Any]) -> None:
         meta = dict(payload.get("meta") or {})
         user_id = int(payload.get("user_id") or chat_id)
         text = str(payload.get("text") or "")
+        now = self.clock()
 
         def relay_if_thread(session: Session) -> bool:
             resident = get_or_create_resident(
                 session, telegram_id=user_id, first_name=meta.get("first_name"), language=meta.get("language_code")
             )
-            item = open_thread_for(session, resident_id=resident.id)
+            item = open_thread_for(session, resident_id=resident.id, now=now)
             if item is None or payload.get("button"):
                 return False
             outcome = relay_resident_message(
-                session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id
+                session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id, now=now
             )
-            enqueue(session, purpose=f"relayed:{update_id}", chat_id=chat_id, text=outcome.message)
-            mark_done(session, update_id=update_id)
+            enqueue(session, purpose=f"relayed:{update_id}", chat_id=chat_id, text=outcome.message, now=now)
+            mark_done(session, update_id=update_id, now=now)
             return True
 
         if await self._db(relay_if_thread):
@@ -149,6 +161,7 @@ class Conversation:
             return
         replies = await self.rasa.turn(sender=str(user_id), text=text, metadata={"telegram": meta})
         messages = messages_from_replies(replies)
+        now = self.clock()
 
         def store_replies(session: Session) -> None:
             for index, message in enumerate(messages):
@@ -159,10 +172,12 @@ class Conversation:
                     text=message.text,
                     payload={"rasa_buttons": message.buttons} if message.buttons else None,
                     priority=10,
+                    now=now,
                 )
             # remembered so that a form left half-way gets one nudge later (wijkbot.outreach)
-            track_open_question(session, chat_id=chat_id, asked=bool(messages) and asks_question(messages[-1].text))
-            mark_done(session, update_id=update_id)
+            asked = bool(messages) and asks_question(messages[-1].text)
+            track_open_question(session, chat_id=chat_id, asked=asked, now=now)
+            mark_done(session, update_id=update_id, now=now)
 
         await self._db(store_replies)
         self.wake()

@@ -58,8 +58,12 @@ async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """Store every update before anything else; a redelivered update stops here."""
     kind = classify(update)
     key = chat_key(update)
-    is_new = await runtime(context).db(
-        lambda s: record_update(s, update_id=update.update_id, chat_id=key, kind=kind, payload=update.to_dict())
+    rt = runtime(context)
+    now = rt.clock()
+    is_new = await rt.db(
+        lambda s: record_update(
+            s, update_id=update.update_id, chat_id=key, kind=kind, payload=update.to_dict(), now=now
+        )
     )
     if not is_new:
         log.info("update %s was delivered again; handled once already", update.update_id)
@@ -68,15 +72,17 @@ async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 async def finish_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Mark handled every update that is not a waiting resident turn (those are marked when answered)."""
+    rt = runtime(context)
+    now = rt.clock()
 
     def done(session: Any) -> None:
         from db import models
 
         row = session.get(models.InboundUpdate, update.update_id)
         if row is not None and row.kind != "rasa" and row.status == "pending":
-            mark_done(session, update_id=update.update_id)
+            mark_done(session, update_id=update.update_id, now=now)
 
-    await runtime(context).db(done)
+    await rt.db(done)
 
 
 async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -90,7 +96,8 @@ async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE)
 async def retry_waiting_turns(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Answer resident turns that waited for Rasa, chat by chat, in order."""
     rt = runtime(context)
-    chats = await rt.db(lambda s: pending_chats(s))
+    now = rt.clock()
+    chats = await rt.db(lambda s: pending_chats(s, now=now))
     for chat_id in chats:
         async with rt.locks.hold(chat_id):
             if not await rt.conversation.drain(chat_id):
@@ -182,10 +189,12 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         services = await asyncio.to_thread(open_services, settings)
         rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
-        sender = OutboxSender(services, TelegramTransport(application.bot))
-        conversation = Conversation(services, rasa, sender.wake)
+        # one clock: the sender reads the runtime's, so replacing `Runtime.clock` moves every job and send
+        sender = OutboxSender(services, TelegramTransport(application.bot), clock=lambda: rt.clock())
+        conversation = Conversation(services, rasa, sender.wake, clock=lambda: rt.clock())
         tracker = make_engine(settings.rasa_tracker_url, wal=False)  # Rasa owns this file
-        application.bot_data[RUNTIME_KEY] = Runtime(services, rasa, conversation, sender, locks, tracker)
+        rt = Runtime(services, rasa, conversation, sender, locks, tracker)
+        application.bot_data[RUNTIME_KEY] = rt
         sender.start()
         jobs = application.job_queue
         if jobs is not None:

@@ -35,7 +35,6 @@ from telegram.ext import (
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
-from db.models import utcnow
 from wijkbot.outbox import Buttons
 from wijkbot.outreach import Policy
 from wijkbot.polls import (
@@ -186,7 +185,7 @@ async def choose_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     choice = (await _answer_button(update)).removeprefix("start:")
     draft = _draft(context)
     if choice == "tomorrow":
-        at = parse_local_time("morgen 9:00", zone=_zone(context), now=utcnow())
+        at = parse_local_time("morgen 9:00", zone=_zone(context), now=runtime(context).clock())
         draft["starts_at"] = at.isoformat() if at else None
     else:
         draft["starts_at"] = None  # now, when it is scheduled
@@ -196,7 +195,7 @@ async def choose_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
 async def type_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """A typed start date and time."""
     message = update.effective_message
-    now = utcnow()
+    now = runtime(context).clock()
     at = parse_local_time(message.text or "" if message else "", zone=_zone(context), now=now)
     if at is None or at < now - timedelta(minutes=5):
         await _say(update, context, "Die datum begrijp ik niet, of hij is al voorbij. Typ bijvoorbeeld 28-11 19:30.")
@@ -205,8 +204,8 @@ async def type_start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     return await _ask_close(update, context)
 
 
-def _start_of(draft: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else utcnow()
+def _start_of(draft: dict[str, Any], now: datetime) -> datetime:
+    return datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else now
 
 
 async def choose_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -224,8 +223,9 @@ async def type_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """A typed closing date and time."""
     message = update.effective_message
     draft = _draft(context)
-    at = parse_local_time(message.text or "" if message else "", zone=_zone(context), now=utcnow())
-    if at is None or at <= _start_of(draft) + timedelta(minutes=30):
+    now = runtime(context).clock()
+    at = parse_local_time(message.text or "" if message else "", zone=_zone(context), now=now)
+    if at is None or at <= _start_of(draft, now) + timedelta(minutes=30):
         await _say(update, context, "Die sluittijd begrijp ik niet, of hij ligt niet na het begin. Probeer opnieuw.")
         return CLOSE
     draft["closes_at"] = at.isoformat()
@@ -233,11 +233,11 @@ async def type_close(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     return await show_preview(update, context)
 
 
-def _times(draft: dict[str, Any]) -> tuple[datetime | None, datetime]:
+def _times(draft: dict[str, Any], now: datetime) -> tuple[datetime | None, datetime]:
     starts_at = datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else None
     if draft.get("closes_at"):
         return starts_at, datetime.fromisoformat(draft["closes_at"])
-    return starts_at, (starts_at or utcnow()) + timedelta(days=int(draft.get("duration_days") or 7))
+    return starts_at, (starts_at or now) + timedelta(days=int(draft.get("duration_days") or 7))
 
 
 async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -246,7 +246,7 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     draft = _draft(context)
     registry, zone = rt.services.registry, rt.services.settings.zone
     user = update.effective_user
-    starts_at, closes_at = _times(draft)
+    starts_at, closes_at = _times(draft, rt.clock())
 
     def build(session: Session) -> str:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id) if user else None
@@ -287,12 +287,12 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     starts_at = datetime.fromisoformat(draft["starts_at"]) if draft.get("starts_at") else None
     closes_at = datetime.fromisoformat(draft["closes_at"]) if draft.get("closes_at") else None
     duration = timedelta(days=int(draft.get("duration_days") or 7))
+    now = rt.clock()
 
     def schedule(session: Session) -> str:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
             raise PollError(NOT_ALLOWED)
-        now = utcnow()
         poll = create_poll(
             session,
             registry,

@@ -15,7 +15,6 @@ from telegram import Update
 from telegram.ext import ContextTypes, JobQueue
 
 from bot.runtime import runtime
-from db.models import utcnow
 from wijkbot.outreach import Policy, prune_contacts, run_checkins, send_nudges
 from wijkbot.polls import close_due_polls, open_due_polls, record_vote
 
@@ -30,8 +29,10 @@ async def record_poll_answer(update: Update, context: ContextTypes.DEFAULT_TYPE)
     if answer is None or answer.user is None:
         return
     user_id, poll_id, options = answer.user.id, answer.poll_id, list(answer.option_ids)
-    outcome = await runtime(context).db(
-        lambda s: record_vote(s, telegram_poll_id=poll_id, user_id=user_id, option_ids=options)
+    rt = runtime(context)
+    now = rt.clock()
+    outcome = await rt.db(
+        lambda s: record_vote(s, telegram_poll_id=poll_id, user_id=user_id, option_ids=options, now=now)
     )
     log.info("poll answer for %s: %s", poll_id, outcome)
 
@@ -41,9 +42,9 @@ async def run_due_polls(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     settings, registry = rt.services.settings, rt.services.registry
     policy = Policy.from_settings(settings)
+    now = rt.clock()
 
     def work(session: Session) -> int:
-        now = utcnow()
         opened = open_due_polls(session, registry, policy=policy, now=now)
         return opened + close_due_polls(session, registry, threshold=settings.small_group_threshold, now=now)
 
@@ -56,9 +57,9 @@ async def run_outreach(context: ContextTypes.DEFAULT_TYPE) -> None:
     rt = runtime(context)
     settings, registry = rt.services.settings, rt.services.registry
     policy = Policy.from_settings(settings)
+    now = rt.clock()
 
     def work(session: Session) -> int:
-        now = utcnow()
         every = timedelta(days=settings.outreach_checkin_days)
         queued = run_checkins(session, registry, policy=policy, every=every, now=now)
         after = timedelta(hours=settings.outreach_nudge_after_hours)

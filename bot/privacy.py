@@ -31,6 +31,7 @@ async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     rt = runtime(context)
     tracker = rt.tracker
+    now = rt.clock()
 
     def export(session: Session) -> None:
         document = export_resident(session, telegram_id=user.id, tracker=tracker)
@@ -41,16 +42,18 @@ async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 purpose=purpose,
                 chat_id=chat.id,
                 priority=10,
+                now=now,
                 text="We bewaren niets over jou. Zodra je iets stuurt, kun je het hier opvragen.",
             )
             return
-        enqueue(session, purpose=purpose, chat_id=chat.id, text=export_summary(document), priority=10)
+        enqueue(session, purpose=purpose, chat_id=chat.id, text=export_summary(document), priority=10, now=now)
         enqueue(
             session,
             purpose=f"{purpose}:file",
             chat_id=chat.id,
             method="sendDocument",
             priority=10,
+            now=now,
             payload={"document_text": export_json(document), "filename": "mijn-gegevens-wijkbot.json"},
         )
 
@@ -88,6 +91,7 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         await answer_quietly(query, "Er is niets gewist.")
         return
     tracker = rt.tracker
+    now = rt.clock()
 
     def erase(session: Session) -> None:
         erase_resident(session, telegram_id=user.id, tracker=tracker)
@@ -96,6 +100,7 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
             purpose=f"erased:{update.update_id}",
             chat_id=chat.id,
             priority=10,
+            now=now,
             payload={"ephemeral": True},
             text="Alles over jou is gewist. Alleen anonieme aantallen blijven over (zoals 'een idee in "
             "Dorst'). Je kunt me altijd opnieuw een bericht sturen.",

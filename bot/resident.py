@@ -230,6 +230,7 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         return
     rt = runtime(context)
     file_id = message.photo[-1].file_id
+    now = rt.clock()
 
     def attach(session: Session) -> str:
         resident = find_resident(session, telegram_id=user.id)
@@ -251,6 +252,7 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
                     method="sendPhoto",
                     item_id=item.id,
                     payload={"photo": file_id, "caption": f"Foto bij #{item.id}"},
+                    now=now,
                 )
         return (
             f"Je foto is toegevoegd aan #{item.id}. Let op: een foto kan de plek bevatten waar hij is "

@@ -33,7 +33,7 @@ class Runtime:
     sender: OutboxSender
     locks: ChatLocks
     tracker: Engine
-    clock: Callable[[], datetime] = utcnow
+    clock: Callable[[], datetime] = utcnow  # the one clock: jobs, the sender and the poll wizard all read it
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run one transaction in a worker thread, so the event loop never waits on the database."""
@@ -54,10 +54,12 @@ class Runtime:
     ) -> None:
         """Queue one message (after `extra`, in the same transaction) and wake the sender."""
 
+        now = self.clock()
+
         def work(session: Session) -> None:
             if extra is not None:
                 extra(session)
-            enqueue(session, purpose=purpose, chat_id=chat_id, text=text, buttons=buttons, priority=10)
+            enqueue(session, purpose=purpose, chat_id=chat_id, text=text, buttons=buttons, priority=10, now=now)
 
         await self.db(work)
         self.sender.wake()

@@ -2,9 +2,11 @@
 
 Limits: about 30 messages a second overall, one a second per private chat, 20 a minute per group;
 a 429 pauses everything for `retry_after`. A row is marked sent or failed right after its call, so a
-restart resumes with what is left. Writing a row and calling `wake()` sends it at once; the periodic
-tick is only a safety net. Claimed outreach rows are screened first (wijkbot.outreach.screen_claimed):
-an opt-out stops even rows already queued, and quiet hours hold them until the morning.
+restart resumes with what is left. Every time it compares or stamps (due, held until, sent at) comes
+from its `clock`, the bot's one injected clock. Writing a row and calling `wake()` sends it at once; the
+periodic tick is only a safety net. Claimed outreach rows are screened first
+(wijkbot.outreach.screen_claimed): an opt-out stops even rows already queued, and quiet hours hold them
+until the morning.
 """
 
 from __future__ import annotations
@@ -240,7 +242,7 @@ class OutboxSender:
             result = await self.transport.send(message)
         except RetryLater as exc:
             self.limiter.pause(exc.seconds)
-            held_until = utcnow() + timedelta(seconds=exc.seconds)
+            held_until = self.clock() + timedelta(seconds=exc.seconds)
             record = self._postponer(message.id, held_until, str(exc), count_attempt=False)
         except Blocked as exc:
             record = self._failer(message.id, str(exc), blocked_chat=message.chat_id)
@@ -251,11 +253,12 @@ class OutboxSender:
             if message.attempts + 1 >= MAX_ATTEMPTS:
                 record = self._failer(message.id, str(exc))
             else:
-                held_until = utcnow() + timedelta(seconds=min(2 ** (message.attempts + 1), 300))
+                held_until = self.clock() + timedelta(seconds=min(2 ** (message.attempts + 1), 300))
                 record = self._postponer(message.id, held_until, str(exc), count_attempt=True)
         else:
             delivery = result if isinstance(result, Delivery) else Delivery(result)
             message_id = delivery.message_id
+            sent_at = self.clock()
 
             def record(session: Session) -> None:
                 mark_sent(
@@ -263,6 +266,7 @@ class OutboxSender:
                     row_id=message.id,
                     telegram_message_id=message_id,
                     forget=bool(message.payload.get("ephemeral")),
+                    now=sent_at,
                 )
                 if delivery.poll_id is not None:
                     record_poll_message(

@@ -77,7 +77,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         item_id, action, arg = int(parts[1]), parts[2], (parts[3] if len(parts) > 3 else "")
         purpose = f"btn:{update.update_id}"
         if action == "claim":
-            return claim(session, staff=staff, item_id=item_id).message
+            return claim(session, staff=staff, item_id=item_id, now=now).message
         if action == "reply":
             item = load_item_for(session, staff=staff, item_id=item_id, action=Action.REPLY)
             set_awaiting(staff, action="reply", item_id=item.id, now=now)
@@ -86,6 +86,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                 purpose=purpose,
                 chat_id=chat.id,
                 priority=10,
+                now=now,
                 text=f"Typ je antwoord op #{item.id}. Het gaat rechtstreeks naar de inwoner.",
             )
             return "Typ je antwoord."
@@ -103,6 +104,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                 text=f"Naar wie stuur je #{item_id} door?",
                 buttons=buttons,
                 priority=10,
+                now=now,
             )
             return "Kies een collega."
         if action == "fwd" and arg.isdigit():
@@ -129,6 +131,7 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                 text=f"Wat is de uitkomst van #{item_id}?",
                 buttons=buttons,
                 priority=10,
+                now=now,
             )
             return "Kies de uitkomst."
         if action == "out" and arg == "text":
@@ -139,11 +142,12 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
                 purpose=purpose,
                 chat_id=chat.id,
                 priority=10,
+                now=now,
                 text=f"Typ wat er met #{item_id} is gedaan. De inwoner krijgt dit te lezen.",
             )
             return "Typ de uitkomst."
         if action == "out" and arg in OUTCOMES:
-            return close(session, staff=staff, item_id=item_id, outcome=arg).message
+            return close(session, staff=staff, item_id=item_id, outcome=arg, now=now).message
         raise NotAllowed("Deze knop is ongeldig.")
 
     try:
@@ -181,7 +185,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             row = find_by_telegram_message(session, chat_id=chat.id, message_id=replied_to)
             if row is not None and row.item_id is not None:
                 set_awaiting(staff, action=None)
-                return reply(session, registry, staff=staff, item_id=row.item_id, text=text).message
+                return reply(session, registry, staff=staff, item_id=row.item_id, text=text, now=now).message
         awaiting = awaiting_of(staff, now=now, valid_for=valid_for)
         if awaiting is None:
             return STAFF_HELP
@@ -190,7 +194,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             return expired_text(awaiting, valid_for=valid_for)
         if awaiting.action == "reply":
             return reply(session, registry, staff=staff, item_id=awaiting.item_id, text=text, now=now).message
-        return close(session, staff=staff, item_id=awaiting.item_id, outcome=text).message
+        return close(session, staff=staff, item_id=awaiting.item_id, outcome=text, now=now).message
 
     try:
         answer = await rt.db(act)

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import itertools
+import time as monotonic_time
+from collections.abc import Callable
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -19,6 +21,12 @@ NOW = datetime(2026, 11, 24, 10, 0, tzinfo=UTC)  # 11:00 in Amsterdam: no quiet 
 POLICY = Policy(zone=ZONE, quiet=(time(21, 0), time(9, 0)), max_per_window=1, window=timedelta(days=7))
 SLOTJES, DEN_HOUT, DORST = "WK082601", "WK082611", "WK082613"
 _bulk_ids = itertools.count(600_000_000)
+
+
+def ticking_from(start: datetime) -> Callable[[], datetime]:
+    """A clock that reads `start` now and then runs on with real time (a frozen one never lets a 429 pass)."""
+    began = monotonic_time.monotonic()
+    return lambda: start + timedelta(seconds=monotonic_time.monotonic() - began)
 
 
 def make_subscriber(

@@ -15,7 +15,15 @@ from db.models import utcnow
 MAX_BACKOFF = timedelta(seconds=60)
 
 
-def record_update(session: Session, *, update_id: int, chat_id: int | None, kind: str, payload: dict[str, Any]) -> bool:
+def record_update(
+    session: Session,
+    *,
+    update_id: int,
+    chat_id: int | None,
+    kind: str,
+    payload: dict[str, Any],
+    now: datetime | None = None,
+) -> bool:
     """Store an update; False when this update_id was stored before (Telegram redelivered it)."""
     values = {
         "update_id": update_id,
@@ -24,7 +32,7 @@ def record_update(session: Session, *, update_id: int, chat_id: int | None, kind
         "payload": payload,
         "status": "pending",
         "attempts": 0,
-        "received_at": utcnow(),
+        "received_at": now or utcnow(),
     }
     if session.get_bind().dialect.name == "postgresql":
         stmt: Any = postgresql.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
@@ -33,11 +41,11 @@ def record_update(session: Session, *, update_id: int, chat_id: int | None, kind
     return bool(getattr(session.execute(stmt), "rowcount", 1))
 
 
-def mark_done(session: Session, *, update_id: int, status: str = "done") -> None:
+def mark_done(session: Session, *, update_id: int, status: str = "done", now: datetime | None = None) -> None:
     row = session.get(models.InboundUpdate, update_id)
     if row is not None:
         row.status = status
-        row.processed_at = utcnow()
+        row.processed_at = now or utcnow()
 
 
 def mark_retry(session: Session, *, update_id: int, now: datetime | None = None) -> datetime:

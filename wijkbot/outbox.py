@@ -27,8 +27,13 @@ def enqueue(
     not_before: datetime | None = None,
     priority: int = 0,
     item_id: int | None = None,
+    now: datetime | None = None,
 ) -> bool:
-    """Add one message, unique per (purpose, recipient); False when that message was already queued."""
+    """Add one message, unique per (purpose, recipient); False when that message was already queued.
+
+    `now` is the caller's clock (the bot's injected one): the row is due from then unless `not_before`.
+    """
+    now = now or utcnow()
     body: dict[str, Any] = dict(payload or {})
     if text is not None:
         body.setdefault("text", text)
@@ -43,8 +48,8 @@ def enqueue(
         "status": "pending",
         "priority": priority,
         "attempts": 0,
-        "not_before": not_before or utcnow(),
-        "created_at": utcnow(),
+        "not_before": not_before or now,
+        "created_at": now,
         "item_id": item_id,
     }
     dialect = session.get_bind().dialect.name
@@ -92,7 +97,14 @@ def claim_due(
     return rows
 
 
-def mark_sent(session: Session, *, row_id: int, telegram_message_id: int | None, forget: bool = False) -> None:
+def mark_sent(
+    session: Session,
+    *,
+    row_id: int,
+    telegram_message_id: int | None,
+    forget: bool = False,
+    now: datetime | None = None,
+) -> None:
     """Record delivery; a row marked `ephemeral` (e.g. the goodbye after an erasure) is deleted instead."""
     if forget:
         session.execute(delete(models.OutboxMessage).where(models.OutboxMessage.id == row_id))
@@ -100,7 +112,7 @@ def mark_sent(session: Session, *, row_id: int, telegram_message_id: int | None,
     session.execute(
         update(models.OutboxMessage)
         .where(models.OutboxMessage.id == row_id)
-        .values(status="sent", sent_at=utcnow(), telegram_message_id=telegram_message_id, error=None)
+        .values(status="sent", sent_at=now or utcnow(), telegram_message_id=telegram_message_id, error=None)
     )
 
 
@@ -141,14 +153,14 @@ def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int)
     ).first()
 
 
-def enqueue_many(session: Session, rows: list[dict[str, Any]]) -> None:
+def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime | None = None) -> None:
     """Add many messages in a few statements (a broadcast), each unique per (purpose, recipient) like `enqueue`.
 
     Each row: {"purpose", "chat_id", "payload"} and optionally "method", "not_before", "priority".
     """
     if not rows:
         return
-    now = utcnow()
+    now = now or utcnow()
     values = [
         {
             "purpose": row["purpose"],

@@ -256,7 +256,7 @@ def enqueue_checkin(session: Session, registry: Registry, *, area_code: str, pol
             }
         )
         contacts.append({"resident_id": recipient.resident_id, "kind": "checkin", "ref": purpose, "at": at})
-    enqueue_many(session, rows)
+    enqueue_many(session, rows, now=now)
     add_contacts(session, contacts)
     return len(rows)
 
@@ -367,6 +367,6 @@ def send_nudges(session: Session, *, policy: Policy, after: timedelta, now: date
             }
         )
         contacts.append({"resident_id": question.resident_id, "kind": "nudge", "ref": purpose, "at": at})
-    enqueue_many(session, rows)
+    enqueue_many(session, rows, now=now)
     add_contacts(session, contacts)
     return len(rows)

@@ -79,7 +79,9 @@ def _resident_chat(session: Session, item: models.Item) -> models.Resident | Non
     return session.get(models.Resident, item.resident_id) if item.resident_id else None
 
 
-def _notify_colleagues(session: Session, *, item: models.Item, actor: models.StaffMember, text: str, tag: str) -> None:
+def _notify_colleagues(
+    session: Session, *, item: models.Item, actor: models.StaffMember, text: str, tag: str, now: datetime
+) -> None:
     for recipient in item.recipients:
         if recipient.staff_id == actor.id:
             continue
@@ -91,11 +93,13 @@ def _notify_colleagues(session: Session, *, item: models.Item, actor: models.Sta
                 chat_id=colleague.telegram_id,
                 text=text,
                 item_id=item.id,
+                now=now,
             )
 
 
-def claim(session: Session, *, staff: models.StaffMember, item_id: int) -> Outcome:
+def claim(session: Session, *, staff: models.StaffMember, item_id: int, now: datetime | None = None) -> Outcome:
     """Take an item on; the colleagues who also received it hear who did."""
+    now = now or utcnow()
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLAIM)
     if item.status not in OPEN_STATUSES:
         return Outcome(item, f"#{item.id} is al {'afgerond' if item.status == 'closed' else 'ingetrokken'}.")
@@ -125,7 +129,12 @@ def claim(session: Session, *, staff: models.StaffMember, item_id: int) -> Outco
         return Outcome(item, f"#{item.id} is al opgepakt door {who}.")
     item.events.append(models.ItemEvent(kind="claimed", status="claimed", staff_id=staff.id))
     _notify_colleagues(
-        session, item=item, actor=staff, tag="claimed", text=f"#{item.id} is opgepakt door {escape(staff.name)}."
+        session,
+        item=item,
+        actor=staff,
+        tag="claimed",
+        text=f"#{item.id} is opgepakt door {escape(staff.name)}.",
+        now=now,
     )
     return Outcome(item, f"Je hebt #{item.id} opgepakt.")
 
@@ -148,7 +157,7 @@ def reply(
         raise NotAllowed(f"De inwoner van #{item.id} heeft zijn gegevens laten wissen.")
     now = now or utcnow()
     if item.claimed_by_id is None:
-        claim(session, staff=staff, item_id=item_id)
+        claim(session, staff=staff, item_id=item_id, now=now)
     item.status = "answered"
     item.thread_staff_id = staff.id
     item.thread_until = now + THREAD_QUIET_AFTER
@@ -168,6 +177,7 @@ def reply(
         text=body,
         item_id=item.id,
         priority=10,
+        now=now,
     )
     return Outcome(item, f"Je antwoord op #{item.id} is naar de inwoner gestuurd.")
 
@@ -216,12 +226,16 @@ def relay_resident_message(
         text=body,
         item_id=item.id,
         priority=10,
+        now=now,
     )
     return Outcome(item, f"Je bericht is doorgestuurd naar {escape(staff.name)}.")
 
 
-def close(session: Session, *, staff: models.StaffMember, item_id: int, outcome: str) -> Outcome:
+def close(
+    session: Session, *, staff: models.StaffMember, item_id: int, outcome: str, now: datetime | None = None
+) -> Outcome:
     """Close the item and tell the resident what was done: "je zei … — wij deden …"."""
+    now = now or utcnow()
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
     if item.status not in OPEN_STATUSES:
         return Outcome(item, f"#{item.id} was al afgerond.")
@@ -230,7 +244,7 @@ def close(session: Session, *, staff: models.StaffMember, item_id: int, outcome:
         raise NotAllowed("Geef een uitkomst op.")
     item.status = "closed"
     item.outcome = outcome
-    item.closed_at = utcnow()
+    item.closed_at = now
     item.claimed_by_id = item.claimed_by_id or staff.id
     item.thread_until = None
     item.remind_at = None
@@ -244,13 +258,21 @@ def close(session: Session, *, staff: models.StaffMember, item_id: int, outcome:
             f"<b>Je {escape(kind)} #{item.id} is afgerond.</b>\n\nJe zei: «{escape(said)}»\n"
             f"Wij deden: {escape(outcome)}\n\nDank je wel dat je het liet weten!"
         )
-        enqueue(session, purpose=f"item:{item.id}:closed", chat_id=resident.telegram_id, text=body, item_id=item.id)
+        enqueue(
+            session,
+            purpose=f"item:{item.id}:closed",
+            chat_id=resident.telegram_id,
+            text=body,
+            item_id=item.id,
+            now=now,
+        )
     _notify_colleagues(
         session,
         item=item,
         actor=staff,
         tag="closed",
         text=f"#{item.id} is afgerond door {escape(staff.name)}: {escape(outcome)}",
+        now=now,
     )
     return Outcome(item, f"#{item.id} is afgerond en de inwoner heeft bericht gekregen.")
 
@@ -422,6 +444,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
                 text=f"Herinnering: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}) wacht nog "
                 "op iemand die het oppakt. Gebruik /inbox of de knoppen bij het bericht.",
                 item_id=item.id,
+                now=now,
             )
         reminded += 1
     for item in session.scalars(waiting.where(models.Item.escalate_at <= now)):
@@ -448,6 +471,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
                     ]
                 ],
                 item_id=item.id,
+                now=now,
             )
         escalated += 1
     return reminded, escalated

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 from PIL import Image
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 from telegram.ext import Application, CallbackContext
 
 from bot import polls
@@ -28,7 +28,7 @@ from db.session import transaction
 from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.conftest import make_staff
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from tests.polls_support import DEN_HOUT, DORST, NOW, POLICY, SLOTJES, ZONE, make_subscriber
+from tests.polls_support import DEN_HOUT, DORST, NOW, POLICY, SLOTJES, ZONE, make_subscriber, ticking_from
 from wijkbot.outreach import Policy, enqueue_checkin
 from wijkbot.polls import broadcast_poll, close_due_polls, create_poll, open_due_polls, poll_results
 from wijkbot.residents import set_outreach
@@ -128,8 +128,14 @@ async def test_a_poll_reaches_its_subscribers_counts_votes_and_closes_with_resul
         telegram.push_poll_answer(user, ids.get(user, ids[1001]), options)  # 1030 forges a vote on 1001's poll
 
     def counted(session: Any) -> bool:
+        # every answer handled: these totals also hold for a moment while 1005's vote still counts and 1012's not
+        handled = session.scalar(
+            select(func.count())
+            .select_from(models.InboundUpdate)
+            .where(models.InboundUpdate.kind == "poll_answer", models.InboundUpdate.status == "done")
+        )
         results = poll_results(session, services.registry, poll_id=poll_id, threshold=5)
-        return results.total == 7 and [o.votes for o in results.options] == [4, 3]
+        return handled == len(votes) and results.total == 7 and [o.votes for o in results.options] == [4, 3]
 
     await wait_db(rt, counted)
     body = await rt.db(lambda s: poll_results(s, services.registry, poll_id=poll_id, threshold=5).as_json())
@@ -451,7 +457,7 @@ async def test_a_broadcast_goes_out_at_telegram_s_rate_without_a_storm_of_429s(
 ) -> None:
     _, chats = broadcast_now(services, 45)
     telegram.set_rate_limits(overall_per_second=30, per_chat_per_second=1, retry_after=1)
-    sender = OutboxSender(services, transport, clock=lambda: NOW)  # the production limiter
+    sender = OutboxSender(services, transport, clock=ticking_from(NOW))  # the production limiter
     started = asyncio.get_running_loop().time()
     while await sender.send_due():
         pass

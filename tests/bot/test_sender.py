@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -39,6 +39,12 @@ def queue(services: Services, chat_id: int, *texts: str, **kwargs: object) -> No
             enqueue(session, purpose=f"test:{chat_id}:{number}:{text[:20]}", chat_id=chat_id, text=text, **kwargs)  # type: ignore[arg-type]
 
 
+# Clocks far from the machine's, on both sides: time that leaks in from the machine shows up at once.
+BEHIND = datetime(2020, 3, 2, 10, 0, tzinfo=UTC)
+AHEAD = datetime(2100, 3, 2, 10, 0, tzinfo=UTC)
+CLOCKS = pytest.mark.parametrize("start", [BEHIND, AHEAD], ids=["clock_behind_the_machine", "clock_ahead_of_it"])
+
+
 def rows(services: Services) -> list[models.OutboxMessage]:
     with transaction(services.sessions) as session:
         return list(session.scalars(select(models.OutboxMessage).order_by(models.OutboxMessage.id)))
@@ -70,6 +76,47 @@ async def test_a_429_is_honoured_and_the_message_still_arrives_once(
     assert len(attempts) == 3  # the refused one, then both
     assert attempts[1] - attempts[0] >= 0.95
     assert [m["text"] for m in telegram.sent_messages(42)] == ["eerste", "tweede"]  # order kept
+
+
+@CLOCKS
+async def test_a_chat_held_by_a_429_comes_due_again_retry_after_later_on_the_sender_s_clock(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer, start: datetime
+) -> None:
+    telegram.fail_next("sendMessage", status=429, retry_after=1)
+    queue(services, 42, "eerste", "tweede", now=start)
+    clock = [start]
+    sender = OutboxSender(
+        services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0), clock=lambda: clock[0]
+    )
+    assert await sender.send_due() == 2  # the first is refused; the chat waits, in order
+    assert telegram.sent_messages(42) == []
+    clock[0] = start + timedelta(milliseconds=900)
+    assert await sender.send_due() == 0  # not before retry_after has passed
+    clock[0] = start + timedelta(seconds=1)
+    assert await sender.send_due() == 2
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["eerste", "tweede"]
+    assert {r.status for r in rows(services)} == {"sent"}
+    assert {r.sent_at for r in rows(services)} == {start + timedelta(seconds=1)}
+
+
+@CLOCKS
+async def test_a_transient_failure_backs_off_on_the_sender_s_clock(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer, start: datetime
+) -> None:
+    telegram.fail_next("sendMessage", status=500)
+    queue(services, 42, "hallo", now=start)
+    clock = [start]
+    sender = OutboxSender(
+        services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0), clock=lambda: clock[0]
+    )
+    assert await sender.send_due() == 1
+    clock[0] = start + timedelta(milliseconds=1900)
+    assert await sender.send_due() == 0  # the first backoff is 2 seconds
+    clock[0] = start + timedelta(seconds=2)
+    assert await sender.send_due() == 1
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["hallo"]
+    [row] = rows(services)
+    assert (row.status, row.attempts) == ("sent", 1)
 
 
 async def test_one_chat_gets_at_most_one_message_a_second(
