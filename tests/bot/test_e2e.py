@@ -150,8 +150,11 @@ async def test_an_ambiguous_postcode_is_settled_with_the_buttons(
     assert "hoort bij meer dan één wijk" in choice["text"]
     titles = [b["text"] for row in choice["reply_markup"]["inline_keyboard"] for b in row]
     assert titles == ["Slotjes", "West", "Industrieterrein Zuid"]
-    filed = await resident.press(choice, "Slotjes")
-    assert "Slotjes" in filed["text"] or "gemeente Oosterhout" in filed["text"]
+    summary = await resident.press(choice, "Slotjes")
+    assert "Dit is je melding" in summary["text"]
+    assert "Slotjes" in summary["text"] or "gemeente Oosterhout" in summary["text"]
+    filed = await resident.press(summary, "Ja, insturen")
+    assert "Dank je wel voor je melding" in filed["text"]
     assert item_of(app, resident.user_id).area_code == "WK082601"
 
 

@@ -23,7 +23,7 @@ async def test_a_newcomer_plays_a_resident_and_sees_what_staff_receive(stack: St
         rasa_url=stack.rasa_url,  # type: ignore[call-arg]
         rasa_tracker_db=stack.env["RASA_TRACKER_DB"],
     )
-    lines = "\n".join(["ik wil iets melden", "de lantaarnpaal bij de kerk is kapot", "Dorst", "/quit"]) + "\n"
+    lines = "\n".join(["ik wil iets melden", "de lantaarnpaal bij de kerk is kapot", "Dorst", "1", "/quit"]) + "\n"
     out = io.StringIO()
     await run_terminal_chat(settings, stdin=io.StringIO(lines), out=out)
     shown = out.getvalue()
