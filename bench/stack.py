@@ -40,7 +40,7 @@ from tests.bot.harness import bot_settings, free_port
 from tests.fakes.telegram_api import SEND_METHODS, FakeTelegramServer
 from wijkbot.runner import start_backends, start_process, stop_process
 from wijkbot.services import Services, open_services
-from wijkbot.settings import Settings, rasa_environment
+from wijkbot.settings import Settings, rasa_environment, with_rasa_token
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ def bench_settings(workdir: Path, fake: FakeTelegramServer) -> Settings:
         ports.add(free_port())
     rasa_port, action_port = sorted(ports)
     tracker = workdir / "rasa_tracker.db"
-    return bot_settings(
+    settings = bot_settings(
         fake,
         database_url=f"sqlite:///{workdir / 'wijkbot.db'}",
         rasa_url=f"http://127.0.0.1:{rasa_port}",
@@ -71,6 +71,7 @@ def bench_settings(workdir: Path, fake: FakeTelegramServer) -> Settings:
         rasa_timeout_seconds=15.0,
         outreach_quiet_hours="",
     )
+    return with_rasa_token(settings)  # Rasa's API for this run only answers with it (see wijkbot.runner)
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -175,9 +176,10 @@ class Deliveries:
 class RestClient:
     """Straight to Rasa's REST webhook (the reference), and /model/parse."""
 
-    def __init__(self, rasa_url: str) -> None:
+    def __init__(self, rasa_url: str, token: str | None = None) -> None:
         self.client = httpx.AsyncClient(
             base_url=rasa_url.rstrip("/"),
+            params={"token": token} if token else None,  # /model/parse is behind Rasa's --auth-token
             timeout=REPLY_TIMEOUT,
             trust_env=False,
             limits=httpx.Limits(max_connections=200, max_keepalive_connections=200),
@@ -267,7 +269,8 @@ class Stack:
     async def start_backends(self) -> None:
         os.environ.update(child_environment(self.settings))
         self.processes = await asyncio.to_thread(start_backends, self.settings)
-        self.rest = RestClient(self.settings.rasa_url)
+        token = self.settings.rasa_token
+        self.rest = RestClient(self.settings.rasa_url, token.get_secret_value() if token else None)
 
     async def start_bot(self, *, unlimited: bool = False, timeout: float = 180.0) -> None:
         """Start the bot process and wait until it polls the fake Bot API (its database is migrated then)."""

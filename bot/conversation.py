@@ -14,6 +14,7 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
@@ -66,6 +67,22 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
     return result
 
 
+def backing_off(session: Session, *, chat_id: int, before: int, now: datetime) -> bool:
+    """Whether an older turn of this chat waits for Rasa and is not due for another try yet."""
+    waiting = session.scalar(
+        select(models.InboundUpdate.next_attempt_at)
+        .where(
+            models.InboundUpdate.chat_id == chat_id,
+            models.InboundUpdate.status == "pending",
+            models.InboundUpdate.kind == "rasa",
+            models.InboundUpdate.update_id < before,
+        )
+        .order_by(models.InboundUpdate.update_id)
+        .limit(1)
+    )
+    return waiting is not None and waiting > now
+
+
 class Conversation:
     """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
 
@@ -92,18 +109,23 @@ class Conversation:
     async def submit(self, *, update_id: int, chat_id: int, user_id: int, text: str, meta: dict[str, Any]) -> None:
         """Mark a stored update as a resident turn and answer it (and any older waiting ones) in order.
 
-        The caller holds this chat's lock.
+        The caller holds this chat's lock. When an older turn of this chat waits for Rasa and its next try
+        is not due yet, this one only joins the queue: the chat keeps its backoff, the retry job answers
+        both in order.
         """
+        now = self.clock()
 
-        def store(session: Session) -> None:
+        def store(session: Session) -> bool:
             row = session.get(models.InboundUpdate, update_id)
             if row is None:
                 row = models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload={})
                 session.add(row)
             row.kind = "rasa"
             row.payload = {"text": text, "user_id": user_id, "meta": meta}
+            return backing_off(session, chat_id=chat_id, before=update_id, now=now)
 
-        await self._db(store)
+        if await self._db(store):
+            return
         await self.drain(chat_id)
 
     async def drain(self, chat_id: int) -> bool:

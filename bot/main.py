@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import timedelta
+from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import (
     Application,
@@ -24,14 +26,17 @@ from telegram.ext import (
 from bot import poll_wizard, polls, privacy, resident, staff
 from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
+from bot.intake import StoringUpdateQueue, redispatch_pending
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
 from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
+from db import models
 from db.session import make_engine
 from wijkbot.inbound import mark_done, pending_chats, record_update
-from wijkbot.privacy import expire_old_data
+from wijkbot.pending import expire_pending
+from wijkbot.privacy import expire_old_data, stored_update
 from wijkbot.services import open_services
 from wijkbot.settings import Settings
 from wijkbot.staff_loop import remind_and_escalate
@@ -54,18 +59,28 @@ def classify(update: Update) -> str:
     return "media"
 
 
-async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Store every update before anything else; a redelivered update stops here."""
+def record(update: Update, *, now: datetime) -> Callable[[Session], bool]:
+    """Store an update in the inbound log (False: stored before)."""
     kind = classify(update)
     key = chat_key(update)
-    rt = runtime(context)
-    now = rt.clock()
-    is_new = await rt.db(
-        lambda s: record_update(
-            s, update_id=update.update_id, chat_id=key, kind=kind, payload=update.to_dict(), now=now
-        )
+    return lambda s: record_update(
+        s, update_id=update.update_id, chat_id=key, kind=kind, payload=stored_update(update.to_dict()), now=now
     )
-    if not is_new:
+
+
+async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Before any handler: an update is stored (normally at intake already, see bot/intake.py) and still
+    pending; one handled before stops here."""
+    rt = runtime(context)
+    store = record(update, now=rt.clock())
+
+    def admit(session: Session) -> bool:
+        if store(session):
+            return True  # reached the handlers without the intake queue
+        row = session.get(models.InboundUpdate, update.update_id)
+        return row is not None and row.status == "pending"
+
+    if not await rt.db(admit):
         log.info("update %s was delivered again; handled once already", update.update_id)
         raise ApplicationHandlerStop
 
@@ -116,7 +131,13 @@ async def expire_old_data_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Retention: remove conversation content and closed items' personal data past the period."""
     rt = runtime(context)
     retention = timedelta(days=rt.services.settings.retention_days)
-    removed = await rt.db(lambda s: expire_old_data(s, retention=retention, now=rt.clock(), tracker=rt.tracker))
+    now = rt.clock()
+
+    def expire(session: Session) -> dict[str, int]:
+        expire_pending(session, cutoff=now - retention, now=now)  # never handled: given up, then removed
+        return expire_old_data(session, retention=retention, now=now, tracker=rt.tracker)
+
+    removed = await rt.db(expire)
     log.info("retention: removed %s", removed)
 
 
@@ -185,10 +206,11 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
     if settings.telegram_bot_token is None:
         raise ValueError("TELEGRAM_BOT_TOKEN is not set")
     locks = ChatLocks()
+    intake = StoringUpdateQueue()
 
     async def post_init(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         services = await asyncio.to_thread(open_services, settings)
-        rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
+        rasa = RasaClient.for_settings(settings)
         # one clock: the sender reads the runtime's, so replacing `Runtime.clock` moves every job and send
         sender = OutboxSender(services, TelegramTransport(application.bot), clock=lambda: rt.clock())
         conversation = Conversation(services, rasa, sender.wake, clock=lambda: rt.clock())
@@ -196,6 +218,10 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         rt = Runtime(services, rasa, conversation, sender, locks, tracker)
         application.bot_data[RUNTIME_KEY] = rt
         sender.start()
+        # from here on every update is stored before Telegram is acknowledged; then, before any new
+        # update, the ones a crash left unhandled go back to the handlers
+        intake.store = lambda update: rt.db(record(update, now=rt.clock()))
+        await redispatch_pending(application, rt)
         jobs = application.job_queue
         if jobs is not None:
             jobs.run_repeating(retry_waiting_turns, interval=2.0, first=1.0, name="retry-waiting-turns")
@@ -216,6 +242,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .token(settings.telegram_bot_token.get_secret_value())
         .base_url(settings.telegram_base_url)
         .concurrent_updates(PerChatUpdateProcessor(64, locks))
+        .update_queue(intake)
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

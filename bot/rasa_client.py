@@ -7,6 +7,8 @@ from typing import Any
 
 import httpx
 
+from wijkbot.settings import Settings
+
 
 class RasaUnavailable(RuntimeError):
     """Rasa or its action server could not answer this turn; the message stays pending."""
@@ -19,10 +21,18 @@ class RasaReply:
 
 
 class RasaClient:
-    """Sends one resident turn to Rasa's REST webhook and returns its replies."""
+    """Sends one resident turn to Rasa's REST webhook and returns its replies. With a token (RASA_TOKEN, the
+    server's --auth-token) every request carries it as `?token=`, as Rasa's HTTP API requires."""
 
-    def __init__(self, base_url: str, *, timeout: float = 15.0) -> None:
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout)
+    def __init__(self, base_url: str, *, timeout: float = 15.0, token: str | None = None) -> None:
+        params = {"token": token} if token else None
+        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, params=params)
+
+    @classmethod
+    def for_settings(cls, settings: Settings) -> RasaClient:
+        """A client for RASA_URL with the run's timeout and token."""
+        token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
+        return cls(settings.rasa_url, timeout=settings.rasa_timeout_seconds, token=token)
 
     async def turn(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[RasaReply]:
         """One turn; an error, a timeout or an empty answer raises RasaUnavailable."""

@@ -53,7 +53,7 @@ class TerminalTransport:
 async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin, out: TextIO = sys.stdout) -> None:
     """Read lines as a resident's messages until /quit or end of input."""
     services = await asyncio.to_thread(open_services, settings)
-    rasa = RasaClient(settings.rasa_url, timeout=settings.rasa_timeout_seconds)
+    rasa = RasaClient.for_settings(settings)
     transport = TerminalTransport(services, out)
     sender = OutboxSender(
         services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0, group_gap=0), tick_seconds=1.0

@@ -4,7 +4,8 @@ Registered in tests/conftest.py (`pytest_plugins = ["tests.stack"]`). Tests that
 `@pytest.mark.rasa` and take the `stack` fixture. The action server (this .venv) uses a session SQLite
 database the tests open too (`stack.services`); Rasa (.venv-rasa) loads var/models/wijkbot.tar.gz with the
 repository's endpoints.yml and credentials.yml, its ${ACTION_SERVER_URL} and ${RASA_TRACKER_DB} pointing
-at the session's action server and a temporary tracker database.
+at the session's action server and a temporary tracker database. Rasa's HTTP API takes only the session's
+token (`stack.rasa_token`, sent as `?token=`), as with `wijkbot run`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -45,6 +47,7 @@ class Stack:
     credentials: Path
     env: dict[str, str]
     services: Services
+    rasa_token: str = ""
     logs: dict[str, Path] = field(default_factory=dict)
     timings: dict[str, float] = field(default_factory=dict)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
@@ -56,10 +59,10 @@ class Stack:
     def start_rasa(self) -> None:
         """Start the Rasa server again on the same port and wait until its model is loaded."""
         port = int(self.rasa_url.rsplit(":", 1)[1])
-        process = start(rasa_command(port), self.env, self.logs["rasa"])
+        process = start(rasa_command(port, self.rasa_token), self.env, self.logs["rasa"])
         self.processes["rasa"] = process
         wait_for(
-            lambda: _rasa_model_loaded(self.rasa_url),
+            lambda: _rasa_model_loaded(self.rasa_url, self.rasa_token),
             seconds=RASA_START_SECONDS,
             process=process,
             name="the Rasa server",
@@ -159,11 +162,13 @@ def wait_for(
     pytest.fail(f"{name} was not ready within {seconds:.0f} s; log {log}:\n{tail}")
 
 
-def rasa_command(port: int) -> list[str]:
+def rasa_command(port: int, token: str) -> list[str]:
     return [
         str(RASA),
         "run",
         "--enable-api",
+        "--auth-token",
+        token,
         "-i",
         "127.0.0.1",
         "-p",
@@ -181,8 +186,8 @@ def _action_server_up(url: str) -> bool:
     return httpx.get(f"{url}/health", timeout=2).status_code == 200
 
 
-def _rasa_model_loaded(url: str) -> bool:
-    response = httpx.get(f"{url}/status", timeout=5)
+def _rasa_model_loaded(url: str, token: str) -> bool:
+    response = httpx.get(f"{url}/status", params={"token": token}, timeout=5)
     return response.status_code == 200 and bool(response.json().get("model_file"))
 
 
@@ -216,7 +221,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)], env, logs["actions"]
         )
         processes.append(actions)
-        rasa = start(rasa_command(rasa_port), env, logs["rasa"])
+        rasa_token = secrets.token_urlsafe(24)
+        rasa = start(rasa_command(rasa_port, rasa_token), env, logs["rasa"])
         processes.append(rasa)
         timings = {
             "action_server_start_s": wait_for(
@@ -227,7 +233,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                 log=logs["actions"],
             ),
             "rasa_start_s": wait_for(
-                lambda: _rasa_model_loaded(rasa_url),
+                lambda: _rasa_model_loaded(rasa_url, rasa_token),
                 seconds=RASA_START_SECONDS,
                 process=rasa,
                 name="the Rasa server",
@@ -242,6 +248,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             credentials=ROOT / "credentials.yml",
             env=env,
             services=services,
+            rasa_token=rasa_token,
             logs=logs,
             timings=timings,
             processes={"actions": actions, "rasa": rasa},

@@ -10,10 +10,10 @@ import sys
 import time
 from pathlib import Path
 from urllib.error import URLError
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 from urllib.request import urlopen
 
-from wijkbot.settings import Settings, rasa_environment
+from wijkbot.settings import Settings, rasa_environment, with_rasa_token
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,39 +67,46 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
+def rasa_arguments(settings: Settings) -> list[str]:
+    """`rasa run` with its HTTP API on loopback, behind the settings' token (see with_rasa_token)."""
+    if settings.rasa_token is None:
+        raise ValueError("Rasa's HTTP API needs a token: pass the settings through with_rasa_token first")
+    return [
+        str(rasa_executable()),
+        "run",
+        "--enable-api",
+        "--auth-token",
+        settings.rasa_token.get_secret_value(),
+        "-i",
+        "127.0.0.1",
+        "-p",
+        str(urlparse(settings.rasa_url).port or 5005),
+        "--model",
+        str(MODEL),
+        "--endpoints",
+        "endpoints.yml",
+        "--credentials",
+        "credentials.yml",
+    ]
+
+
 def start_backends(settings: Settings) -> list[subprocess.Popen[bytes]]:
-    """Start the action server and Rasa on loopback and wait until both answer."""
+    """Start the action server and Rasa on loopback and wait until both answer. Rasa's API takes only the
+    settings' token (a random one for this run when RASA_TOKEN is unset: its HTTP API is never open)."""
     if not MODEL.exists():
         raise RuntimeError("no trained model at var/models/wijkbot.tar.gz: run `make train` (or `make run`)")
+    settings = with_rasa_token(settings)
+    token = settings.rasa_token.get_secret_value() if settings.rasa_token else ""
     env = child_environment(settings)
     action_port = str(urlparse(settings.action_server_url).port or 5055)
-    rasa_port = str(urlparse(settings.rasa_url).port or 5005)
     actions = start_process(
         "actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", action_port], env
     )
-    rasa = start_process(
-        "rasa",
-        [
-            str(rasa_executable()),
-            "run",
-            "--enable-api",
-            "-i",
-            "127.0.0.1",
-            "-p",
-            rasa_port,
-            "--model",
-            str(MODEL),
-            "--endpoints",
-            "endpoints.yml",
-            "--credentials",
-            "credentials.yml",
-        ],
-        env,
-    )
+    rasa = start_process("rasa", rasa_arguments(settings), env)
     processes = [actions, rasa]
     try:
         wait_until_up(f"{settings.action_server_url}/health", seconds=60, process=actions, name="actions")
-        wait_until_up(f"{settings.rasa_url}/status", seconds=240, process=rasa, name="rasa")
+        wait_until_up(f"{settings.rasa_url}/status?token={quote(token)}", seconds=240, process=rasa, name="rasa")
     except BaseException:
         for process in processes:
             stop_process(process)
@@ -111,6 +118,7 @@ def run_stack(settings: Settings) -> int:
     """Start everything; return the exit code once Ctrl-C (or SIGTERM) has stopped it all."""
     from bot.main import serve
 
+    settings = with_rasa_token(settings)  # the bot and Rasa share this run's token
     log.info("starting the action server and Rasa (loading the model takes about a minute)")
     try:
         processes = start_backends(settings)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
@@ -32,6 +33,8 @@ class Settings(BaseSettings):
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_tracker_db: str = "var/rasa_tracker.db"
     rasa_timeout_seconds: float = 15.0
+    # Rasa's HTTP API (--enable-api) only answers with this token; `wijkbot run` makes one per run when unset
+    rasa_token: SecretStr | None = None
 
     wijkbot_municipalities: str = ",".join(DEFAULT_MUNICIPALITIES)
     outreach_quiet_hours: str = "21:00-09:00"
@@ -50,7 +53,7 @@ class Settings(BaseSettings):
     retention_days: int = 90
     small_group_threshold: int = Field(default=5, ge=1)
 
-    @field_validator("telegram_bot_token", "webhook_secret", mode="before")
+    @field_validator("telegram_bot_token", "webhook_secret", "rasa_token", mode="before")
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -106,6 +109,13 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
         "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",
     }
+
+
+def with_rasa_token(settings: Settings) -> Settings:
+    """These settings with a Rasa token: RASA_TOKEN when set, else a new random one for this run."""
+    if settings.rasa_token is not None:
+        return settings
+    return settings.model_copy(update={"rasa_token": SecretStr(secrets.token_urlsafe(32))})
 
 
 def parse_quiet_hours(value: str) -> tuple[time, time] | None:

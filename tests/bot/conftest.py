@@ -33,6 +33,7 @@ async def app(
         database_url=stack.database_url,
         rasa_url=stack.rasa_url,
         tracker_db=stack.env["RASA_TRACKER_DB"],
+        rasa_token=stack.rasa_token,
         rasa_timeout_seconds=getattr(request.module, "RASA_TIMEOUT_SECONDS", 10.0),
     )
     async with running_bot(settings) as application:

@@ -219,5 +219,10 @@ def test_not_understood_twice_offers_a_person_and_files_a_contact_item(stack: St
 def test_the_running_model_has_expiring_sessions(stack: Stack) -> None:
     import httpx
 
-    domain = httpx.get(f"{stack.rasa_url}/domain", headers={"Accept": "application/json"}, timeout=30).json()
+    domain = httpx.get(
+        f"{stack.rasa_url}/domain",
+        params={"token": stack.rasa_token},
+        headers={"Accept": "application/json"},
+        timeout=30,
+    ).json()
     assert domain["session_config"] == {"session_expiration_time": 60, "carry_over_slots_to_new_session": True}

@@ -1,0 +1,84 @@
+"""Update intake: every update is in the inbound log before Telegram is told it arrived.
+
+PTB's Updater (polling) and its webhook handler both hand each update to `update_queue.put` and only
+then acknowledge it: polling moves its offset past an update after `put` returned, and the webhook
+answers Telegram when its handler (which awaits `put`) ends. `StoringUpdateQueue.put` stores the update
+first, so an update that waits in memory (behind its chat, or because the process is stopping) is never
+lost: after a crash, `redispatch_pending` hands it to the same handlers again. An update stored before is
+not queued a second time (Telegram's redelivery; or the stored copy is handed back on start).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from functools import partial
+from typing import Any
+
+from sqlalchemy.exc import SQLAlchemyError
+from telegram import Update
+from telegram.ext import Application
+
+from bot.runtime import Runtime
+from wijkbot.pending import fail_unhandled, take_for_redispatch
+
+log = logging.getLogger(__name__)
+
+StoreUpdate = Callable[[Update], Awaitable[bool]]
+
+
+class StoringUpdateQueue(asyncio.Queue[object]):
+    """The application's update queue; `store` (set once the database is open) runs before queueing."""
+
+    def __init__(self, *, max_store_delay: float = 30.0) -> None:
+        super().__init__()
+        self.store: StoreUpdate | None = None
+        self.max_store_delay = max_store_delay
+
+    async def put(self, item: object) -> None:
+        if isinstance(item, Update) and self.store is not None and not await self._store(item):
+            log.info("update %s was delivered again; it is stored and handled once", item.update_id)
+            return
+        await super().put(item)
+
+    async def put_stored(self, update: Update) -> None:
+        """Queue an update that is in the inbound log already (handed back on start)."""
+        await super().put(update)
+
+    async def _store(self, update: Update) -> bool:
+        """Store, retrying while the database is away: until it is stored, Telegram is not acknowledged."""
+        assert self.store is not None
+        delay = 0.25
+        while True:
+            try:
+                return await self.store(update)
+            except SQLAlchemyError:
+                log.exception("could not store update %s; trying again in %.1f s", update.update_id, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.max_store_delay)
+
+
+async def redispatch_pending(application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime) -> int:
+    """On start: hand every stored, unhandled update (not a waiting Rasa turn) to the handlers again, oldest
+    first; one that cannot be read back, or came back too often, is failed and reported. Returns the number
+    queued."""
+    queue = application.update_queue
+    assert isinstance(queue, StoringUpdateQueue)
+    now = rt.clock()
+    taken = await rt.db(lambda s: take_for_redispatch(s, now=now))
+    queued = 0
+    for item in taken:
+        try:
+            update = Update.de_json(item.payload, application.bot)
+            if update is None or update.update_id != item.update_id:
+                raise ValueError("not the stored update")
+        except Exception as exc:  # a stored payload that no longer reads as an update
+            log.error("stored update %s cannot be handled again: %s", item.update_id, exc)
+            await rt.db(partial(fail_unhandled, update_id=item.update_id, reason="onleesbaar", now=now))
+            continue
+        log.info("handing stored update %s (%s) to the handlers again", item.update_id, item.kind)
+        await queue.put_stored(update)
+        queued += 1
+    rt.sender.wake()
+    return queued

@@ -1,0 +1,29 @@
+"""The bot's Rasa client against the session's real Rasa server, whose HTTP API is behind a token."""
+
+from __future__ import annotations
+
+import httpx
+import pytest
+
+from bot.rasa_client import RasaClient
+from tests.stack import Stack
+from wijkbot.settings import Settings
+
+pytestmark = pytest.mark.rasa
+
+
+def test_rasa_refuses_its_http_api_without_the_token(stack: Stack) -> None:
+    assert httpx.get(f"{stack.rasa_url}/status", timeout=10).status_code == 401
+    assert httpx.get(f"{stack.rasa_url}/status", params={"token": "wrong"}, timeout=10).status_code == 401
+    assert httpx.get(f"{stack.rasa_url}/status", params={"token": stack.rasa_token}, timeout=10).status_code == 200
+
+
+async def test_the_client_sends_the_token_from_the_settings(stack: Stack) -> None:
+    settings = Settings(_env_file=None, rasa_url=stack.rasa_url, rasa_token=stack.rasa_token)  # type: ignore[call-arg]
+    with_token, without = RasaClient.for_settings(settings), RasaClient(stack.rasa_url)
+    try:
+        assert await with_token.is_up() is True
+        assert await without.is_up() is False
+    finally:
+        await with_token.aclose()
+        await without.aclose()
