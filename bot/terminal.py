@@ -58,8 +58,9 @@ async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin, out: 
     sender = OutboxSender(
         services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0, group_gap=0), tick_seconds=1.0
     )
-    conversation = Conversation(services, rasa, sender.wake)
-    sender.start()
+    # Turn-based: no background sender. After every turn everything due is shown before the next line is
+    # read, so a number typed next always presses the buttons just shown.
+    conversation = Conversation(services, rasa, lambda: None)
     update_ids = itertools.count(int(time.time() * 1000) * 1000)
     meta: dict[str, Any] = {
         "user_id": TERMINAL_RESIDENT,
@@ -69,6 +70,7 @@ async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin, out: 
     }
     try:
         await say(conversation, services, next(update_ids), "/greet", meta)
+        await show_due(sender)
         while True:
             line = await asyncio.to_thread(stdin.readline)
             if not line:
@@ -84,12 +86,16 @@ async def run_terminal_chat(settings: Settings, stdin: TextIO = sys.stdin, out: 
                 print("wijkbot> Commando's zijn er in Telegram; typ hier gewoon je bericht.\njij> ", end="", file=out)
                 continue
             await say(conversation, services, next(update_ids), text, meta)
+            await show_due(sender)
     finally:
-        await sender.stop()
-        while await sender.send_due():  # show what is still queued before leaving
-            pass
+        await show_due(sender)  # what is still queued before leaving
         await rasa.aclose()
         services.close()
+
+
+async def show_due(sender: OutboxSender) -> None:
+    while await sender.send_due():
+        pass
 
 
 async def say(conversation: Conversation, services: Services, update_id: int, text: str, meta: dict[str, Any]) -> None:
