@@ -24,6 +24,7 @@ from db.session import transaction
 from wijkbot.inbound import mark_done, mark_retry, pending_updates
 from wijkbot.outbox import enqueue
 from wijkbot.outreach import asks_question, track_open_question
+from wijkbot.pending import record_turn_error
 from wijkbot.residents import get_or_create_resident
 from wijkbot.services import Services
 from wijkbot.staff_loop import open_thread_for, relay_resident_message
@@ -129,7 +130,10 @@ class Conversation:
         await self.drain(chat_id)
 
     async def drain(self, chat_id: int) -> bool:
-        """Answer this chat's waiting turns, oldest first; stop at the first Rasa failure. Hold the chat lock."""
+        """Answer this chat's waiting turns, oldest first. Hold the chat lock. False when Rasa is away (the
+        turn waits with backoff and a holding reply). A turn that raises anything else stops this chat's
+        round too (its later turns wait behind it, in order) and counts an error: after `MAX_ERRORS` it is
+        failed, the resident told and the inbox alerted (wijkbot.pending.record_turn_error)."""
         rows = await self._db(
             lambda s: [
                 (r.update_id, dict(r.payload), r.attempts)
@@ -145,6 +149,13 @@ class Conversation:
                 await self._db(partial(self._hold, chat_id=chat_id, update_id=update_id, attempts=attempts))
                 self.wake()
                 return False
+            except Exception as exc:
+                log.exception("resident turn %s of chat %s raised", update_id, chat_id)
+                error = f"{type(exc).__name__}: {exc}"
+                failed = await self._db(partial(record_turn_error, update_id=update_id, error=error, now=self.clock()))
+                self.wake()
+                if not failed:
+                    return True  # this chat waits for its next try; other chats go on
         return True
 
     def _hold(self, session: Session, *, chat_id: int, update_id: int, attempts: int) -> None:

@@ -109,14 +109,18 @@ async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE)
 
 
 async def retry_waiting_turns(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Answer resident turns that waited for Rasa, chat by chat, in order."""
+    """Answer resident turns that waited for Rasa, chat by chat, in order. A chat that raises does not stop
+    the round: the others are still answered (a turn that keeps raising is failed by Conversation.drain)."""
     rt = runtime(context)
     now = rt.clock()
     chats = await rt.db(lambda s: pending_chats(s, now=now))
     for chat_id in chats:
-        async with rt.locks.hold(chat_id):
-            if not await rt.conversation.drain(chat_id):
-                break  # Rasa is still away; the next round tries again
+        try:
+            async with rt.locks.hold(chat_id):
+                if not await rt.conversation.drain(chat_id):
+                    break  # Rasa is still away; the next round tries again
+        except Exception:  # e.g. the database failed while recording the error: the next round tries again
+            log.exception("retrying the waiting turns of chat %s failed; going on with the other chats", chat_id)
 
 
 async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -188,6 +192,8 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CommandHandler("mijngegevens", privacy.export_my_data, filters=private))
     application.add_handler(CommandHandler("vergeetmij", privacy.ask_to_forget, filters=private))
     application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^forget:"))
+    application.add_handler(CallbackQueryHandler(staff.press_inbox_page, pattern=r"^inbox:\d+$"))
+    application.add_handler(CallbackQueryHandler(resident.press_my_items_page, pattern=r"^mine:\d+$"))
     application.add_handler(CallbackQueryHandler(resident.answer_stale_button))
     application.add_handler(MessageHandler(private & filters.COMMAND, resident.answer_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, route_private_text))

@@ -23,10 +23,11 @@ from telegram.ext import ContextTypes
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
-from wijkbot.items import describe_status, items_of_resident
-from wijkbot.outbox import enqueue
+from wijkbot.items import my_items_page
+from wijkbot.outbox import Buttons, enqueue
 from wijkbot.residents import find_resident, get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
+from wijkbot.text_budget import page_buttons
 
 UNKNOWN_COMMAND = (
     "Dat commando ken ik niet. Je kunt gewoon typen wat je wilt vertellen of vragen. "
@@ -142,29 +143,35 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def list_my_items(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/mijnideeen: the resident's own items and where each one stands."""
+    """/mijnideeen [page]: the resident's own items and where each one stands, a page at a time."""
+    args = context.args or []
+    await _send_my_items(update, context, int(args[0]) if args and args[0].isdigit() else 1)
+
+
+async def press_my_items_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Volgende" or "Vorige" under /mijnideeen: mine:<page>."""
+    query = update.callback_query
+    if query is None:
+        return
+    number = (query.data or "").partition(":")[2]
+    await _send_my_items(update, context, int(number) if number.isdigit() else 1)
+    await answer_quietly(query)
+
+
+async def _send_my_items(update: Update, context: ContextTypes.DEFAULT_TYPE, number: int) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return
     rt = runtime(context)
 
-    def lines(session: Session) -> list[str]:
-        resident = find_resident(session, telegram_id=user.id)
-        if resident is None:
-            return []
-        return [
-            describe_status(rt.services.registry, item) for item in items_of_resident(session, resident_id=resident.id)
-        ]
+    def page(session: Session) -> tuple[str, Buttons | None]:
+        found = my_items_page(session, rt.services.registry, telegram_id=user.id, number=number)
+        if found is None:
+            return "Je hebt nog niets gestuurd. Vertel gerust je idee, vraag of melding.", None
+        return found.text, page_buttons(found, prefix="mine")
 
-    found = await rt.db(lines)
-    from html import escape
-
-    text = (
-        ("Wat je hebt gestuurd:\n" + "\n".join(f"• {escape(line)}" for line in found[:30]))
-        if found
-        else ("Je hebt nog niets gestuurd. Vertel gerust je idee, vraag of melding.")
-    )
-    await rt.say(chat.id, f"cmd:{update.update_id}", text)
+    text, buttons = await rt.db(page)
+    await rt.say(chat.id, f"cmd:{update.update_id}", text, buttons)
 
 
 async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

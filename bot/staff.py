@@ -24,8 +24,6 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
-from db import models
-from wijkbot.items import KIND_WORDS
 from wijkbot.outbox import Buttons, enqueue, find_by_telegram_message
 from wijkbot.rights import Action, NotAllowed
 from wijkbot.staff import find_staff_by_telegram_id
@@ -37,11 +35,12 @@ from wijkbot.staff_loop import (
     expired_text,
     forward,
     forward_candidates,
-    inbox,
+    inbox_page,
     load_item_for,
     reply,
     set_awaiting,
 )
+from wijkbot.text_budget import page_buttons
 
 OUTCOME_LABELS = {"done": "Uitgevoerd", "planned": "Op de planning", "passed": "Doorgezet", "not_possible": "Kan niet"}
 STAFF_HELP = (
@@ -204,32 +203,40 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
 
 
 async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/inbox: the open items the staff member's role may see (wijkbot.rights), oldest first."""
+    """/inbox [page]: the open items the staff member's role may see (wijkbot.rights), oldest first, a page at
+    a time (each page within one Telegram message; "Volgende" turns it)."""
+    args = context.args or []
+    await _send_inbox(update, context, int(args[0]) if args and args[0].isdigit() else 1)
+
+
+async def press_inbox_page(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Volgende" or "Vorige" under /inbox: inbox:<page>."""
+    query = update.callback_query
+    if query is None:
+        return
+    number = (query.data or "").partition(":")[2]
+    await _send_inbox(update, context, int(number) if number.isdigit() else 1)
+    await answer_quietly(query)
+
+
+async def _send_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE, number: int) -> None:
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
     rt = runtime(context)
     registry = rt.services.registry
 
-    def lines(session: Session) -> str | None:
+    def page(session: Session) -> tuple[str, Buttons | None]:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
-            return None
+            return "Dit commando is alleen voor medewerkers.", None
         try:
-            items: list[models.Item] = inbox(session, staff=staff)
+            found = inbox_page(session, registry, staff=staff, number=number)
         except NotAllowed as exc:
-            return escape(str(exc))
-        if not items:
-            return "Er staat niets open. 🎉"
-        rows = []
-        for item in items[:40]:
-            area = registry.find_area(item.area_code or "")
-            status = {"new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord"}.get(item.status, item.status)
-            rows.append(
-                f"#{item.id} {escape(KIND_WORDS.get(item.kind, item.kind))} · "
-                f"{escape(area.name if area else '?')} · {status}: {escape(item.text[:60])}"
-            )
-        return "<b>Open items</b>\n" + "\n".join(rows)
+            return escape(str(exc)), None
+        if found is None:
+            return "Er staat niets open. 🎉", None
+        return found.text, page_buttons(found, prefix="inbox")
 
-    text = await rt.db(lines)
-    await rt.say(chat.id, f"cmd:{update.update_id}", text or "Dit commando is alleen voor medewerkers.")
+    text, buttons = await rt.db(page)
+    await rt.say(chat.id, f"cmd:{update.update_id}", text, buttons)

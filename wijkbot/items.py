@@ -20,6 +20,7 @@ from db.models import utcnow
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import Buttons, enqueue
 from wijkbot.routing import KINDS, Route, Rule, route_item
+from wijkbot.text_budget import Page, paginate
 
 KIND_WORDS = {"idea": "idee", "report": "melding", "question": "vraag", "contact": "contactverzoek"}
 STATUS_WORDS = {
@@ -173,3 +174,14 @@ def describe_status(registry: Registry, item: models.Item) -> str:
     if item.status == "closed" and item.outcome:
         line += f" — {item.outcome}"
     return line
+
+
+def my_items_page(session: Session, registry: Registry, *, telegram_id: int, number: int = 1) -> Page | None:
+    """Page `number` of /mijnideeen for this Telegram user (each page within one message, a long outcome
+    shortened; the full outcome reached them when the item closed); None when they sent nothing."""
+    from wijkbot.residents import find_resident
+
+    resident = find_resident(session, telegram_id=telegram_id)
+    items = items_of_resident(session, resident_id=resident.id) if resident is not None else []
+    lines = [f"• {escape(describe_status(registry, item))}" for item in items]
+    return paginate("Wat je hebt gestuurd:", lines, number=number, per_page=10) if lines else None

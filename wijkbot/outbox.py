@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.text_budget import fit_payload
 
 Buttons = list[list[dict[str, str]]]
 
@@ -32,6 +33,8 @@ def enqueue(
     """Add one message, unique per (purpose, recipient); False when that message was already queued.
 
     `now` is the caller's clock (the bot's injected one): the row is due from then unless `not_before`.
+    A text longer than Telegram allows becomes several rows, in order: `purpose`, `purpose#2`, … (buttons on
+    the last); see wijkbot.text_budget.
     """
     now = now or utcnow()
     body: dict[str, Any] = dict(payload or {})
@@ -40,27 +43,30 @@ def enqueue(
         body.setdefault("parse_mode", "HTML")
     if buttons:
         body["buttons"] = buttons
-    values = {
-        "purpose": purpose,
-        "recipient_chat_id": chat_id,
-        "method": method,
-        "payload": body,
-        "status": "pending",
-        "priority": priority,
-        "attempts": 0,
-        "not_before": not_before or now,
-        "created_at": now,
-        "item_id": item_id,
-    }
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(models.OutboxMessage).values(values).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(models.OutboxMessage).values(values).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(models.OutboxMessage).values(values)
-    result = session.execute(stmt)
-    return bool(getattr(result, "rowcount", 1))
+    added = False
+    for index, part in enumerate(fit_payload(method, body), start=1):
+        values = {
+            "purpose": purpose if index == 1 else f"{purpose}#{index}",
+            "recipient_chat_id": chat_id,
+            "method": method,
+            "payload": part,
+            "status": "pending",
+            "priority": priority,
+            "attempts": 0,
+            "not_before": not_before or now,
+            "created_at": now,
+            "item_id": item_id,
+        }
+        dialect = session.get_bind().dialect.name
+        if dialect == "postgresql":
+            stmt: Any = postgresql.insert(models.OutboxMessage).values(values).on_conflict_do_nothing()
+        elif dialect == "sqlite":
+            stmt = sqlite.insert(models.OutboxMessage).values(values).on_conflict_do_nothing()
+        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+            stmt = insert(models.OutboxMessage).values(values)
+        result = session.execute(stmt)
+        added = added or (index == 1 and bool(getattr(result, "rowcount", 1)))
+    return added
 
 
 def claim_due(
@@ -156,17 +162,18 @@ def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int)
 def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime | None = None) -> None:
     """Add many messages in a few statements (a broadcast), each unique per (purpose, recipient) like `enqueue`.
 
-    Each row: {"purpose", "chat_id", "payload"} and optionally "method", "not_before", "priority".
+    Each row: {"purpose", "chat_id", "payload"} and optionally "method", "not_before", "priority". A text too
+    long for Telegram becomes several rows, in order, as with `enqueue`.
     """
     if not rows:
         return
     now = now or utcnow()
     values = [
         {
-            "purpose": row["purpose"],
+            "purpose": row["purpose"] if index == 1 else f"{row['purpose']}#{index}",
             "recipient_chat_id": row["chat_id"],
             "method": row.get("method", "sendMessage"),
-            "payload": row["payload"],
+            "payload": part,
             "status": "pending",
             "priority": row.get("priority", 0),
             "attempts": 0,
@@ -174,6 +181,7 @@ def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime 
             "created_at": now,
         }
         for row in rows
+        for index, part in enumerate(fit_payload(row.get("method", "sendMessage"), row["payload"]), start=1)
     ]
     dialect = session.get_bind().dialect.name
     if dialect == "postgresql":

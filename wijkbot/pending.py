@@ -3,9 +3,11 @@
 Every update is stored in the inbound log before Telegram is told it arrived (bot/intake.py). On start,
 the bot hands every stored update that is still pending back to its handlers, oldest first. Resident
 turns that wait for Rasa (kind "rasa") are not taken here: the retry job answers those, and keeps their
-backoff. An update that was handed back `MAX_REDISPATCH` times and still is not handled (it seems to
-stop the bot each time), or that can no longer be read, is marked failed: the sender hears that the
-message was not processed, and the municipality's inbox is alerted (without the message's content).
+backoff; one whose handling keeps raising (a real error, not Rasa being away) is failed after `MAX_ERRORS`
+tries (record_turn_error), so its chat is never stuck. An update that was handed back `MAX_REDISPATCH`
+times and still is not handled (it seems to stop the bot each time), or that can no longer be read, is
+marked failed: the sender hears that the message was not processed, and the municipality's inbox is
+alerted (without the message's content).
 """
 
 from __future__ import annotations
@@ -19,9 +21,11 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.inbound import mark_retry
 from wijkbot.outbox import enqueue
 
 MAX_REDISPATCH = 3
+MAX_ERRORS = 3  # a waiting resident turn whose handling raised this often (not Rasa being away) is failed
 RESIDENT_NOTICE = "Sorry, een eerder bericht van je kon ik door een storing niet verwerken. Wil je het nog eens sturen?"
 OPERATOR_ALERT = (
     "Let op: een bericht aan de bot (update {update_id}, soort {kind}) kon na een storing niet worden "
@@ -69,10 +73,32 @@ def fail_unhandled(session: Session, *, update_id: int, reason: str, now: dateti
     row.status = "failed"
     row.processed_at = now
     if row.chat_id is not None and row.chat_id > 0:  # a private chat (groups have negative ids)
-        enqueue(session, purpose=f"unhandled:{update_id}", chat_id=row.chat_id, text=RESIDENT_NOTICE, priority=10)
+        enqueue(
+            session, purpose=f"unhandled:{update_id}", chat_id=row.chat_id, text=RESIDENT_NOTICE, priority=10, now=now
+        )
     alert = OPERATOR_ALERT.format(update_id=update_id, kind=row.kind, reason=reason)
     for chat_id in operator_chats(session):
-        enqueue(session, purpose=f"unhandled-alert:{update_id}", chat_id=chat_id, text=alert, priority=5)
+        enqueue(session, purpose=f"unhandled-alert:{update_id}", chat_id=chat_id, text=alert, priority=5, now=now)
+
+
+def record_turn_error(
+    session: Session, *, update_id: int, error: str, now: datetime | None = None, max_errors: int = MAX_ERRORS
+) -> bool:
+    """A waiting resident turn raised while it was handled (a real error, not Rasa being away). It stays
+    pending with the usual backoff, its chat's later turns waiting behind it; the `max_errors`-th time it is
+    failed instead, its sender told and the inbox alerted (fail_unhandled), so the chat moves on. Returns
+    whether it was failed. The count is kept in the stored turn (`payload["errors"]`)."""
+    now = now or utcnow()
+    row = session.get(models.InboundUpdate, update_id)
+    if row is None or row.status != "pending":
+        return False
+    errors = int((row.payload or {}).get("errors", 0)) + 1
+    row.payload = {**(row.payload or {}), "errors": errors, "last_error": error[:300]}
+    if errors >= max_errors:
+        fail_unhandled(session, update_id=update_id, reason=f"{errors} keer een fout", now=now)
+        return True
+    mark_retry(session, update_id=update_id, now=now)
+    return False
 
 
 def operator_chats(session: Session) -> list[int]:

@@ -33,6 +33,7 @@ from wijkbot.outbox import enqueue, enqueue_many, insert_in_chunks
 from wijkbot.outreach import STOP_LINE, Policy, add_contacts, outreach_marker, recent_contacts, subscribers
 from wijkbot.rights import Action, roles_that_may
 from wijkbot.staff_loop import staff_title
+from wijkbot.text_budget import CAPTION_LIMIT, TEXT_LIMIT, fit_lines, truncate, units, visible_length
 
 POLL_ROLES = roles_that_may(Action.POLL)  # wijkbot.rights decides who may make polls
 MIN_OPTIONS, MAX_OPTIONS = 2, 10
@@ -64,8 +65,8 @@ def clean_question(text: str) -> str:
     question = " ".join(text.split())
     if not question:
         raise PollError("De vraag is leeg.")
-    if len(question) > MAX_QUESTION:
-        raise PollError(f"De vraag is te lang: hooguit {MAX_QUESTION} tekens, nu {len(question)}.")
+    if units(question) > MAX_QUESTION:  # as Telegram counts: an emoji is two
+        raise PollError(f"De vraag is te lang: hooguit {MAX_QUESTION} tekens, nu {units(question)}.")
     return question
 
 
@@ -74,7 +75,7 @@ def clean_options(options: Sequence[str]) -> list[str]:
     cleaned = [option for option in cleaned if option]
     if not MIN_OPTIONS <= len(cleaned) <= MAX_OPTIONS:
         raise PollError(f"Geef {MIN_OPTIONS} tot {MAX_OPTIONS} antwoorden; nu {len(cleaned)}.")
-    too_long = [option for option in cleaned if len(option) > MAX_OPTION]
+    too_long = [option for option in cleaned if units(option) > MAX_OPTION]
     if too_long:
         raise PollError(f"Een antwoord mag hooguit {MAX_OPTION} tekens hebben: «{too_long[0][:40]}…».")
     if len({option.casefold() for option in cleaned}) != len(cleaned):
@@ -448,7 +449,9 @@ def _share(votes: int, total: int) -> str:
     return f"{votes} ({round(100 * votes / total)}%)" if total else "0"
 
 
-def results_lines(results: PollResults, *, threshold: int) -> str:
+def results_lines(results: PollResults, *, threshold: int, limit: int | None = None) -> str:
+    """The answers with their counts and, for a poll of several areas, the counts per area. With `limit`
+    (visible units, wijkbot.text_budget) the per-area list is cut short with "… en nog N gebieden"."""
     if not results.shown:
         answers = "\n".join(f"• {escape(o.text)}" for o in results.options)
         return (
@@ -457,21 +460,26 @@ def results_lines(results: PollResults, *, threshold: int) -> str:
         )
     lines = [f"• {escape(o.text)}: {_share(o.votes or 0, results.total)}" for o in results.options]
     text = "\n".join(lines) + f"\n\nAantal stemmen: {results.total}"
-    if len(results.areas) > 1:
-        parts = []
-        for area in results.areas:
-            if area.options is None or area.total is None:
-                parts.append(f"• {escape(area.name)}: niet apart getoond (te weinig stemmen)")
-            else:
-                counts = ", ".join(f"{escape(o.text)} {o.votes}" for o in area.options)
-                parts.append(f"• {escape(area.name)} ({area.total}): {counts}")
-        text += "\n\n<b>Per gebied</b>\n" + "\n".join(parts)
-        if any(a.total is None for a in results.areas):
-            text += f"\n<i>Gebieden met samen minder dan {threshold} stemmen tonen we niet apart.</i>"
-    return text
+    if len(results.areas) <= 1:
+        return text
+    parts = []
+    for area in results.areas:
+        if area.options is None or area.total is None:
+            parts.append(f"• {escape(area.name)}: niet apart getoond (te weinig stemmen)")
+        else:
+            counts = ", ".join(f"{escape(o.text)} {o.votes}" for o in area.options)
+            parts.append(f"• {escape(area.name)} ({area.total}): {counts}")
+    note = ""
+    if any(a.total is None for a in results.areas):
+        note = f"\n<i>Gebieden met samen minder dan {threshold} stemmen tonen we niet apart.</i>"
+    head = text + "\n\n<b>Per gebied</b>\n"
+    if limit is None:
+        return head + "\n".join(parts) + note
+    return fit_lines(head, parts, note, limit=limit, more=lambda n: f"• … en nog {n} gebieden")
 
 
 def staff_results_text(results: PollResults, *, threshold: int) -> str:
+    """The whole result for the poll's creator: several messages when it is long (wijkbot.outbox splits it)."""
     return (
         f"<b>Uitslag van peiling #{results.poll_id}</b>\n«{escape(results.question)}»\n\n"
         f"{results_lines(results, threshold=threshold)}\n\n"
@@ -480,12 +488,11 @@ def staff_results_text(results: PollResults, *, threshold: int) -> str:
 
 
 def voter_results_text(results: PollResults, *, threshold: int, choice: str) -> str:
-    return (
-        f"<b>De uitslag is er!</b>\nJe stemde op «{escape(choice)}» bij de vraag «{escape(results.question)}».\n\n"
-        f"{results_lines(results, threshold=threshold)}\n\n"
-        "Dank je wel voor het meedoen. De gemeente neemt de uitslag mee.\n\n"
-        f"{STOP_LINE}"
-    )
+    """The result for a voter, in one message: with many areas the per-area list is cut short."""
+    head = f"<b>De uitslag is er!</b>\nJe stemde op «{escape(choice)}» bij de vraag «{escape(results.question)}».\n\n"
+    tail = f"\n\nDank je wel voor het meedoen. De gemeente neemt de uitslag mee.\n\n{STOP_LINE}"
+    room = TEXT_LIMIT - visible_length(head) - visible_length(tail)
+    return f"{head}{results_lines(results, threshold=threshold, limit=room)}{tail}"
 
 
 def results_chart(registry: Registry, results: PollResults) -> bytes:
@@ -519,7 +526,7 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
     )
     poll.results_media_id = media.id if media else None
     ref = f"poll:{poll.id}"
-    caption = escape(f"Uitslag: {poll.question}")[:1000]
+    caption = truncate(escape(f"Uitslag: {poll.question}"), limit=CAPTION_LIMIT)
     ballots = session.execute(
         select(
             models.PollBallot.resident_id,

@@ -7,30 +7,58 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from urllib.error import URLError
 from urllib.parse import quote, urlparse
 from urllib.request import urlopen
 
+from db.models import utcnow
+from wijkbot.daily_log import DailyLog, pump
 from wijkbot.settings import Settings, rasa_environment, with_rasa_token
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "var" / "models" / "wijkbot.tar.gz"
+_pumps: dict[int, threading.Thread] = {}  # the thread copying each running child's output into its log
 
 
 def rasa_executable() -> Path:
     return ROOT / ".venv-rasa" / "bin" / "rasa"
 
 
-def start_process(name: str, args: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-    """Start a child in its own process group, logging to var/logs/<name>.log."""
-    logs = ROOT / "var" / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    out = (logs / f"{name}.log").open("ab")
-    log.info("starting %s (log: var/logs/%s.log)", name, name)
-    return subprocess.Popen(args, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+def start_process(
+    name: str,
+    args: list[str],
+    env: dict[str, str],
+    *,
+    retention_days: int = 90,
+    logs: Path | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> subprocess.Popen[bytes]:
+    """Start a child in its own process group; its output goes through a DailyLog to var/logs/<name>.log,
+    rotated daily and kept `retention_days` (RETENTION_DAYS: these logs can hold what residents typed)."""
+    logs = logs or ROOT / "var" / "logs"
+    log.info("starting %s (log: %s/%s.log, kept %s days)", name, logs, name, retention_days)
+    process = subprocess.Popen(
+        args, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+    )
+    assert process.stdout is not None
+    writer = DailyLog(logs, name, retention_days=retention_days, clock=clock)
+    thread = threading.Thread(target=pump, args=(process.stdout, writer), name=f"log-{name}", daemon=True)
+    thread.start()
+    _pumps[process.pid] = thread
+    return process
+
+
+def wait_for_log(process: subprocess.Popen[bytes], *, timeout: float = 10.0) -> None:
+    """Wait until everything the (stopped) child wrote is in its log."""
+    thread = _pumps.pop(process.pid, None)
+    if thread is not None:
+        thread.join(timeout)
 
 
 def wait_until_up(url: str, *, seconds: float, process: subprocess.Popen[bytes], name: str) -> None:
@@ -51,6 +79,7 @@ def wait_until_up(url: str, *, seconds: float, process: subprocess.Popen[bytes],
 
 def stop_process(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is not None:
+        wait_for_log(process)
         return
     os.killpg(process.pid, signal.SIGTERM)
     try:
@@ -58,6 +87,7 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
+    wait_for_log(process)
 
 
 def child_environment(settings: Settings) -> dict[str, str]:
@@ -99,10 +129,14 @@ def start_backends(settings: Settings) -> list[subprocess.Popen[bytes]]:
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else ""
     env = child_environment(settings)
     action_port = str(urlparse(settings.action_server_url).port or 5055)
+    keep = settings.retention_days
     actions = start_process(
-        "actions", [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", action_port], env
+        "actions",
+        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", action_port],
+        env,
+        retention_days=keep,
     )
-    rasa = start_process("rasa", rasa_arguments(settings), env)
+    rasa = start_process("rasa", rasa_arguments(settings), env, retention_days=keep)
     processes = [actions, rasa]
     try:
         wait_until_up(f"{settings.action_server_url}/health", seconds=60, process=actions, name="actions")

@@ -23,6 +23,7 @@ from wijkbot.outbox import enqueue
 from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
 from wijkbot.staff import staff_for_area
+from wijkbot.text_budget import Page, paginate
 
 THREAD_QUIET_AFTER = timedelta(hours=48)
 REMIND_AFTER = timedelta(hours=24)  # REMINDER_AFTER_HOURS
@@ -364,6 +365,22 @@ def inbox(session: Session, *, staff: models.StaffMember) -> list[models.Item]:
             .order_by(models.Item.id)
         )
     )
+
+
+INBOX_STATUS = {"new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord"}
+
+
+def inbox_page(session: Session, registry: Registry, *, staff: models.StaffMember, number: int = 1) -> Page | None:
+    """Page `number` of this staff member's /inbox (wijkbot.text_budget.paginate: within one message); None
+    when nothing is open."""
+    lines = []
+    for item in inbox(session, staff=staff):
+        area = registry.find_area(item.area_code or "")
+        lines.append(
+            f"#{item.id} {escape(KIND_WORDS.get(item.kind, item.kind))} · {escape(area.name if area else '?')} · "
+            f"{INBOX_STATUS.get(item.status, item.status)}: {escape(item.text[:60])}"
+        )
+    return paginate("<b>Open items</b>", lines, number=number) if lines else None
 
 
 def set_awaiting(

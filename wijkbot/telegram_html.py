@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from html import escape
 
-MAX_MESSAGE = 4096
+from wijkbot.text_budget import TEXT_LIMIT, split_text
+
+MAX_MESSAGE = TEXT_LIMIT
 _ALLOWED_TAGS = ("b", "i", "u", "s", "code")
 _TOKEN = re.compile(
     r"(?P<tag></?(?:" + "|".join(_ALLOWED_TAGS) + r")>)"
@@ -45,46 +47,10 @@ def sanitize_html(text: str) -> str:
     return result
 
 
-def split_message(text: str, limit: int = MAX_MESSAGE - 96) -> list[str]:
-    """Split long text into parts under Telegram's limit, at paragraph, line or word boundaries.
-
-    Tags are closed at the end of a part and reopened at the start of the next one.
-    """
-    if len(text) <= limit:
-        return [text]
-    parts: list[str] = []
-    rest = text
-    carry: list[str] = []
-    while rest:
-        prefix = "".join(f"<{t}>" for t in carry)
-        room = limit - len(prefix) - 20
-        if len(rest) <= room:
-            parts.append(prefix + rest)
-            break
-        cut = max(rest.rfind("\n\n", 0, room), rest.rfind("\n", 0, room), rest.rfind(" ", 0, room))
-        if cut <= room // 2:
-            cut = room
-        # never cut inside a tag or an entity
-        lt, amp = rest.rfind("<", 0, cut), rest.rfind("&", 0, cut)
-        if lt > rest.rfind(">", 0, cut):
-            cut = lt
-        if amp > rest.rfind(";", 0, cut):
-            cut = amp
-        chunk, rest = rest[:cut], rest[cut:].lstrip()
-        carry = _open_tags(prefix + chunk)
-        parts.append(prefix + chunk + "".join(f"</{t}>" for t in reversed(carry)))
-    return parts
-
-
-def _open_tags(text: str) -> list[str]:
-    stack: list[str] = []
-    for match in re.finditer(r"<(/?)(" + "|".join(_ALLOWED_TAGS) + r")>", text):
-        if match.group(1):
-            if stack and stack[-1] == match.group(2):
-                stack.pop()
-        else:
-            stack.append(match.group(2))
-    return stack
+def split_message(text: str, limit: int = MAX_MESSAGE) -> list[str]:
+    """Split long text into parts within Telegram's limit (UTF-16 units of the visible text), at paragraph,
+    line or word boundaries; tags are closed at the end of a part and reopened in the next (text_budget)."""
+    return split_text(text, limit=limit)
 
 
 def plain_text(text: str) -> str:

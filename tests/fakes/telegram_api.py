@@ -1799,7 +1799,7 @@ class FakeTelegramServer:
         plain, entities = self._render(str(text), params.get("parse_mode"), params.get("entities"))
         if plain.strip() == "":
             raise _bad_request("message text is empty")
-        if len(plain) > MAX_TEXT_LENGTH:
+        if utf16_len(plain) > MAX_TEXT_LENGTH:  # Telegram counts UTF-16 code units of the parsed text
             raise _bad_request("message is too long")
         return plain, entities
 
@@ -1808,7 +1808,7 @@ class FakeTelegramServer:
         if caption is None or caption == "":
             return None, []
         plain, entities = self._render(str(caption), params.get("parse_mode"), params.get("caption_entities"))
-        if len(plain) > MAX_CAPTION_LENGTH:
+        if utf16_len(plain) > MAX_CAPTION_LENGTH:
             raise _bad_request("message caption is too long")
         return plain, entities
 
@@ -1991,7 +1991,7 @@ class FakeTelegramServer:
         question = str(params.get("question") or "")
         if not question.strip():
             raise _bad_request("poll question must be non-empty")
-        if len(question) > 300:
+        if utf16_len(question) > 300:
             raise _bad_request("poll question length must not exceed 300")
         raw_options = params.get("options")
         if not isinstance(raw_options, list):
@@ -2001,7 +2001,7 @@ class FakeTelegramServer:
             text = option.get("text") if isinstance(option, dict) else option
             if not isinstance(text, str) or not text.strip():
                 raise _bad_request("poll options must be non-empty")
-            if len(text) > 100:
+            if utf16_len(text) > 100:
                 raise _bad_request("poll options length must not exceed 100")
             texts.append(text)
         low, high = self.poll_option_limits

@@ -113,6 +113,15 @@ async def test_too_long_and_empty_text_are_refused(bot: Bot, tg: FakeTelegramSer
     assert [c.status for c in tg.calls("sendMessage")] == [200, 400, 400]
 
 
+async def test_text_length_is_counted_in_utf16_units_after_html_parsing(bot: Bot, tg: FakeTelegramServer) -> None:
+    await bot.send_message(USER, "<b>" + "🙂" * 2048 + "</b>", parse_mode=ParseMode.HTML)  # 4,096 units
+    with pytest.raises(BadRequest, match=r"(?i)^message is too long$"):
+        await bot.send_message(USER, "🙂" * 2049)  # 2,049 characters, 4,098 units
+    with pytest.raises(BadRequest, match=r"(?i)caption is too long"):
+        await bot.send_photo(USER, InputFile(b"\x89PNG fake", filename="k.png"), caption="🏠" * 513)
+    assert [c.status for c in tg.calls("sendMessage")] == [200, 400]
+
+
 BAD_HTML = [
     "<b>niet gesloten",
     "regel<br>regel",
