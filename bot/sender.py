@@ -7,6 +7,12 @@ from its `clock`, the bot's one injected clock. Writing a row and calling `wake(
 periodic tick is only a safety net. Claimed outreach rows are screened first
 (wijkbot.outreach.screen_claimed): an opt-out stops even rows already queued, and quiet hours hold them
 until the morning.
+
+Claims are fenced (wijkbot.outbox): right before each call the claim is renewed and the start noted
+(`begin_send`); a row another sender took over meanwhile is not sent, and a result is recorded only under
+the claim's own token. A send that may have arrived (`Uncertain`), or a reclaimed row whose earlier
+sender had started its call, is handled by its row's policy (wijkbot.delivery): retried when idempotent,
+otherwise not re-sent at once. Failed rows to staff are reported to the inbox (wijkbot.delivery).
 """
 
 from __future__ import annotations
@@ -26,15 +32,23 @@ from sqlalchemy.orm import Session
 
 from db.models import utcnow
 from db.session import transaction
+from wijkbot.delivery import (
+    IDEMPOTENT_METHODS,
+    MAX_TRANSIENT_ATTEMPTS,
+    record_failure,
+    record_transient,
+    record_uncertain,
+)
 from wijkbot.media import attach_media, one_upload_per_file, remember_file_id
-from wijkbot.outbox import claim_due, mark_failed, mark_sent, postpone
+from wijkbot.outbox import begin_send, claim_due, mark_sent, postpone
 from wijkbot.outreach import Policy, screen_claimed
 from wijkbot.polls import record_poll_message
 from wijkbot.residents import mark_blocked
 from wijkbot.services import Services
 
 log = logging.getLogger(__name__)
-MAX_ATTEMPTS = 8
+MAX_ATTEMPTS = MAX_TRANSIENT_ATTEMPTS
+RENEW_AFTER = timedelta(seconds=30)  # well within claim_due's stale_after (2 minutes)
 
 
 class Blocked(Exception):
@@ -54,7 +68,11 @@ class Rejected(Exception):
 
 
 class Transient(Exception):
-    """A network error or a 5xx: try again later."""
+    """A 5xx, or a network error before the request went out: try again later."""
+
+
+class Uncertain(Exception):
+    """The request went out but no answer came back (a timeout, a connection lost): it may have arrived."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +84,8 @@ class Outgoing:
     method: str
     payload: dict[str, Any]
     attempts: int
+    token: str = ""  # the claim's fencing token (wijkbot.outbox)
+    maybe_sent: bool = False  # reclaimed from a sender that had started its call: it may have arrived
 
 
 @dataclass(frozen=True)
@@ -80,7 +100,7 @@ class Delivery:
 class Transport(Protocol):
     async def send(self, message: Outgoing) -> int | Delivery | None:
         """Deliver one message; return Telegram's message id (or a Delivery). Raise Blocked/RetryLater/
-        Rejected/Transient."""
+        Rejected/Transient/Uncertain."""
 
 
 class RateLimiter:
@@ -193,7 +213,14 @@ class OutboxSender:
     async def send_due(self) -> int:
         """Claim one batch and send it; returns how many rows were handled."""
         self._wake.clear()
-        rows = await asyncio.to_thread(self._claim)
+        return await self.send(await self.claim())
+
+    async def claim(self) -> list[Outgoing]:
+        """Claim one batch of due rows (they are this sender's until sent, or taken over when stale)."""
+        return await asyncio.to_thread(self._claim)
+
+    async def send(self, rows: list[Outgoing]) -> int:
+        """Send claimed rows, each chat in order; returns how many rows were handled."""
         if not rows:
             return 0
         by_chat: dict[int, list[Outgoing]] = defaultdict(list)
@@ -207,7 +234,7 @@ class OutboxSender:
                     held_until = await self._send_one(message)
                     if held_until is not None:
                         # keep this chat's order: the rest waits as long as the message before it
-                        rest = [m.id for m in messages[position + 1 :]]
+                        rest = messages[position + 1 :]
                         await asyncio.to_thread(self._release, rest, held_until)
                         return
 
@@ -221,77 +248,132 @@ class OutboxSender:
             rows = screen_claimed(session, rows, policy=self.policy, now=now)
             rows = one_upload_per_file(session, rows, now=now)
             return [
-                Outgoing(r.id, r.recipient_chat_id, r.method, attach_media(session, dict(r.payload)), r.attempts)
+                Outgoing(
+                    r.id,
+                    r.recipient_chat_id,
+                    r.method,
+                    attach_media(session, dict(r.payload)),
+                    r.attempts,
+                    token=r.claim_token or "",
+                    maybe_sent=r.send_started_at is not None,
+                )
                 for r in rows
             ]
 
-    def _release(self, row_ids: list[int], until: datetime) -> None:
+    def _release(self, messages: list[Outgoing], until: datetime) -> None:
         with transaction(self.services.sessions) as session:
-            for row_id in row_ids:
-                postpone(session, row_id=row_id, until=until, count_attempt=False)
+            for message in messages:
+                postpone(session, row_id=message.id, token=message.token, until=until, count_attempt=False)
 
-    def _record(self, work: Callable[[Session], None]) -> None:
+    def _record(self, work: Callable[[Session], datetime | None]) -> datetime | None:
         with transaction(self.services.sessions) as session:
-            work(session)
+            return work(session)
+
+    def _begin(self, message: Outgoing) -> bool:
+        now = self.clock()
+        with transaction(self.services.sessions) as session:
+            return begin_send(session, row_id=message.id, token=message.token, now=now)
 
     async def _send_one(self, message: Outgoing) -> datetime | None:
         """Send one row and record the result; a time when the rest of this chat must wait until then."""
+        if message.maybe_sent and message.method not in IDEMPOTENT_METHODS:
+            # an earlier sender started this call and stopped before it recorded the result
+            log.warning("outbox row %s may have been sent by a sender that stopped; not sent again now", message.id)
+            return await asyncio.to_thread(self._record, self._uncertain(message, "the sender stopped during the send"))
+        # the claim is checked and renewed before the rate limiter (so no database call comes between a grant
+        # and its send), and once more when the limiter held it long (a 429 pause): by then another sender
+        # may have taken the row over
+        began = self.clock()
+        if not await asyncio.to_thread(self._begin, message):
+            log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
+            return None
         await self.limiter.acquire(message.chat_id)
-        held_until: datetime | None = None
+        if self.clock() - began > RENEW_AFTER and not await asyncio.to_thread(self._begin, message):
+            log.warning("outbox row %s was taken over while it waited; not sent here", message.id)
+            return None
+        record: Callable[[Session], datetime | None]
         try:
             result = await self.transport.send(message)
         except RetryLater as exc:
             self.limiter.pause(exc.seconds)
-            held_until = self.clock() + timedelta(seconds=exc.seconds)
-            record = self._postponer(message.id, held_until, str(exc), count_attempt=False)
+            until = self.clock() + timedelta(seconds=exc.seconds)
+            record = self._postponer(message, until, str(exc), count_attempt=False)
         except Blocked as exc:
-            record = self._failer(message.id, str(exc), blocked_chat=message.chat_id)
+            record = self._failer(message, str(exc), blocked_chat=message.chat_id)
         except Rejected as exc:
             log.warning("outbox row %s rejected: %s", message.id, exc)
-            record = self._failer(message.id, str(exc))
+            record = self._failer(message, str(exc))
+        except Uncertain as exc:
+            log.warning("outbox row %s may or may not have arrived: %s", message.id, exc)
+            record = self._uncertain(message, str(exc))
         except Transient as exc:
-            if message.attempts + 1 >= MAX_ATTEMPTS:
-                record = self._failer(message.id, str(exc))
-            else:
-                held_until = self.clock() + timedelta(seconds=min(2 ** (message.attempts + 1), 300))
-                record = self._postponer(message.id, held_until, str(exc), count_attempt=True)
+            record = self._transient(message, str(exc))
         else:
             delivery = result if isinstance(result, Delivery) else Delivery(result)
             message_id = delivery.message_id
             sent_at = self.clock()
 
-            def record(session: Session) -> None:
-                mark_sent(
+            def record(session: Session) -> datetime | None:
+                if not mark_sent(
                     session,
                     row_id=message.id,
+                    token=message.token,
                     telegram_message_id=message_id,
                     forget=bool(message.payload.get("ephemeral")),
                     now=sent_at,
-                )
+                ):
+                    log.warning("outbox row %s was sent, but another sender holds it now", message.id)
+                    return None
                 if delivery.poll_id is not None:
                     record_poll_message(
                         session, payload=message.payload, telegram_poll_id=delivery.poll_id, message_id=message_id
                     )
                 if delivery.file_id is not None:
                     remember_file_id(session, payload=message.payload, file_id=delivery.file_id)
+                return None
 
             if self.on_sent is not None:
                 self.on_sent(message, message_id)
-        await asyncio.to_thread(self._record, record)
-        return held_until
+        return await asyncio.to_thread(self._record, record)
 
-    @staticmethod
-    def _postponer(row_id: int, until: datetime, error: str, *, count_attempt: bool) -> Callable[[Session], None]:
-        def record(session: Session) -> None:
-            postpone(session, row_id=row_id, until=until, error=error, count_attempt=count_attempt)
+    def _postponer(
+        self, message: Outgoing, until: datetime, error: str, *, count_attempt: bool
+    ) -> Callable[[Session], datetime | None]:
+        def record(session: Session) -> datetime | None:
+            held = postpone(
+                session, row_id=message.id, token=message.token, until=until, error=error, count_attempt=count_attempt
+            )
+            return until if held else None
 
         return record
 
-    @staticmethod
-    def _failer(row_id: int, error: str, *, blocked_chat: int | None = None) -> Callable[[Session], None]:
-        def record(session: Session) -> None:
-            mark_failed(session, row_id=row_id, error=error)
-            if blocked_chat is not None:
+    def _transient(self, message: Outgoing, error: str) -> Callable[[Session], datetime | None]:
+        now = self.clock()
+
+        def record(session: Session) -> datetime | None:
+            return record_transient(
+                session, row_id=message.id, token=message.token, attempts=message.attempts, error=error, now=now
+            )
+
+        return record
+
+    def _uncertain(self, message: Outgoing, error: str) -> Callable[[Session], datetime | None]:
+        now = self.clock()
+
+        def record(session: Session) -> datetime | None:
+            return record_uncertain(session, row_id=message.id, token=message.token, error=error, now=now)
+
+        return record
+
+    def _failer(
+        self, message: Outgoing, error: str, *, blocked_chat: int | None = None
+    ) -> Callable[[Session], datetime | None]:
+        now = self.clock()
+
+        def record(session: Session) -> datetime | None:
+            failed = record_failure(session, row_id=message.id, token=message.token, error=error, now=now)
+            if failed and blocked_chat is not None:
                 mark_blocked(session, telegram_id=blocked_chat)
+            return None
 
         return record

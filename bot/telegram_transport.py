@@ -1,4 +1,4 @@
-"""Turning outbox rows into Bot API calls, and Telegram's errors into the sender's four kinds."""
+"""Turning outbox rows into Bot API calls, and Telegram's errors into the sender's five kinds."""
 
 from __future__ import annotations
 
@@ -6,14 +6,17 @@ import warnings
 from datetime import timedelta
 from typing import Any
 
+import httpx
 from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.sender import Blocked, Delivery, Outgoing, Rejected, RetryLater, Transient
+from bot.sender import Blocked, Delivery, Outgoing, Rejected, RetryLater, Transient, Uncertain
 from wijkbot.telegram_html import plain_text
 
 RASA_BUTTON_PREFIX = "rb"
+# httpx errors raised before any byte of the request left: Telegram cannot have seen it
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
 def rasa_button_data(row_id: int, index: int) -> str:
@@ -75,8 +78,11 @@ class TelegramTransport:
             if "chat not found" in str(exc).lower():
                 return Blocked(str(exc))
             return Rejected(str(exc))
-        if isinstance(exc, NetworkError):
-            return Transient(str(exc))
+        if isinstance(exc, NetworkError):  # TimedOut is one too
+            cause = exc.__cause__
+            if cause is None or isinstance(cause, NOT_SENT):
+                return Transient(str(exc))  # Telegram answered with an error (5xx), or nothing was sent
+            return Uncertain(f"{exc} ({type(cause).__name__})")  # sent, and the answer was lost
         return Transient(str(exc))
 
     async def _call(self, message: Outgoing, *, html: bool) -> int | Delivery | None:

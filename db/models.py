@@ -269,6 +269,12 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     claimed_by: Mapped[str | None] = mapped_column(String(60))
     claimed_at: Mapped[datetime | None]
+    # Fencing (wijkbot.outbox): every claim writes a fresh token; a result is recorded only by the holder.
+    claim_token: Mapped[str | None] = mapped_column(String(32))
+    # When the current claimant started the Bot API call: a row reclaimed with this set may have arrived.
+    send_started_at: Mapped[datetime | None]
+    # When a send's outcome first became unknown (a timeout after the request went out; wijkbot.delivery).
+    uncertain_at: Mapped[datetime | None]
     sent_at: Mapped[datetime | None]
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)

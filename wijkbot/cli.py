@@ -348,6 +348,73 @@ def poll_list() -> None:
             )
 
 
+# --- the outbox: what could not be delivered (issue 16, item 9) -----------------------------------------
+
+outbox_app = typer.Typer(help="Messages that could not be delivered: list them, send them again.", no_args_is_help=True)
+app.add_typer(outbox_app, name="outbox")
+
+
+def _age(seconds: float) -> str:
+    minutes = int(seconds // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h"
+    return f"{minutes // (24 * 60)} d"
+
+
+@outbox_app.command("failed")
+def outbox_failed(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """List failed and uncertain (maybe delivered) messages: id, purpose, chat, age, last error and only the
+    first few characters of the text."""
+    from wijkbot.delivery import undelivered
+
+    with services() as s, transaction(s.sessions) as session:
+        rows = undelivered(session, now=utcnow())
+    if as_json:
+        typer.echo(json.dumps([r.as_json() for r in rows], ensure_ascii=False, indent=2))
+        return
+    if not rows:
+        typer.echo("no failed or uncertain messages")
+    for r in rows:
+        typer.echo(
+            f"{r.id:>6}  {r.status:<9} {r.purpose:<32} chat {r.chat_id:<12} {_age(r.age.total_seconds()):>6}  "
+            f"tries {r.attempts:<2}  {r.error}  [{r.prefix}]"
+        )
+
+
+@outbox_app.command("retry")
+def outbox_retry(
+    row_ids: Annotated[list[int] | None, typer.Argument(help="Outbox ids (see `wijkbot outbox failed`).")] = None,
+    retry_all: Annotated[bool, typer.Option("--all", help="Every failed and uncertain message.")] = False,
+) -> None:
+    """Queue failed or uncertain messages again, due now with a fresh budget of tries."""
+    from wijkbot.delivery import requeue
+
+    if bool(row_ids) == retry_all:
+        fail("give outbox ids, or --all")
+    with services() as s, transaction(s.sessions) as session:
+        done = requeue(session, row_ids=None if retry_all else row_ids, now=utcnow())
+    typer.echo(
+        f"{len(done.requeued)} message(s) queued again"
+        + (f": {', '.join(map(str, done.requeued))}" if done.requeued else "")
+    )
+    if done.not_undelivered:
+        fail(f"not failed or uncertain (left alone): {', '.join(map(str, done.not_undelivered))}", code=1)
+
+
+log = logging.getLogger("wijkbot")
+
+
+def log_outbox_summary() -> None:
+    """At start: how many messages failed, are uncertain or still wait (a warning when any failed)."""
+    from wijkbot.delivery import summary
+
+    with services() as s, transaction(s.sessions) as session:
+        counts = summary(session, now=utcnow())
+    log.log(logging.WARNING if counts.worrying else logging.INFO, "%s", counts.describe())
+
+
 @app.command("run")
 def run() -> None:
     """Start Rasa, the action server and the bot together; Ctrl-C stops them all."""
@@ -355,6 +422,7 @@ def run() -> None:
 
     settings: Settings = get_settings()
     registry_for(settings.municipality_codes)
+    log_outbox_summary()
     raise typer.Exit(run_stack(settings))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -79,7 +80,11 @@ def claim_due(
 ) -> list[models.OutboxMessage]:
     """Claim up to `limit` due rows for this worker; other workers skip them (SKIP LOCKED on PostgreSQL).
 
-    Rows left 'sending' by a worker that died are taken back after `stale_after`.
+    Every claim writes a fresh `claim_token`: the results below are recorded only with the token of the
+    current claim, so a worker whose row was taken over cannot overwrite what the new holder did. Rows
+    left 'sending' by a worker that died (or that waited longer than `stale_after` since its claim or its
+    last `begin_send`) are taken back; `send_started_at` then still says whether that worker had started
+    the Bot API call (the message may have arrived: wijkbot.delivery decides what that means).
     """
     now = now or utcnow()
     due = or_(
@@ -99,45 +104,109 @@ def claim_due(
         row.status = "sending"
         row.claimed_by = worker
         row.claimed_at = now
+        row.claim_token = uuid.uuid4().hex
     session.flush()
     return rows
+
+
+def _held(row_id: int, token: str) -> Any:
+    """The row, only while this claim holds it."""
+    return and_(
+        models.OutboxMessage.id == row_id,
+        models.OutboxMessage.claim_token == token,
+        models.OutboxMessage.status == "sending",
+    )
+
+
+def _changed(result: Any) -> bool:
+    return bool(getattr(result, "rowcount", 0))
+
+
+def begin_send(session: Session, *, row_id: int, token: str, now: datetime) -> bool:
+    """Right before the Bot API call: renew the claim and note that the call starts. False: the row was
+    taken over (reclaimed by another worker, or erased) and must not be sent by this claim."""
+    result = session.execute(
+        update(models.OutboxMessage).where(_held(row_id, token)).values(claimed_at=now, send_started_at=now)
+    )
+    return _changed(result)
 
 
 def mark_sent(
     session: Session,
     *,
     row_id: int,
+    token: str,
     telegram_message_id: int | None,
     forget: bool = False,
     now: datetime | None = None,
-) -> None:
-    """Record delivery; a row marked `ephemeral` (e.g. the goodbye after an erasure) is deleted instead."""
+) -> bool:
+    """Record delivery; a row marked `ephemeral` (e.g. the goodbye after an erasure) is deleted instead.
+    False: this claim no longer holds the row, nothing was changed."""
     if forget:
-        session.execute(delete(models.OutboxMessage).where(models.OutboxMessage.id == row_id))
-        return
-    session.execute(
-        update(models.OutboxMessage)
-        .where(models.OutboxMessage.id == row_id)
-        .values(status="sent", sent_at=now or utcnow(), telegram_message_id=telegram_message_id, error=None)
+        return _changed(session.execute(delete(models.OutboxMessage).where(_held(row_id, token))))
+    return _changed(
+        session.execute(
+            update(models.OutboxMessage)
+            .where(_held(row_id, token))
+            .values(
+                status="sent",
+                sent_at=now or utcnow(),
+                telegram_message_id=telegram_message_id,
+                error=None,
+                claim_token=None,
+            )
+        )
     )
 
 
-def mark_failed(session: Session, *, row_id: int, error: str) -> None:
-    session.execute(
-        update(models.OutboxMessage)
-        .where(models.OutboxMessage.id == row_id)
-        .values(status="failed", error=error[:2000])
+def mark_failed(session: Session, *, row_id: int, token: str, error: str) -> bool:
+    """Give the row up for good (listed by `wijkbot outbox failed`); False: not held by this claim."""
+    return _changed(
+        session.execute(
+            update(models.OutboxMessage)
+            .where(_held(row_id, token))
+            .values(status="failed", error=error[:2000], claim_token=None)
+        )
+    )
+
+
+def mark_uncertain(session: Session, *, row_id: int, token: str, error: str, now: datetime) -> bool:
+    """The message may or may not have arrived and is not sent again by itself; listed and re-queueable like
+    a failed row. False: not held by this claim."""
+    return _changed(
+        session.execute(
+            update(models.OutboxMessage)
+            .where(_held(row_id, token))
+            .values(status="uncertain", error=error[:2000], uncertain_at=now, claim_token=None)
+        )
     )
 
 
 def postpone(
-    session: Session, *, row_id: int, until: datetime, error: str | None = None, count_attempt: bool = True
-) -> None:
-    """Put a row back in the queue, due again at `until`."""
-    values: dict[str, Any] = {"status": "pending", "not_before": until, "claimed_by": None, "error": error}
+    session: Session,
+    *,
+    row_id: int,
+    token: str,
+    until: datetime,
+    error: str | None = None,
+    count_attempt: bool = True,
+    uncertain_at: datetime | None = None,
+) -> bool:
+    """Put a row back in the queue, due again at `until` (`uncertain_at`: this send may have arrived).
+    False: not held by this claim, nothing was changed."""
+    values: dict[str, Any] = {
+        "status": "pending",
+        "not_before": until,
+        "claimed_by": None,
+        "claim_token": None,
+        "send_started_at": None,
+        "error": error,
+    }
     if count_attempt:
         values["attempts"] = models.OutboxMessage.attempts + 1
-    session.execute(update(models.OutboxMessage).where(models.OutboxMessage.id == row_id).values(**values))
+    if uncertain_at is not None:
+        values["uncertain_at"] = uncertain_at
+    return _changed(session.execute(update(models.OutboxMessage).where(_held(row_id, token)).values(**values)))
 
 
 def next_due_at(session: Session) -> datetime | None:

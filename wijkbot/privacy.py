@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from sqlalchemy import Engine, delete, inspect, or_, select, text, update
+from sqlalchemy import Engine, delete, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -399,7 +399,7 @@ def expire_old_data(
     messages = session.execute(
         delete(models.OutboxMessage).where(
             models.OutboxMessage.created_at < cutoff,
-            or_(models.OutboxMessage.status == "sent", models.OutboxMessage.status == "failed"),
+            models.OutboxMessage.status.in_(("sent", "failed", "uncertain")),
         )
     )
     tracker_deleted = 0

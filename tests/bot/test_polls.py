@@ -324,7 +324,7 @@ class DyingTransport:
         return await self.inner.send(message)
 
 
-async def test_a_broadcast_resumes_after_a_crash_with_each_message_sent_exactly_once(
+async def test_a_broadcast_resumes_after_a_crash_sending_nothing_twice_and_holding_what_was_in_flight(
     services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
 ) -> None:
     poll_id, chats = broadcast_now(services, 30)
@@ -337,11 +337,21 @@ async def test_a_broadcast_resumes_after_a_crash_with_each_message_sent_exactly_
     while await restarted.send_due():
         pass
     for chat in chats:
-        assert [m["method"] for m in telegram.sent_messages(chat)] == ["sendMessage", "sendPoll"], chat
+        methods = [m["method"] for m in telegram.sent_messages(chat)]
+        assert len(methods) == len(set(methods)), chat  # nothing twice
     with transaction(services.sessions) as session:
-        assert {r.status for r in session.scalars(select(models.OutboxMessage))} == {"sent"}
+        outbox = list(session.scalars(select(models.OutboxMessage)))
         ballots = session.scalars(select(models.PollBallot).where(models.PollBallot.poll_id == poll_id)).all()
-        assert len(ballots) == 30 and all(b.telegram_poll_id for b in ballots)
+        for row in outbox:
+            arrived = [m for m in telegram.sent_messages(row.recipient_chat_id) if m["method"] == row.method]
+            # a call the dead sender had started may have reached Telegram: held as 'uncertain' (listed by
+            # `wijkbot outbox failed`), never sent a second time; everything else was sent exactly once
+            assert (row.status, len(arrived)) in {("sent", 1), ("uncertain", 0)}, row.purpose
+        held = [r for r in outbox if r.status == "uncertain"]
+        assert 1 <= len(held) <= 5 and len(outbox) == 60
+        assert sum(1 for b in ballots if b.telegram_poll_id) == sum(
+            1 for r in outbox if r.purpose == f"poll:{poll_id}" and r.status == "sent"
+        )
 
 
 async def test_quiet_hours_hold_outreach_until_the_morning(

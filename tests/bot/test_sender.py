@@ -14,9 +14,10 @@ from bot.telegram_transport import TelegramTransport
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.conftest import make_resident
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from wijkbot.outbox import claim_due, enqueue
+from tests.conftest import make_resident, make_staff
+from tests.fakes.telegram_api import FakeTelegramServer, fast_request, start_fake_telegram
+from wijkbot.delivery import MAYBE_DELIVERED_AFTER
+from wijkbot.outbox import begin_send, claim_due, enqueue
 from wijkbot.services import Services, open_services
 
 
@@ -208,3 +209,114 @@ async def test_two_senders_on_postgresql_never_send_the_same_row(
     texts = [m["text"] for m in telegram.sent_messages()]
     assert len(texts) == 300 and len(set(texts)) == 300
     assert all(c > 0 for c in counts), counts  # both really took part
+
+
+NO_LIMITS = {"per_second": None, "per_chat_gap": 0}
+
+
+def staff_and_inbox(services: Services, *, staff_chat: int, inbox_chat: int) -> int:
+    with transaction(services.sessions) as session:
+        sanne = make_staff(session, services.registry, areas=["WK082611"], name="Sanne", telegram_id=staff_chat)
+        make_staff(session, services.registry, areas=["WK082611"], role="inbox", name="Loket", telegram_id=inbox_chat)
+        return sanne.id
+
+
+async def test_a_staff_notification_that_timed_out_after_it_went_out_is_not_sent_again_and_the_inbox_is_told(
+    services: Services, telegram: FakeTelegramServer
+) -> None:
+    staff_id = staff_and_inbox(services, staff_chat=3001, inbox_chat=3002)
+    with transaction(services.sessions) as session:
+        enqueue(session, purpose=f"item:1:new:{staff_id}", chat_id=3001, text="Nieuw idee in Den Hout", now=BEHIND)
+    telegram.delay_next("sendMessage", 1.0, chat_id=3001)  # Telegram takes it, the answer comes too late
+    bot = telegram.make_bot(request=fast_request(read_timeout=0.2))
+    async with bot:
+        clock = [BEHIND]
+        sender = OutboxSender(
+            services, TelegramTransport(bot), limiter=RateLimiter(**NO_LIMITS), clock=lambda: clock[0]
+        )
+        assert await sender.send_due() == 1
+        await telegram.wait_for_messages_async(3001, count=1, timeout=5)
+        clock[0] = BEHIND + timedelta(days=1)
+        while await sender.send_due():
+            pass
+    assert len(telegram.sent_messages(3001)) == 1  # arrived once, not sent again
+    statuses = {r.purpose: r.status for r in rows(services)}
+    assert statuses[f"item:1:new:{staff_id}"] == "uncertain"
+    [alert] = telegram.sent_messages(3002)
+    assert "Sanne" in alert["text"]
+
+
+async def test_a_reply_to_a_resident_whose_answer_was_lost_is_sent_again_only_after_the_maybe_delivered_delay(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    with transaction(services.sessions) as session:
+        enqueue(session, purpose="reply:1:0", chat_id=3101, text="Je idee is doorgestuurd", now=BEHIND)
+    telegram.drop_next("sendMessage", after_send=True)
+    clock = [BEHIND]
+    sender = OutboxSender(services, transport, limiter=RateLimiter(**NO_LIMITS), clock=lambda: clock[0])
+    assert await sender.send_due() == 1
+    assert len(telegram.sent_messages(3101)) == 1
+    clock[0] = BEHIND + timedelta(seconds=30)
+    assert await sender.send_due() == 0  # not the usual 2-second retry
+    clock[0] = BEHIND + MAYBE_DELIVERED_AFTER
+    assert await sender.send_due() == 1
+    assert len(telegram.sent_messages(3101)) == 2
+    [row] = rows(services)
+    assert row.status == "sent" and row.uncertain_at == BEHIND
+
+
+async def test_a_row_taken_over_by_another_sender_is_not_sent_by_the_first(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 3201, "één keer", now=BEHIND)
+    slow_clock, other_clock = [BEHIND], [BEHIND + timedelta(minutes=3)]
+    slow = OutboxSender(services, transport, limiter=RateLimiter(**NO_LIMITS), clock=lambda: slow_clock[0])
+    other = OutboxSender(services, transport, limiter=RateLimiter(**NO_LIMITS), clock=lambda: other_clock[0])
+    claimed = await slow.claim()  # then the slow sender is held up (a long retry_after) past the reclaim age
+    assert await other.send_due() == 1
+    slow_clock[0] = other_clock[0]
+    assert await slow.send(claimed) == 1
+    assert [m["text"] for m in telegram.sent_messages(3201)] == ["één keer"]
+    [row] = rows(services)
+    assert row.status == "sent" and row.claimed_by == other.worker
+
+
+async def test_a_message_a_stopped_sender_had_started_is_not_sent_again_at_once(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    with transaction(services.sessions) as session:
+        enqueue(session, purpose="reply:2:0", chat_id=3301, text="Dank je wel", now=BEHIND)
+        enqueue(
+            session,
+            purpose="item:2:withdrawn:edit:1",
+            chat_id=3302,
+            method="editMessageText",
+            payload={"message_id": 1, "text": "ingetrokken"},
+            now=BEHIND,
+        )
+        for row in claim_due(session, worker="dead", now=BEHIND):
+            begin_send(session, row_id=row.id, token=row.claim_token or "", now=BEHIND)  # then it stopped
+    clock = [BEHIND + timedelta(minutes=3)]
+    sender = OutboxSender(services, transport, limiter=RateLimiter(**NO_LIMITS), clock=lambda: clock[0])
+    assert await sender.send_due() == 2
+    assert telegram.sent_messages(3301) == []  # may have arrived: not again right away
+    assert len(telegram.calls("editMessageText")) == 1  # an edit is safe to repeat
+    clock[0] += MAYBE_DELIVERED_AFTER
+    assert await sender.send_due() == 1
+    assert [m["text"] for m in telegram.sent_messages(3301)] == ["Dank je wel"]
+
+
+async def test_a_staff_member_who_blocked_the_bot_is_reported_to_the_inbox_once(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    staff_id = staff_and_inbox(services, staff_chat=3401, inbox_chat=3402)
+    telegram.block_chat(3401)
+    with transaction(services.sessions) as session:
+        for item in (1, 2, 3):
+            enqueue(session, purpose=f"item:{item}:new:{staff_id}", chat_id=3401, text="Nieuw", now=BEHIND)
+    sender = OutboxSender(services, transport, limiter=RateLimiter(**NO_LIMITS), clock=lambda: BEHIND)
+    while await sender.send_due():
+        pass
+    [alert] = telegram.sent_messages(3402)
+    assert "Sanne" in alert["text"] and "geblokkeerd" in alert["text"]
+    assert sorted(r.status for r in rows(services)) == ["failed", "failed", "failed", "sent"]

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from db.migrate import downgrade, upgrade
 from db.models import Base
@@ -29,3 +31,25 @@ def test_the_migrated_schema_matches_the_models(database_url: str) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     engine.dispose()
     assert differences == []
+
+
+def test_the_fencing_migration_keeps_queued_messages_and_goes_back_without_uncertain_rows(database_url: str) -> None:
+    upgrade(database_url, "0007")
+    engine = make_engine(database_url)
+    insert = text(
+        "INSERT INTO outbox (purpose, recipient_chat_id, method, payload, status, priority, attempts, not_before, "
+        "created_at) VALUES (:p, 42, 'sendMessage', '{}', :s, 0, 0, :t, :t)"
+    )
+    at = datetime(2026, 12, 1, tzinfo=UTC)
+    with engine.begin() as connection:
+        connection.execute(insert, {"p": "queued", "s": "pending", "t": at})
+    upgrade(database_url)
+    with engine.begin() as connection:
+        row = connection.execute(text("SELECT status, claim_token, uncertain_at FROM outbox")).one()
+        assert tuple(row) == ("pending", None, None)
+        connection.execute(text("UPDATE outbox SET status = 'uncertain'"))
+    downgrade(database_url, "0007")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT purpose, status FROM outbox")).one() == ("queued", "failed")
+        assert "claim_token" not in {c["name"] for c in inspect(connection).get_columns("outbox")}
+    engine.dispose()

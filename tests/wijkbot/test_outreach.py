@@ -105,7 +105,7 @@ def test_in_quiet_hours_outreach_goes_back_to_the_queue_and_replies_do_not(sessi
     [held] = [r for r in rows if r not in kept]
     assert (held.status, held.not_before, held.claimed_by) == ("pending", local(9, day=25), None)
     assert claim_due(session, worker="w", now=night + timedelta(minutes=1)) == []
-    mark_sent(session, row_id=kept[0].id, telegram_message_id=1)
+    mark_sent(session, row_id=kept[0].id, token=kept[0].claim_token or "", telegram_message_id=1)
     assert [r.purpose for r in claim_due(session, worker="w", now=local(9, 1, day=25))] == ["checkin:1"]
 
 
