@@ -32,6 +32,8 @@ $(RASA_VENV)/.ready: requirements/rasa.lock | $(VENV)/.ready
 	@py=$$(scripts/find-python 3.10) || exit 1; \
 	  [ -x $(RASA_VENV)/bin/python ] || $(UV) venv --quiet -p $$py $(RASA_VENV)
 	$(UV) pip sync --quiet --compile-bytecode -p $(RASA_VENV)/bin/python requirements/rasa.lock
+	@# Rasa imports the project's own pipeline components (nlu_components/) from this checkout
+	@$(RASA_VENV)/bin/python -c 'import sys, sysconfig, pathlib; pathlib.Path(sysconfig.get_paths()["purelib"], "wijkbot-checkout.pth").write_text(sys.argv[1] + "\n")' "$(CURDIR)"
 	@touch $@
 
 nlu/generated/places.yml: wijkbot/data/municipalities.yaml wijkbot/data/profiles.yaml wijkbot/nlu_lookup.py | $(VENV)/.ready
@@ -62,11 +64,15 @@ test: setup lint validate train  ## everything CI runs: set-up, lint, data valid
 run: setup train  ## start Rasa, the action server and the bot (terminal chat without TELEGRAM_BOT_TOKEN)
 	$(VENV)/bin/wijkbot run
 
-nlu-report: setup train  ## intent accuracy and postcode extraction on the held-out split
-	$(PY) -m bench.nlu_report
+# Outside texts to score as well (nlu-report, bench): OUTSIDE=path/to/file.yaml; the project's design folder's
+# data/outside/dev.yaml when it is there, nothing otherwise.
+OUTSIDE ?= $(wildcard ../shared/data/outside/dev.yaml)
 
-bench: setup train  ## measure the stack; writes bench/results/latest.json (never fails on speed)
-	$(PY) -m bench
+nlu-report: setup train  ## held-out intent accuracy and postcodes; with OUTSIDE=file also recall on outside texts
+	$(PY) -m bench.nlu_report $(if $(OUTSIDE),--outside $(OUTSIDE))
+
+bench: setup train  ## measure the stack; writes bench/results/latest.json (never fails on speed); OUTSIDE=file too
+	$(PY) -m bench $(if $(OUTSIDE),--outside $(OUTSIDE))
 
 lock:  ## re-resolve the locked dependency sets after editing requirements/*.in
 	$(UV) pip compile --quiet --python-version 3.11 requirements/app.in -o requirements/app.lock

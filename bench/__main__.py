@@ -22,13 +22,13 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from bench import broadcast, latency, longlived, startup, throughput, understanding
+from bench import broadcast, first_messages, latency, longlived, startup, throughput, understanding
 from bench.common import SCRIPT, load_average, machine, rss_mb
 from bench.report import RESULTS, write
 from bench.stack import Stack, bench_settings
 from tests.fakes.telegram_api import start_fake_telegram
 
-PARTS = ("training", "understanding", "latency", "throughput", "longlived", "broadcast")
+PARTS = ("training", "understanding", "first_messages", "latency", "throughput", "longlived", "broadcast")
 
 
 def say(message: str) -> None:
@@ -61,6 +61,7 @@ class Run:
         quick = self.args.quick
         sizes = {
             "latency_residents": 3 if quick else 8,
+            "first_messages_per_label": 25 if quick else 150,
             "script": list(SCRIPT),
             "throughput_residents": 10 if quick else 50,
             "throughput_turns": 3 if quick else 6,
@@ -97,6 +98,13 @@ class Run:
             memory["rasa_after_start"] = rss_mb(stack.rasa_pid)
         if "understanding" in self.wanted:
             await self.part("understanding", understanding.evaluate(stack.rasa.parse))
+            if self.args.outside is not None and "understanding" in self.results["parts"]:
+                await self.part("outside", understanding.evaluate_outside(stack.rasa.parse, self.args.outside))
+        if "first_messages" in self.wanted and self.args.outside is not None:
+            await self.part(
+                "first_messages",
+                first_messages.measure(stack, self.args.outside, per_label=sizes["first_messages_per_label"]),
+            )
         if "latency" in self.wanted:
             await self.part("latency", latency.measure(stack, residents=sizes["latency_residents"]))
         if "throughput" in self.wanted:
@@ -151,6 +159,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-train", action="store_true", help="the same as --train none")
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the bench itself (figures are rough)")
     parser.add_argument("--parts", help=f"comma-separated subset of {','.join(PARTS)} (start-up always runs)")
+    parser.add_argument(
+        "--outside",
+        type=Path,
+        help="understanding and first_messages: score this file of outside texts (YAML list of text, label)",
+    )
     parser.add_argument("--out", type=Path, default=RESULTS, help="where latest.json and latest.md go")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")

@@ -133,6 +133,33 @@ def rows(results: dict[str, Any]) -> list[Row]:
             ),
         ]
 
+    def outside(d: dict[str, Any]) -> list[Row]:
+        recall = ", ".join(f"{label} {v['recall']:.2f}" for label, v in d["per_label"].items())
+        return [
+            (
+                "Outside texts, as served",
+                f"{d['served_accuracy']:.1%} right",
+                f"fallback {d['fallback_rate']:.1%}",
+                f"wrong {d['confidently_wrong_rate']:.1%}",
+                f"{d['examples']} texts nobody on the project wrote; recall {recall}",
+            )
+        ]
+
+    def first(d: dict[str, Any]) -> list[Row]:
+        per = ", ".join(
+            f"{label} {v['right']:.0%}/{v['clarified']:.0%}/{v['wrong']:.0%}" for label, v in d["per_label"].items()
+        )
+        return [
+            (
+                "First messages, whole stack",
+                f"{d['right']:.1%} right",
+                f"asked {d['clarified']:.1%}",
+                f"wrong {d['wrong']:.1%}",
+                f"{d['examples']} outside texts as a new chat's first message (right/asked/wrong: {per}); "
+                f"filed without confirmation: {d['filed_without_confirmation']}",
+            )
+        ]
+
     def training(d: dict[str, Any]) -> list[Row]:
         return [
             (
@@ -188,6 +215,10 @@ def rows(results: dict[str, Any]) -> list[Row]:
     part("throughput", throughput, "Throughput")
     part("broadcast", broadcast, "Broadcast")
     part("understanding", understanding, "Understanding")
+    if "outside" in parts or "outside" in errors:
+        part("outside", outside, "Understanding, outside texts")
+    if "first_messages" in parts or "first_messages" in errors:
+        part("first_messages", first, "First messages, whole stack")
     part("training", training, "Training time")
     part("memory", memory, "Rasa resident memory")
     part("startup", startup, "Start-up")

@@ -200,6 +200,13 @@ class RestClient:
         elapsed = time.perf_counter() - started
         return elapsed, body if isinstance(body, list) else None
 
+    async def tracker(self, sender: int) -> dict[str, Any]:
+        """The conversation's tracker as Rasa keeps it (slots, active form, events)."""
+        response = await self.client.get(f"/conversations/{sender}/tracker")
+        response.raise_for_status()
+        body = response.json()
+        return body if isinstance(body, dict) else {}
+
     async def parse(self, text: str) -> dict[str, Any]:
         response = await self.client.post("/model/parse", json={"text": text})
         response.raise_for_status()

@@ -9,6 +9,10 @@ The held-out split (tests/nlu/holdout.yml) is never trained on. Every example go
 Macro-F1 is the unweighted mean of the per-intent F1 over all intents that occur as truth or prediction.
 Postcodes: every annotated postcode in the split must come out (normalised to 1234AB), and no postcode may
 be found where none is annotated; the same postcodes are also tried in other spellings (space, case).
+Outside texts (`--outside PATH`, e.g. ../shared/data/outside/dev.yaml: a YAML list of `{text, label}` written by
+nobody on the project): per-label recall as served (a `nlu_fallback` counts as not right), the fallback rate and
+the confidently-wrong rate (a wrong intent above the FallbackClassifier's threshold, i.e. served and not
+`nlu_fallback`). The file is only read, never copied into the project.
 Training time is a cold `rasa train nlu` (or, with `--train full`, the whole `rasa train`; own cache directory)
 into a temporary directory, before any server runs.
 """
@@ -189,6 +193,62 @@ async def evaluate(parse: Any, examples: list[Example] | None = None) -> dict[st
         "parse_ms_mean": round(parse_seconds / total * 1000, 1) if total else None,
         "per_intent": per_intent,
         "most_common_confusions": dict(misses.most_common(10)),
+    }
+
+
+def load_outside(path: Path) -> list[Example]:
+    """A list of `{text: ..., label: ...}` entries (other keys ignored)."""
+    data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or []
+    if isinstance(data, dict):
+        data = data.get("examples") or data.get("texts") or []
+    return [
+        Example(str(entry["text"]).strip(), str(entry["label"]), ())
+        for entry in data
+        if isinstance(entry, dict) and entry.get("text") and entry.get("label")
+    ]
+
+
+async def evaluate_outside(parse: Any, path: Path) -> dict[str, Any]:
+    """Score texts nobody on the project wrote, as served: recall per label, fallback and confidently-wrong rates."""
+    examples = load_outside(path)
+    per_label: dict[str, Counter[str]] = {}
+    confusions: Counter[str] = Counter()
+    for example in examples:
+        result = await parse(example.text)
+        served, _ = top_intent(result)
+        counts = per_label.setdefault(example.intent, Counter())
+        counts["n"] += 1
+        if served == example.intent:
+            counts["right"] += 1
+        elif served == FALLBACK:
+            counts["fallback"] += 1
+        else:
+            counts["wrong"] += 1
+            confusions[f"{example.intent} -> {served}"] += 1
+    total = len(examples)
+
+    def share(count: int, n: int) -> float:
+        return round(count / n, 3) if n else 0.0
+
+    right = sum(c["right"] for c in per_label.values())
+    fallback = sum(c["fallback"] for c in per_label.values())
+    wrong = sum(c["wrong"] for c in per_label.values())
+    return {
+        "path": str(path),
+        "examples": total,
+        "served_accuracy": share(right, total),
+        "fallback_rate": share(fallback, total),
+        "confidently_wrong_rate": share(wrong, total),
+        "per_label": {
+            label: {
+                "n": c["n"],
+                "recall": share(c["right"], c["n"]),
+                "fallback": share(c["fallback"], c["n"]),
+                "wrong": share(c["wrong"], c["n"]),
+            }
+            for label, c in sorted(per_label.items())
+        },
+        "most_common_confusions": dict(confusions.most_common(10)),
     }
 
 

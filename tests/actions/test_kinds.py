@@ -300,3 +300,17 @@ async def test_a_question_is_summarised_and_filed_only_after_a_yes_or_switched_b
     turn = form_turn("question_form", "confirmed", {"confirmed": True}, slots=slots, message=latest("ja", "affirm"))
     events, _ = await run(ValidateQuestionForm(), turn)
     assert events == [SlotSet("confirmed", True), SlotSet("requested_slot", None)]
+
+
+def test_a_headline_the_problem_guard_ranked_as_an_idea_starts_the_idea_form_and_is_not_offered_a_switch() -> None:
+    """nlu_components.problems moves most of a problem-less report's confidence to share_idea: the result must
+    be clear enough to start the idea form at once, and, typed as the "what" of a report form, not clear
+    enough to offer the idea form instead."""
+    from actions.kinds import is_close_call, other_kind
+    from nlu_components.problems import as_idea
+
+    ranking = as_idea([{"name": "report_issue", "confidence": 1.0}])
+    message = {"text": "Karate voor kinderen in het buurthuis", "intent": ranking[0], "intent_ranking": ranking}
+    assert ranking[0]["name"] == "share_idea"
+    assert not is_close_call(message)
+    assert other_kind(message, "report") is None
