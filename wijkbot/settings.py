@@ -43,7 +43,9 @@ class Settings(BaseSettings):
     outreach_checkin_days: float = 28.0
     outreach_nudge_after_hours: float = 20.0
     poll_default_days: float = Field(default=7.0, gt=0)
-    tz: str = "Europe/Amsterdam"
+    # The municipality's time zone (poll times, quiet hours, "vandaag"), read from MUNICIPALITY_TZ: never from
+    # the process's TZ, which a server or container often sets to UTC.
+    municipality_tz: str = "Europe/Amsterdam"
     privacy_url: str = "https://www.oosterhout.nl/privacy"
 
     reminder_after_hours: float = 24.0
@@ -64,10 +66,13 @@ class Settings(BaseSettings):
         parse_quiet_hours(value)
         return value
 
-    @field_validator("tz")
+    @field_validator("municipality_tz")
     @classmethod
     def _tz_exists(cls, value: str) -> str:
-        ZoneInfo(value)
+        try:
+            ZoneInfo(value)
+        except (ValueError, KeyError) as exc:  # ZoneInfoNotFoundError is a KeyError
+            raise ValueError(f"unknown time zone {value!r} (e.g. Europe/Amsterdam)") from exc
         return value
 
     @property
@@ -88,7 +93,7 @@ class Settings(BaseSettings):
     @property
     def zone(self) -> ZoneInfo:
         """The municipality's time zone."""
-        return ZoneInfo(self.tz)
+        return ZoneInfo(self.municipality_tz)
 
     @property
     def sqlite_path(self) -> Path | None:
