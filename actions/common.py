@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.session import transaction
+from wijkbot.effects import Result, TurnKey, run_once, update_id_from_metadata
 from wijkbot.municipalities import Area
 from wijkbot.residents import find_resident, get_or_create_resident, telegram_id_from_sender
 from wijkbot.services import Services, open_services
@@ -59,6 +60,23 @@ async def in_transaction(work: Callable[[Session], T]) -> T:
             return work(session)
 
     return await asyncio.to_thread(run)
+
+
+async def once(tracker: Tracker, action: str, work: Callable[[Session], Result]) -> Result:
+    """Run `work` in one transaction, once per resident turn: when Rasa runs this turn again (the bot gave up
+    waiting and resent it), the first run's result comes back and nothing is done twice (wijkbot.effects)."""
+    services = get_services()
+    key = turn_key(tracker, action)
+    return await asyncio.to_thread(run_once, services.sessions, key, work)
+
+
+def turn_key(tracker: Tracker, action: str) -> TurnKey | None:
+    """The turn's key: the sender's Telegram id and the update id the bot sent along; None without either."""
+    telegram_id = telegram_id_from_sender(tracker.sender_id)
+    update_id = update_id_from_metadata((tracker.latest_message or {}).get("metadata"))
+    if telegram_id is None or update_id is None:
+        return None
+    return TurnKey(telegram_id=telegram_id, update_id=update_id, action=action)
 
 
 # --- who is talking -------------------------------------------------------------------------------

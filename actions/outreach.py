@@ -10,7 +10,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.area import AREA_SLOTS, AreaValidation
-from actions.common import cleared, in_transaction, resident_for, sender_of, slot_area, slot_text
+from actions.common import cleared, once, resident_for, sender_of, slot_area, slot_text
 from actions.texts import say
 from wijkbot.residents import set_home_area, set_outreach
 
@@ -37,13 +37,13 @@ class ActionSubscribe(Action):
             return cleared(AREA_SLOTS)
         postcode = slot_text(tracker, "postcode")
 
-        def work(session: Session) -> bool:
+        def work(session: Session) -> dict[str, bool]:
             resident = resident_for(session, sender, create=True)
             assert resident is not None
             set_home_area(session, resident, area_code=area.code, postcode=postcode)
-            return set_outreach(session, resident, opt_in=True, via=VIA)
+            return {"changed": set_outreach(session, resident, opt_in=True, via=VIA)}
 
-        changed = await in_transaction(work)
+        changed = (await once(tracker, self.name(), work))["changed"]
         dispatcher.utter_message(text=say("subscribed" if changed else "already_subscribed", area=area.label))
         return cleared(AREA_SLOTS)
 
@@ -55,10 +55,10 @@ class ActionUnsubscribe(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict) -> list[EventType]:
         sender = sender_of(tracker)
 
-        def work(session: Session) -> bool:
+        def work(session: Session) -> dict[str, bool]:
             resident = resident_for(session, sender, create=False)
-            return resident is not None and set_outreach(session, resident, opt_in=False, via=VIA)
+            return {"changed": resident is not None and set_outreach(session, resident, opt_in=False, via=VIA)}
 
-        changed = await in_transaction(work) if sender.telegram_id is not None else False
+        changed = (await once(tracker, self.name(), work))["changed"] if sender.telegram_id is not None else False
         dispatcher.utter_message(text=say("unsubscribed" if changed else "not_subscribed"))
         return []

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +16,7 @@ from rasa_sdk.types import DomainDict
 from sqlalchemy.orm import Session
 
 from actions.area import AREA_SLOTS
-from actions.common import Sender, cleared, get_services, in_transaction, resident_for, sender_of, slot_area, slot_text
+from actions.common import Sender, cleared, get_services, once, resident_for, sender_of, slot_area, slot_text
 from actions.idea_form import IDEA_SLOTS, criteria_answers
 from actions.kinds import SWITCH_SLOTS
 from actions.texts import say
@@ -81,9 +81,15 @@ async def file_and_tell(
         dispatcher.utter_message(text=say("missing_answers"))
         return None
     try:
-        return await in_transaction(
-            lambda session: file_for_sender(session, sender, kind=kind, area_code=area.code, text=text, details=details)
+        # once per turn: a turn Rasa runs again gets the first run's receipt, not a second item
+        filed = await once(
+            tracker,
+            f"file_{kind}",
+            lambda session: asdict(
+                file_for_sender(session, sender, kind=kind, area_code=area.code, text=text, details=details)
+            ),
         )
+        return Receipt(**filed)
     except Exception:
         log.exception("filing a %s for sender %s failed", kind, tracker.sender_id)
         dispatcher.utter_message(text=say("filing_failed"))

@@ -68,7 +68,8 @@ def bench_settings(workdir: Path, fake: FakeTelegramServer) -> Settings:
         tracker_url=f"sqlite:///{tracker}",
         action_server_url=f"http://127.0.0.1:{action_port}",
         rasa_tracker_db=str(tracker),
-        rasa_timeout_seconds=15.0,
+        # the product's patience, not the tests' short one: a slow turn is waited for, not resent
+        rasa_timeout_seconds=Settings.model_fields["rasa_timeout_seconds"].default,
         outreach_quiet_hours="",
     )
     return with_rasa_token(settings)  # Rasa's API for this run only answers with it (see wijkbot.runner)
@@ -232,6 +233,8 @@ def bot_environment(settings: Settings, *, unlimited: bool = False) -> dict[str,
         "TELEGRAM_BASE_URL": settings.telegram_base_url,
         "TELEGRAM_BASE_FILE_URL": settings.telegram_base_file_url or "",
         "RASA_TIMEOUT_SECONDS": str(settings.rasa_timeout_seconds),
+        "HOLDING_REPLY_AFTER_SECONDS": str(settings.holding_reply_after_seconds),
+        "RASA_MAX_IN_FLIGHT": str(settings.rasa_max_in_flight),
         "WEBHOOK_URL": "",
         "WEBHOOK_SECRET": "",
         "BENCH_SENDER_UNLIMITED": "1" if unlimited else "0",

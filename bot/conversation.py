@@ -1,14 +1,17 @@
 """A resident's turn: stored first, then to a staff thread or to Rasa, the replies into the outbox.
 
-Used by the Telegram handlers, the retry job and the terminal chat alike. If Rasa cannot answer, the
-message stays pending, the resident gets one short holding reply, and a later drain answers it in order.
+Used by the Telegram handlers, the retry job and the terminal chat alike. A slow turn is waited for (up to
+RASA_TIMEOUT_SECONDS, longer than Rasa's own worst case); after HOLDING_REPLY_AFTER_SECONDS the resident gets
+one short holding reply meanwhile. Only when Rasa cannot be reached or does not answer in time does the
+message stay pending, to be answered in order by a later drain; such a resent turn carries the same update
+id, so whatever Rasa's actions did the first time is not done again (wijkbot.effects).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -35,6 +38,7 @@ log = logging.getLogger(__name__)
 HOLDING_REPLY = (
     "Even geduld: ik kan je bericht nu niet verwerken. Ik heb het bewaard en antwoord je zodra het weer kan."
 )
+EMPTY_REPLY = "Sorry, daar ging bij mij iets mis. Je bericht is wel aangekomen. Probeer het nog eens, of typ /help."
 GIVE_UP_REPLY = (
     "Sorry, het lukt me nu niet om je bericht te verwerken. Het is bewaard. Probeer het later nog eens, "
     "of bel de gemeente."
@@ -94,11 +98,15 @@ class Conversation:
         wake: Callable[[], None],
         *,
         clock: Callable[[], datetime] = utcnow,
+        holding_after: float | None = None,
     ) -> None:
         self.services = services
         self.rasa = rasa
         self.wake = wake
         self.clock = clock
+        self.holding_after = (
+            holding_after if holding_after is not None else services.settings.holding_reply_after_seconds
+        )
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         def run() -> Any:
@@ -158,6 +166,27 @@ class Conversation:
                     return True  # this chat waits for its next try; other chats go on
         return True
 
+    async def _wait_for_rasa(
+        self, turn: Coroutine[Any, Any, list[RasaReply]], *, chat_id: int, update_id: int
+    ) -> list[RasaReply]:
+        """Wait for the turn; when it takes longer than `holding_after`, queue the holding reply and keep
+        waiting (the turn is not abandoned, so Rasa does it once)."""
+        task = asyncio.ensure_future(turn)
+        try:
+            done, _ = await asyncio.wait({task}, timeout=self.holding_after)
+            if not done:
+                now = self.clock()
+                await self._db(
+                    lambda s: enqueue(
+                        s, purpose=f"holding:{update_id}", chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now
+                    )
+                )
+                self.wake()
+            return await task
+        finally:
+            if not task.done():
+                task.cancel()
+
     def _hold(self, session: Session, *, chat_id: int, update_id: int, attempts: int) -> None:
         now = self.clock()
         if attempts + 1 >= MAX_ATTEMPTS:
@@ -192,8 +221,15 @@ class Conversation:
         if await self._db(relay_if_thread):
             self.wake()
             return
-        replies = await self.rasa.turn(sender=str(user_id), text=text, metadata={"telegram": meta})
-        messages = messages_from_replies(replies)
+        # the update id makes a turn Rasa runs twice act once (wijkbot.effects)
+        replies = await self._wait_for_rasa(
+            self.rasa.turn(sender=str(user_id), text=text, metadata={"telegram": meta, "update_id": update_id}),
+            chat_id=chat_id,
+            update_id=update_id,
+        )
+        if not replies:
+            log.warning("Rasa answered update %s of chat %s with nothing (an action failed?)", update_id, chat_id)
+        messages = messages_from_replies(replies) or [OutgoingMessage(EMPTY_REPLY, [])]
         now = self.clock()
 
         def store_replies(session: Session) -> None:

@@ -378,3 +378,17 @@ class OpenQuestion(Base):
     resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), primary_key=True)
     asked_at: Mapped[datetime] = mapped_column(index=True)
     nudged_at: Mapped[datetime | None]
+
+
+class TurnEffect(Base):
+    """What a side effect of one resident turn gave (the item filed, the subscription changed), keyed by the
+    Telegram update that caused it. Rasa may run a turn twice (the bot gave up waiting and sent it again);
+    the second run finds this row and answers with the first result instead of acting again."""
+
+    __tablename__ = "turn_effect"
+
+    telegram_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    action: Mapped[str] = mapped_column(String(60), primary_key=True)
+    result: Mapped[dict[str, Any]]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

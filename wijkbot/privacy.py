@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.effects import effects_of, forget_effects
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
 from wijkbot.outbox import enqueue
 from wijkbot.polls import export_poll_votes
@@ -164,6 +165,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
     )
     about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
     votes = export_poll_votes(session, resident_id=resident.id) if resident else []
+    effects = effects_of(session, telegram_id=telegram_id)
     return {
         "about": "Alles wat de wijkbot van de gemeente over jou bewaart (AVG art. 15).",
         "exported_at": utcnow().isoformat(),
@@ -215,6 +217,10 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             for m in messages
         ],
         "poll_votes": votes,
+        "turns_done_once": [
+            {"update_id": e.update_id, "action": e.action, "result": e.result, "at": _iso(e.created_at)}
+            for e in effects
+        ],
         "messages_to_staff_about_you": [
             {
                 "id": m.id,
@@ -286,6 +292,7 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
         session.flush()
         session.delete(resident)
     updates = session.execute(delete(models.InboundUpdate).where(models.InboundUpdate.chat_id == telegram_id))
+    forget_effects(session, telegram_id=telegram_id)
     messages = session.execute(
         delete(models.OutboxMessage).where(
             models.OutboxMessage.recipient_chat_id == telegram_id, models.OutboxMessage.status != "sending"
@@ -396,6 +403,7 @@ def expire_old_data(
             models.InboundUpdate.received_at < cutoff, models.InboundUpdate.status != "pending"
         )
     )
+    forget_effects(session, before=cutoff)
     messages = session.execute(
         delete(models.OutboxMessage).where(
             models.OutboxMessage.created_at < cutoff,

@@ -32,7 +32,14 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_tracker_db: str = "var/rasa_tracker.db"
-    rasa_timeout_seconds: float = 15.0
+    # How long the bot waits for one Rasa turn before it gives up and sends the turn again later. Longer than
+    # Rasa's own worst case (it waits up to 300 s for the action server): a turn that is merely slow is waited
+    # for, not resent (a resent turn is one Rasa may run twice; wijkbot.effects keeps its side effects single).
+    rasa_timeout_seconds: float = Field(default=330.0, gt=0)
+    # A resident whose turn takes longer than this gets one holding reply while the bot keeps waiting.
+    holding_reply_after_seconds: float = Field(default=15.0, gt=0)
+    # Turns in flight to Rasa at once; the rest wait in order (admission control instead of a pile-up).
+    rasa_max_in_flight: int = Field(default=8, ge=1)
     # Rasa's HTTP API (--enable-api) only answers with this token; `wijkbot run` makes one per run when unset
     rasa_token: SecretStr | None = None
 

@@ -50,13 +50,20 @@ def latest(
     entities: Sequence[dict[str, Any]] = (),
     ranking: Sequence[tuple[str, float]] = (),
     first_name: str = "Anna",
+    update_id: int | None = None,
 ) -> dict[str, Any]:
+    """The latest user message as Rasa sends it; `update_id` is the Telegram update the bot sends along."""
+    metadata: dict[str, Any] = {
+        "telegram": {"user_id": 0, "chat_id": 0, "first_name": first_name, "language_code": "nl"}
+    }
+    if update_id is not None:
+        metadata["update_id"] = update_id
     return {
         "text": text,
         "intent": {"name": intent, "confidence": 0.9},
         "entities": list(entities),
         "intent_ranking": [{"name": n, "confidence": c} for n, c in ranking],
-        "metadata": {"telegram": {"user_id": 0, "chat_id": 0, "first_name": first_name, "language_code": "nl"}},
+        "metadata": metadata,
     }
 
 

@@ -12,7 +12,7 @@ from actions.fallback import ActionRequestHuman
 from actions.submit import ActionSubmitIdea, ActionSubmitQuestion, ActionSubmitReport
 from db import models
 from db.session import transaction
-from tests.actions.support import SENDER, run, texts, tracker, user_event
+from tests.actions.support import SENDER, latest, run, texts, tracker, user_event
 from tests.conftest import make_staff
 from wijkbot.services import Services
 
@@ -85,6 +85,36 @@ async def test_a_confirmed_idea_is_filed_routed_and_its_notification_queued(acti
         f"Dank je wel! Je idee is ingestuurd (nummer {item.id}). Je idee gaat naar de wijkmakelaar van Den Hout. "
         'Je krijgt antwoord in deze chat. Typ "status" om te zien hoe het ervoor staat.'
     ]
+
+
+async def test_a_submit_turn_rasa_runs_again_files_one_item_and_gives_the_same_receipt(
+    actions_services: Services,
+) -> None:
+    """The bot gave up waiting for "Ja, insturen" and sent the same update again; Rasa had not saved the
+    first run, so the action runs a second time on the same tracker."""
+    with transaction(actions_services.sessions) as session:
+        coordinator = make_staff(session, actions_services.registry, areas=["WK082806"], role="wijkcoordinator")
+        council = make_staff(session, actions_services.registry, areas=["WK082806"], role="council", name="Raad")
+        chats = [coordinator.telegram_id, council.telegram_id]
+    oss = {**IDEA, "area_code": "WK082806", "idea_criteria": None, "idea_criteria_answers": None}
+    confirm = latest("Ja, insturen", intent="affirm", update_id=7001)
+
+    first_events, first = await run(ActionSubmitIdea(), tracker(slots=oss, message=confirm))
+    again_events, again = await run(ActionSubmitIdea(), tracker(slots=oss, message=confirm))
+
+    [item] = rows(actions_services, models.Item)  # one item, one notification per staff member
+    assert sorted(r.recipient_chat_id for r in rows(actions_services, models.OutboxMessage)) == sorted(chats)
+    assert first_events == again_events == IDEA_CLEARED
+    assert texts(first) == texts(again) and f"(nummer {item.id})" in texts(again)[0]
+
+
+async def test_the_next_update_with_the_same_idea_is_a_new_item(actions_services: Services) -> None:
+    with transaction(actions_services.sessions) as session:
+        make_staff(session, actions_services.registry, areas=["WK082611"], name="Sanne")
+    for update_id in (7001, 7002):
+        await run(ActionSubmitIdea(), tracker(slots=IDEA, message=latest("Ja, insturen", update_id=update_id)))
+    assert len(rows(actions_services, models.Item)) == 2
+    assert len(rows(actions_services, models.OutboxMessage)) == 2
 
 
 async def test_an_idea_nobody_covers_goes_to_the_fallback_inbox(actions_services: Services) -> None:

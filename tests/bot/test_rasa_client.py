@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
 from bot.rasa_client import RasaClient
-from tests.stack import Stack
+from tests.stack import Stack, telegram_metadata
 from wijkbot.settings import Settings
 
 pytestmark = pytest.mark.rasa
@@ -27,3 +29,18 @@ async def test_the_client_sends_the_token_from_the_settings(stack: Stack) -> Non
     finally:
         await with_token.aclose()
         await without.aclose()
+
+
+async def test_at_most_max_in_flight_turns_reach_rasa_at_once_and_every_turn_is_answered(stack: Stack) -> None:
+    client = RasaClient(stack.rasa_url, timeout=120, token=stack.rasa_token, max_in_flight=2)
+    try:
+        answers = await asyncio.gather(
+            *(
+                client.turn(sender=sender, text="hallo", metadata=telegram_metadata(sender))
+                for sender in (str(661_000_000 + n) for n in range(12))
+            )
+        )
+    finally:
+        await client.aclose()
+    assert all(answer and answer[0].text for answer in answers)
+    assert client.peak_in_flight == 2 and client.in_flight == 0

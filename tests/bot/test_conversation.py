@@ -1,0 +1,98 @@
+"""A resident's turn to Rasa: a slow turn is waited for (with one holding reply meanwhile), never sent twice;
+an empty answer is an answer; every turn carries its Telegram update id for the actions (wijkbot.effects)."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from sqlalchemy import select
+
+from bot.conversation import EMPTY_REPLY, HOLDING_REPLY, Conversation
+from bot.rasa_client import RasaReply
+from db import models
+from db.session import transaction
+from wijkbot.services import Services
+
+CHAT = 9901
+
+
+class SlowRasa:
+    """Answers each turn only when the test releases it; records what it was asked, with the metadata."""
+
+    def __init__(self, replies: list[RasaReply]) -> None:
+        self.replies = replies
+        self.asked: list[tuple[str, dict[str, Any]]] = []
+        self.release = asyncio.Event()
+
+    async def turn(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[RasaReply]:
+        self.asked.append((text, metadata))
+        await self.release.wait()
+        return self.replies
+
+
+def outbox(services: Services) -> list[tuple[str, str]]:
+    with transaction(services.sessions) as session:
+        rows = session.scalars(select(models.OutboxMessage).order_by(models.OutboxMessage.id))
+        return [(row.purpose, row.payload["text"]) for row in rows]
+
+
+def status(services: Services, update_id: int) -> str | None:
+    with transaction(services.sessions) as session:
+        row = session.get(models.InboundUpdate, update_id)
+        return row.status if row is not None else None
+
+
+async def until(condition: Any) -> None:
+    for _ in range(500):
+        if await asyncio.to_thread(condition):
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("condition not reached")
+
+
+async def test_a_slow_turn_gets_one_holding_reply_and_is_answered_once_without_being_sent_again(
+    services: Services,
+) -> None:
+    rasa = SlowRasa([RasaReply(text="Wat is je idee?")])
+    conversation = Conversation(services, rasa, lambda: None, holding_after=0.01)  # type: ignore[arg-type]
+    turn = asyncio.create_task(
+        conversation.submit(update_id=5001, chat_id=CHAT, user_id=CHAT, text="ik heb een idee", meta={})
+    )
+    await until(lambda: outbox(services) == [("holding:5001", HOLDING_REPLY)])
+    assert status(services, 5001) == "pending"  # still waiting for this very turn, not given up
+    rasa.release.set()
+    await turn
+    assert outbox(services) == [("holding:5001", HOLDING_REPLY), ("reply:5001:0", "Wat is je idee?")]
+    assert [text for text, _ in rasa.asked] == ["ik heb een idee"]
+    assert status(services, 5001) == "done"
+
+
+async def test_a_quick_turn_gets_no_holding_reply(services: Services) -> None:
+    rasa = SlowRasa([RasaReply(text="Hoi!")])
+    rasa.release.set()
+    conversation = Conversation(services, rasa, lambda: None, holding_after=30)  # type: ignore[arg-type]
+    await conversation.submit(update_id=5002, chat_id=CHAT, user_id=CHAT, text="hallo", meta={})
+    assert outbox(services) == [("reply:5002:0", "Hoi!")]
+
+
+async def test_an_empty_answer_is_an_answer_the_turn_is_done_and_the_resident_told(services: Services) -> None:
+    rasa = SlowRasa([])
+    rasa.release.set()
+    conversation = Conversation(services, rasa, lambda: None)  # type: ignore[arg-type]
+    await conversation.submit(update_id=5003, chat_id=CHAT, user_id=CHAT, text="ja, insturen", meta={})
+    assert status(services, 5003) == "done"  # not retried: Rasa handled (and saved) the turn
+    assert outbox(services) == [("reply:5003:0", EMPTY_REPLY)]
+    assert len(rasa.asked) == 1
+
+
+async def test_every_turn_carries_its_telegram_update_id_and_the_residents_telegram_details(
+    services: Services,
+) -> None:
+    rasa = SlowRasa([RasaReply(text="Hoi!")])
+    rasa.release.set()
+    conversation = Conversation(services, rasa, lambda: None)  # type: ignore[arg-type]
+    meta = {"first_name": "Anna", "language_code": "nl"}
+    await conversation.submit(update_id=5004, chat_id=CHAT, user_id=CHAT, text="hallo", meta=meta)
+    [(_, metadata)] = rasa.asked
+    assert metadata == {"telegram": meta, "update_id": 5004}
