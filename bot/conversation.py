@@ -151,7 +151,7 @@ class Conversation:
         )
         for update_id, payload, attempts in rows:
             try:
-                await self._answer(update_id=update_id, chat_id=chat_id, payload=payload)
+                await self._answer(update_id=update_id, chat_id=chat_id, payload=payload, retry=attempts > 0)
             except RasaUnavailable as exc:
                 log.warning("Rasa unavailable for update %s (attempt %s): %s", update_id, attempts + 1, exc)
                 await self._db(partial(self._hold, chat_id=chat_id, update_id=update_id, attempts=attempts))
@@ -198,7 +198,7 @@ class Conversation:
         oldest = pending_updates(session, chat_id=chat_id)[0].update_id
         enqueue(session, purpose=f"holding:{oldest}", chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now)
 
-    async def _answer(self, *, update_id: int, chat_id: int, payload: dict[str, Any]) -> None:
+    async def _answer(self, *, update_id: int, chat_id: int, payload: dict[str, Any], retry: bool = False) -> None:
         meta = dict(payload.get("meta") or {})
         user_id = int(payload.get("user_id") or chat_id)
         text = str(payload.get("text") or "")
@@ -221,12 +221,17 @@ class Conversation:
         if await self._db(relay_if_thread):
             self.wake()
             return
-        # the update id makes a turn Rasa runs twice act once (wijkbot.effects)
-        replies = await self._wait_for_rasa(
-            self.rasa.turn(sender=str(user_id), text=text, metadata={"telegram": meta, "update_id": update_id}),
-            chat_id=chat_id,
-            update_id=update_id,
-        )
+        # A retried turn may have been handled and saved by Rasa after the bot stopped waiting: then its
+        # answer is in Rasa's conversation, and sending the turn again would make Rasa handle it twice.
+        # (RASA_TIMEOUT_SECONDS is longer than Rasa's worst case, so by the retry that first run has ended.)
+        replies = await self.rasa.answered_before(sender=str(user_id), update_id=update_id) if retry else None
+        if replies is None:
+            # the update id makes a turn Rasa runs twice act once (wijkbot.effects)
+            replies = await self._wait_for_rasa(
+                self.rasa.turn(sender=str(user_id), text=text, metadata={"telegram": meta, "update_id": update_id}),
+                chat_id=chat_id,
+                update_id=update_id,
+            )
         if not replies:
             log.warning("Rasa answered update %s of chat %s with nothing (an action failed?)", update_id, chat_id)
         messages = messages_from_replies(replies) or [OutgoingMessage(EMPTY_REPLY, [])]

@@ -71,6 +71,23 @@ class RasaClient:
         replies = [parse_reply(entry) for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
         return [r for r in replies if r.text or r.buttons]
 
+    async def answered_before(self, *, sender: str, update_id: int) -> list[RasaReply] | None:
+        """What Rasa answered to this update when it handled it before (the bot had stopped waiting, and the
+        turn was saved after all); None when Rasa's conversation has no turn with this update id. Raises
+        RasaUnavailable when Rasa cannot be asked."""
+        try:
+            async with self._slots:
+                response = await self._client.get(
+                    f"/conversations/{sender}/tracker",
+                    params={**self._client.params, "include_events": "AFTER_RESTART"},
+                )
+            response.raise_for_status()
+            body = response.json()
+        except (httpx.HTTPError, ValueError) as exc:
+            raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+        events = body.get("events") if isinstance(body, dict) else None
+        return replies_after_update(events if isinstance(events, list) else [], update_id)
+
     async def is_up(self) -> bool:
         try:
             response = await self._client.get("/status", timeout=3)
@@ -89,3 +106,29 @@ def parse_reply(entry: dict[str, Any]) -> RasaReply:
         if isinstance(b, dict) and b.get("payload")
     ]
     return RasaReply(text=str(entry.get("text") or ""), buttons=buttons)
+
+
+def replies_after_update(events: list[Any], update_id: int) -> list[RasaReply] | None:
+    """The bot utterances that followed the user turn carrying this update id in its metadata, up to the
+    next user turn; None when no user turn carries it."""
+    start = None
+    for index, event in enumerate(events):
+        if isinstance(event, dict) and event.get("event") == "user":
+            metadata = event.get("metadata")
+            if isinstance(metadata, dict) and metadata.get("update_id") == update_id:
+                start = index
+    if start is None:
+        return None
+    replies: list[RasaReply] = []
+    for event in events[start + 1 :]:
+        if not isinstance(event, dict):
+            continue
+        if event.get("event") == "user":
+            break
+        if event.get("event") == "bot":
+            data = event.get("data")
+            data = data if isinstance(data, dict) else {}
+            reply = parse_reply({"text": event.get("text"), "buttons": data.get("buttons")})
+            if reply.text or reply.buttons:
+                replies.append(reply)
+    return replies

@@ -4,14 +4,17 @@ an empty answer is an answer; every turn carries its Telegram update id for the 
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 from sqlalchemy import select
 
 from bot.conversation import EMPTY_REPLY, HOLDING_REPLY, Conversation
-from bot.rasa_client import RasaReply
+from bot.rasa_client import RasaReply, replies_after_update
 from db import models
+from db.models import utcnow
 from db.session import transaction
+from wijkbot.inbound import mark_retry, record_update
 from wijkbot.services import Services
 
 CHAT = 9901
@@ -24,6 +27,10 @@ class SlowRasa:
         self.replies = replies
         self.asked: list[tuple[str, dict[str, Any]]] = []
         self.release = asyncio.Event()
+        self.saved: dict[int, list[RasaReply]] = {}  # update id -> what Rasa answered and saved, unawaited
+
+    async def answered_before(self, *, sender: str, update_id: int) -> list[RasaReply] | None:
+        return self.saved.get(update_id)
 
     async def turn(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[RasaReply]:
         self.asked.append((text, metadata))
@@ -96,3 +103,56 @@ async def test_every_turn_carries_its_telegram_update_id_and_the_residents_teleg
     await conversation.submit(update_id=5004, chat_id=CHAT, user_id=CHAT, text="hallo", meta=meta)
     [(_, metadata)] = rasa.asked
     assert metadata == {"telegram": meta, "update_id": 5004}
+
+
+async def test_a_retried_turn_rasa_already_answered_and_saved_is_not_sent_again(services: Services) -> None:
+    """The bot stopped waiting, but Rasa finished the turn and saved it: its answer is taken from Rasa's
+    conversation instead of sending "Ja, insturen" a second time into a conversation that moved on."""
+    rasa = SlowRasa([RasaReply(text="Waarmee kan ik je helpen?")])
+    rasa.release.set()
+    rasa.saved = {5005: [RasaReply(text="Dank je wel voor je melding (nummer 12).")]}
+    with transaction(services.sessions) as session:
+        payload = {"text": "/affirm", "user_id": CHAT, "meta": {}, "button": True}
+        record_update(session, update_id=5005, chat_id=CHAT, kind="rasa", payload=payload)
+        mark_retry(session, update_id=5005)
+    conversation = Conversation(services, rasa, lambda: None, clock=lambda: utcnow() + timedelta(minutes=5))  # type: ignore[arg-type]
+    assert await conversation.drain(CHAT)
+    assert rasa.asked == []
+    assert outbox(services) == [("reply:5005:0", "Dank je wel voor je melding (nummer 12).")]
+    assert status(services, 5005) == "done"
+
+
+async def test_a_retried_turn_rasa_never_saved_is_sent_again(services: Services) -> None:
+    rasa = SlowRasa([RasaReply(text="Dank je wel voor je melding (nummer 12).")])
+    rasa.release.set()
+    with transaction(services.sessions) as session:
+        record_update(session, update_id=5006, chat_id=CHAT, kind="rasa", payload={"text": "/affirm", "user_id": CHAT})
+        mark_retry(session, update_id=5006)
+    conversation = Conversation(services, rasa, lambda: None, clock=lambda: utcnow() + timedelta(minutes=5))  # type: ignore[arg-type]
+    assert await conversation.drain(CHAT)
+    assert [text for text, _ in rasa.asked] == ["/affirm"]
+    assert outbox(services) == [("reply:5006:0", "Dank je wel voor je melding (nummer 12).")]
+
+
+def test_the_answer_to_an_update_is_the_bot_utterances_after_its_user_turn() -> None:
+    events = [
+        {"event": "user", "text": "4911AB", "metadata": {"update_id": 40}},
+        {"event": "bot", "text": "Dit is je melding", "data": {"buttons": [{"title": "Ja", "payload": "/affirm"}]}},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "/affirm", "metadata": {"update_id": 41}},
+        {"event": "slot", "name": "confirmed", "value": True},
+        {"event": "bot", "text": "Dank je wel (nummer 12)."},
+        {"event": "bot", "text": "Nog iets?", "data": {"buttons": None}},
+        {"event": "action", "name": "action_listen"},
+        {"event": "user", "text": "nee", "metadata": {"update_id": 42}},
+        {"event": "bot", "text": "Tot ziens!"},
+    ]
+    assert replies_after_update(events, 41) == [
+        RasaReply(text="Dank je wel (nummer 12)."),
+        RasaReply(text="Nog iets?"),
+    ]
+    assert replies_after_update(events, 40) == [
+        RasaReply(text="Dit is je melding", buttons=[{"title": "Ja", "payload": "/affirm"}])
+    ]
+    assert replies_after_update(events, 43) is None
+    assert replies_after_update([{"event": "user", "metadata": {"update_id": 7}}], 7) == []

@@ -11,7 +11,7 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
-from tests.bot.harness import runtime_of
+from tests.bot.harness import Chat, runtime_of
 from tests.conftest import make_staff
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.stack import Stack
@@ -19,54 +19,6 @@ from tests.stack import Stack
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]
 _users = itertools.count(770_000_001)
-
-
-class Chat:
-    """One person's chat with the bot, as the fake Bot API sees it; reads the bot's messages in order."""
-
-    def __init__(
-        self, telegram: FakeTelegramServer, app: App, user_id: int | None = None, first_name: str = "Anna"
-    ) -> None:
-        self.telegram, self.app = telegram, app
-        self.user_id = user_id or next(_users)
-        self.first_name = first_name
-        self.cursor = 0
-
-    @property
-    def received(self) -> list[dict[str, Any]]:
-        return self.telegram.sent_messages(self.user_id)
-
-    async def next_message(self, timeout: float = 60) -> dict[str, Any]:
-        """The first message not read yet."""
-        messages = await self.telegram.wait_for_messages_async(self.user_id, count=self.cursor + 1, timeout=timeout)
-        self.cursor += 1
-        return messages[self.cursor - 1]
-
-    async def say(self, text: str, **kwargs: Any) -> dict[str, Any]:
-        """Send a text and return the bot's first answer to it."""
-        self.cursor = len(self.received)
-        self.telegram.push_text(self.user_id, text, first_name=self.first_name, **kwargs)
-        return await self.next_message()
-
-    async def press(self, message: dict[str, Any], wanted: str) -> dict[str, Any]:
-        """Press the button of `message` whose title or Rasa payload is `wanted`; return the bot's answer."""
-        data = self.button_data(message, wanted)
-        self.cursor = len(self.received)
-        self.telegram.push_callback(self.user_id, data, message["message_id"], first_name=self.first_name)
-        return await self.next_message()
-
-    def button_data(self, message: dict[str, Any], wanted: str) -> str:
-        buttons = [b for row in (message.get("reply_markup") or {}).get("inline_keyboard", []) for b in row]
-        for button in buttons:
-            if button["text"] == wanted:
-                return str(button["callback_data"])
-        with transaction(runtime_of(self.app).services.sessions) as session:
-            for button in buttons:
-                _, row_id, index = button["callback_data"].split(":")
-                row = session.get(models.OutboxMessage, int(row_id))
-                if row is not None and row.payload["rasa_buttons"][int(index)]["payload"] == wanted:
-                    return str(button["callback_data"])
-        raise AssertionError(f"no button {wanted!r} in {buttons}")
 
 
 def item_of(app: App, user_id: int) -> models.Item:

@@ -19,7 +19,8 @@ from telegram.ext import Application
 from bot.conversation import HOLDING_REPLY
 from db import models
 from db.session import transaction
-from tests.bot.harness import runtime_of
+from tests.bot.harness import Chat, runtime_of
+from tests.conftest import make_staff
 from tests.fakes.telegram_api import FakeTelegramServer
 from tests.stack import Stack
 
@@ -94,6 +95,54 @@ async def test_a_hanging_action_server_gives_a_holding_reply_then_one_answer(
     texts = answers(telegram, user)
     assert texts[0] == HOLDING_REPLY and "Wat is je idee?" in texts[1] and "Waar is je idee?" in texts[2]
     assert len(texts) == 3
+
+
+async def test_a_submit_turn_that_outlasts_the_bot_s_patience_files_once_and_the_resident_gets_one_receipt(
+    stack: Stack, telegram: FakeTelegramServer, app: App
+) -> None:
+    """ "Ja, insturen": the action server files the report, but Rasa cannot save the turn (its tracker store is
+    held by another writer), so the bot gives up waiting (holding reply) and sends the turn again later, and
+    Rasa runs "Ja, insturen" once more on the unsaved conversation. One item, one notification per staff
+    member, one receipt for the resident."""
+    services = runtime_of(app).services
+    with transaction(services.sessions) as session:
+        staff = [
+            make_staff(session, services.registry, areas=["WK082611"], name=name, telegram_id=next(_users))
+            for name in ("Sanne", "Joost")
+        ]
+        staff_chats = sorted(s.telegram_id for s in staff if s.telegram_id is not None)
+    resident = Chat(telegram, app, next(_users))
+
+    def items() -> list[models.Item]:
+        with transaction(services.sessions) as session:
+            return list(
+                session.scalars(
+                    select(models.Item).join(models.Resident).where(models.Resident.telegram_id == resident.user_id)
+                )
+            )
+
+    await resident.say("ik wil iets melden")
+    await resident.say("er ligt een losse stoeptegel voor ons huis")
+    summary = await resident.say("4911AB")
+    assert "Dit is je melding" in summary["text"]
+    writer = sqlite3.connect(stack.env["RASA_TRACKER_DB"], timeout=30, isolation_level=None)
+    writer.execute("BEGIN IMMEDIATE")  # Rasa still reads its conversations, but cannot save one
+    try:
+        assert (await resident.press(summary, "Ja, insturen"))["text"] == HOLDING_REPLY  # the bot gave up
+        await telegram.wait_for_async(lambda: len(items()) == 1, timeout=30)  # ... after the report was filed
+    finally:
+        writer.rollback()
+        writer.close()
+    await telegram.wait_for_async(lambda: any("Dank je wel" in m["text"] for m in resident.received), timeout=90)
+    await settled(app, resident.user_id)
+    [item] = items()
+    with transaction(services.sessions) as session:
+        notified = session.scalars(
+            select(models.OutboxMessage.recipient_chat_id).where(models.OutboxMessage.item_id == item.id)
+        ).all()
+    assert sorted(notified) == staff_chats  # one notification per staff member
+    receipts = [m["text"] for m in resident.received if "Dank je wel" in m["text"]]
+    assert len(receipts) == 1 and f"nummer {item.id}" in receipts[0]
 
 
 async def test_a_locked_database_for_a_moment_loses_nothing(

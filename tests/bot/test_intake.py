@@ -172,6 +172,9 @@ async def test_a_new_message_in_a_chat_waiting_for_rasa_keeps_the_chat_s_backoff
     asked: list[str] = []
 
     class Rasa:
+        async def answered_before(self, *, sender: str, update_id: int) -> list[RasaReply] | None:
+            return None  # this Rasa never saved a turn the bot gave up on
+
         async def turn(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[RasaReply]:
             asked.append(text)
             return [RasaReply(text=f"antwoord op {text}", buttons=[])]
