@@ -4,6 +4,8 @@ it: the resident's words in, the replies out, and the rows in the database."""
 from __future__ import annotations
 
 import itertools
+import json
+import sqlite3
 from typing import Any
 
 import pytest
@@ -12,7 +14,7 @@ from sqlalchemy import select
 from db import models
 from db.session import transaction
 from tests.conftest import make_staff
-from tests.stack import Stack, rasa_say
+from tests.stack import Stack, rasa_say, telegram_metadata
 from wijkbot.staff import staff_for_area
 
 pytestmark = pytest.mark.rasa
@@ -226,3 +228,51 @@ def test_the_running_model_has_expiring_sessions(stack: Stack) -> None:
         timeout=30,
     ).json()
     assert domain["session_config"] == {"session_expiration_time": 60, "carry_over_slots_to_new_session": True}
+
+
+def age_conversation(stack: Stack, sender: str, seconds: float) -> None:
+    """Move a conversation's events back in time, as if the resident came back later (as bench/longlived)."""
+    with sqlite3.connect(stack.env["RASA_TRACKER_DB"]) as connection:
+        connection.execute(
+            "UPDATE events SET timestamp = timestamp - :d, "
+            "data = json_set(data, '$.timestamp', json_extract(data, '$.timestamp') - :d) WHERE sender_id = :s",
+            {"d": seconds, "s": sender},
+        )
+
+
+def sessions_of(stack: Stack, sender: str) -> list[list[dict[str, Any]]]:
+    """The conversation's stored events, one list per session, each from its session_started up to its last
+    action_listen (what follows belongs to starting the next session)."""
+    with sqlite3.connect(stack.env["RASA_TRACKER_DB"]) as connection:
+        rows = connection.execute("SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)).fetchall()
+    sessions: list[list[dict[str, Any]]] = []
+    for (data,) in rows:
+        event = json.loads(data)
+        if event["event"] == "session_started":
+            sessions.append([])
+        if sessions:
+            sessions[-1].append(event)
+    listened = [
+        [i for i, e in enumerate(s) if (e["event"], e.get("name")) == ("action", "action_listen")] for s in sessions
+    ]
+    return [session[: ends[-1] + 1] for session, ends in zip(sessions, listened, strict=True)]
+
+
+def test_a_returning_resident_starts_each_session_with_the_last_area_only(stack: Stack) -> None:
+    sender = new_sender()
+    rasa_say(sender, "/subscribe")
+    assert "Je bent aangemeld" in text_of(rasa_say(sender, "Dorst"))
+    for _visit in range(3):
+        age_conversation(stack, sender, 2 * 3600)  # beyond session_expiration_time (60 min)
+        assert "digitale wijkassistent" in text_of(rasa_say(sender, "/greet"))
+    _first, *later = sessions_of(stack, sender)
+    assert len(later) == 3
+    for session in later:
+        started = [(e["event"], e.get("name"), e.get("value")) for e in session[:4]]
+        assert started == [
+            ("session_started", None, None),
+            ("slot", "last_area", "WK082613"),
+            ("slot", "session_started_metadata", telegram_metadata(sender)),
+            ("action", "action_listen", None),
+        ]
+    assert [len(session) for session in later] == [len(later[0])] * 3  # no session grows with the ones before
