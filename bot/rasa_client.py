@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,65 +22,111 @@ class RasaReply:
     buttons: list[dict[str, str]] = field(default_factory=list)
 
 
+@dataclass
+class Replica:
+    """One Rasa server: its HTTP client and its own admission limit."""
+
+    url: str
+    client: httpx.AsyncClient
+    slots: asyncio.Semaphore
+    in_flight: int = 0
+
+
 class RasaClient:
     """Sends one resident turn to Rasa's REST webhook and returns its replies. With a token (RASA_TOKEN, the
     server's --auth-token) every request carries it as `?token=`, as Rasa's HTTP API requires.
 
-    Admission control: at most `max_in_flight` turns are at Rasa at once; the others wait here, first come
-    first served (asyncio's semaphore wakes waiters in order), and their wait does not count against the
-    timeout. Rasa then works on a few turns at full speed instead of on a pile of them that all time out.
+    Admission control: at most `max_in_flight` turns are at a Rasa server at once; the others wait here,
+    first come first served (asyncio's semaphore wakes waiters in order), and their wait does not count
+    against the timeout. Rasa then works on a few turns at full speed instead of on a pile of them that all
+    time out. With several replicas (RASA_URLS; they share a PostgreSQL tracker store and a Redis lock store)
+    each turn goes to the one with the fewest turns in flight; a replica that refuses the connection (down,
+    restarting) is skipped for that turn, which is safe because the turn never reached it. The bot sends a
+    resident's turns one at a time and in order, whichever replica answers them.
     """
 
     def __init__(
-        self, base_url: str, *, timeout: float = 15.0, token: str | None = None, max_in_flight: int = 8
+        self,
+        base_url: str | Sequence[str],
+        *,
+        timeout: float = 15.0,
+        token: str | None = None,
+        max_in_flight: int = 8,
     ) -> None:
         params = {"token": token} if token else None
-        self._client = httpx.AsyncClient(base_url=base_url.rstrip("/"), timeout=timeout, params=params)
-        self._slots = asyncio.Semaphore(max_in_flight)
+        urls = [base_url] if isinstance(base_url, str) else list(base_url)
+        if not urls:
+            raise ValueError("no Rasa server to talk to")
+        self.replicas = [
+            Replica(
+                url.rstrip("/"),
+                httpx.AsyncClient(base_url=url.rstrip("/"), timeout=timeout, params=params),
+                asyncio.Semaphore(max_in_flight),
+            )
+            for url in urls
+        ]
         self.max_in_flight = max_in_flight
-        self.in_flight = 0
         self.peak_in_flight = 0  # the most turns at Rasa at once since start (for the bench and the tests)
+        self._turns = 0
 
     @classmethod
     def for_settings(cls, settings: Settings) -> RasaClient:
-        """A client for RASA_URL with the run's timeout, token and admission limit."""
+        """A client for RASA_URLS (or RASA_URL) with the run's timeout, token and admission limit."""
         token = settings.rasa_token.get_secret_value() if settings.rasa_token else None
         return cls(
-            settings.rasa_url,
+            settings.rasa_replicas,
             timeout=settings.rasa_timeout_seconds,
             token=token,
             max_in_flight=settings.rasa_max_in_flight,
         )
 
+    @property
+    def in_flight(self) -> int:
+        return sum(replica.in_flight for replica in self.replicas)
+
+    def _in_order(self) -> list[Replica]:
+        """The replicas to try for the next turn: fewest turns in flight first, ties taken in turn."""
+        self._turns += 1
+        count = len(self.replicas)
+        rotated = [self.replicas[(self._turns + i) % count] for i in range(count)]
+        return sorted(rotated, key=lambda replica: replica.in_flight)
+
     async def turn(self, *, sender: str, text: str, metadata: dict[str, Any]) -> list[RasaReply]:
         """One turn. An error or a timeout raises RasaUnavailable. An empty answer is an answer: Rasa handled
         the turn (and saved it) but had nothing to say, e.g. because an action failed; sending the turn again
         would make Rasa handle it a second time."""
-        async with self._slots:
-            self.in_flight += 1
-            self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
-            try:
-                response = await self._client.post(
-                    "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
-                )
-                response.raise_for_status()
-                body = response.json()
-            except (httpx.HTTPError, ValueError) as exc:
-                raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
-            finally:
-                self.in_flight -= 1
-        replies = [parse_reply(entry) for entry in body if isinstance(entry, dict)] if isinstance(body, list) else []
-        return [r for r in replies if r.text or r.buttons]
+        refused: list[str] = []
+        for replica in self._in_order():
+            async with replica.slots:
+                replica.in_flight += 1
+                self.peak_in_flight = max(self.peak_in_flight, self.in_flight)
+                try:
+                    response = await replica.client.post(
+                        "/webhooks/rest/webhook", json={"sender": sender, "message": text, "metadata": metadata}
+                    )
+                    response.raise_for_status()
+                    body = response.json()
+                except httpx.ConnectError as exc:
+                    refused.append(f"{replica.url}: {exc}")
+                    continue  # the turn never reached this replica: another may take it
+                except (httpx.HTTPError, ValueError) as exc:
+                    raise RasaUnavailable(f"{type(exc).__name__}: {exc}") from exc
+                finally:
+                    replica.in_flight -= 1
+            replies = [parse_reply(e) for e in body if isinstance(e, dict)] if isinstance(body, list) else []
+            return [r for r in replies if r.text or r.buttons]
+        raise RasaUnavailable("no Rasa server took the connection: " + "; ".join(refused))
 
     async def answered_before(self, *, sender: str, update_id: int) -> list[RasaReply] | None:
         """What Rasa answered to this update when it handled it before (the bot had stopped waiting, and the
         turn was saved after all); None when Rasa's conversation has no turn with this update id. Raises
-        RasaUnavailable when Rasa cannot be asked."""
+        RasaUnavailable when Rasa cannot be asked. Replicas share their conversations: any one may answer."""
+        replica = self._in_order()[0]
         try:
-            async with self._slots:
-                response = await self._client.get(
-                    f"/conversations/{sender}/tracker",
-                    params={**self._client.params, "include_events": "AFTER_RESTART"},
+            async with replica.slots:
+                # the client's token is merged into these params by httpx
+                response = await replica.client.get(
+                    f"/conversations/{sender}/tracker", params={"include_events": "AFTER_RESTART"}
                 )
             response.raise_for_status()
             body = response.json()
@@ -89,14 +136,19 @@ class RasaClient:
         return replies_after_update(events if isinstance(events, list) else [], update_id)
 
     async def is_up(self) -> bool:
+        """Whether every replica answers its status page."""
         try:
-            response = await self._client.get("/status", timeout=3)
-            return response.status_code == 200
+            for replica in self.replicas:
+                response = await replica.client.get("/status", timeout=3)
+                if response.status_code != 200:
+                    return False
+            return True
         except httpx.HTTPError:
             return False
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        for replica in self.replicas:
+            await replica.client.aclose()
 
 
 def parse_reply(entry: dict[str, Any]) -> RasaReply:

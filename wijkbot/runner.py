@@ -97,8 +97,9 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def rasa_arguments(settings: Settings) -> list[str]:
-    """`rasa run` with its HTTP API on loopback, behind the settings' token (see with_rasa_token)."""
+def rasa_arguments(settings: Settings, url: str | None = None) -> list[str]:
+    """`rasa run` for the replica at `url` (RASA_URL by default) with its HTTP API on loopback, behind the
+    settings' token (see with_rasa_token), with the endpoints for one replica or for several."""
     if settings.rasa_token is None:
         raise ValueError("Rasa's HTTP API needs a token: pass the settings through with_rasa_token first")
     return [
@@ -110,14 +111,19 @@ def rasa_arguments(settings: Settings) -> list[str]:
         "-i",
         "127.0.0.1",
         "-p",
-        str(urlparse(settings.rasa_url).port or 5005),
+        str(urlparse(url or settings.rasa_url).port or 5005),
         "--model",
         str(MODEL),
         "--endpoints",
-        "endpoints.yml",
+        settings.rasa_endpoints,
         "--credentials",
         "credentials.yml",
     ]
+
+
+def local_replicas(settings: Settings) -> list[str]:
+    """The Rasa replicas this machine runs (on 127.0.0.1 or localhost); others run elsewhere (docs/deploy.md)."""
+    return [url for url in settings.rasa_replicas if urlparse(url).hostname in ("127.0.0.1", "localhost")]
 
 
 def start_backends(settings: Settings) -> list[subprocess.Popen[bytes]]:
@@ -136,11 +142,16 @@ def start_backends(settings: Settings) -> list[subprocess.Popen[bytes]]:
         env,
         retention_days=keep,
     )
-    rasa = start_process("rasa", rasa_arguments(settings), env, retention_days=keep)
-    processes = [actions, rasa]
+    processes = [actions]
+    replicas = {}
+    for number, url in enumerate(local_replicas(settings), start=1):
+        name = "rasa" if number == 1 else f"rasa-{number}"
+        replicas[url] = (name, start_process(name, rasa_arguments(settings, url), env, retention_days=keep))
+        processes.append(replicas[url][1])
     try:
         wait_until_up(f"{settings.action_server_url}/health", seconds=60, process=actions, name="actions")
-        wait_until_up(f"{settings.rasa_url}/status?token={quote(token)}", seconds=240, process=rasa, name="rasa")
+        for url, (name, process) in replicas.items():
+            wait_until_up(f"{url}/status?token={quote(token)}", seconds=240, process=process, name=name)
     except BaseException:
         for process in processes:
             stop_process(process)

@@ -6,9 +6,10 @@ import secrets
 from datetime import time
 from functools import lru_cache
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_MUNICIPALITIES = ("GM0826", "GM0828")
@@ -32,6 +33,11 @@ class Settings(BaseSettings):
     rasa_url: str = "http://127.0.0.1:5005"
     action_server_url: str = "http://127.0.0.1:5055"
     rasa_tracker_db: str = "var/rasa_tracker.db"
+    # Several Rasa replicas (RASA_URLS, comma separated; RASA_URL when empty) must share their conversations
+    # and take turns per resident: a PostgreSQL tracker store and a Redis lock store (docs/deploy.md).
+    rasa_urls: str = ""
+    rasa_tracker_store_url: SecretStr | None = None  # postgresql://user:password@host:5432/rasa
+    rasa_lock_store_url: SecretStr | None = None  # redis://:password@host:6379/0
     # How long the bot waits for one Rasa turn before it gives up and sends the turn again later. Longer than
     # Rasa's own worst case (it waits up to 300 s for the action server): a turn that is merely slow is waited
     # for, not resent (a resent turn is one Rasa may run twice; wijkbot.effects keeps its side effects single).
@@ -62,7 +68,14 @@ class Settings(BaseSettings):
     retention_days: int = 90
     small_group_threshold: int = Field(default=5, ge=1)
 
-    @field_validator("telegram_bot_token", "webhook_secret", "rasa_token", mode="before")
+    @field_validator(
+        "telegram_bot_token",
+        "webhook_secret",
+        "rasa_token",
+        "rasa_tracker_store_url",
+        "rasa_lock_store_url",
+        mode="before",
+    )
     @classmethod
     def _empty_secret_is_none(cls, value: object) -> object:
         return None if value in ("", None) else value
@@ -92,10 +105,40 @@ class Settings(BaseSettings):
         """Start and end of the daily period in which no unsolicited message is sent."""
         return parse_quiet_hours(self.outreach_quiet_hours)
 
+    @model_validator(mode="after")
+    def _replicas_share_their_stores(self) -> Settings:
+        if self.rasa_tracker_store_url is not None:
+            parts = urlsplit(self.rasa_tracker_store_url.get_secret_value())
+            if parts.scheme not in ("postgresql", "postgres") or not parts.hostname or not parts.path.strip("/"):
+                raise ValueError("RASA_TRACKER_STORE_URL must look like postgresql://user:password@host:5432/rasa")
+        if self.rasa_lock_store_url is not None:
+            parts = urlsplit(self.rasa_lock_store_url.get_secret_value())
+            if parts.scheme != "redis" or not parts.hostname:
+                raise ValueError("RASA_LOCK_STORE_URL must look like redis://host:6379/0")
+        if len(self.rasa_replicas) > 1 and (self.rasa_tracker_store_url is None or self.rasa_lock_store_url is None):
+            raise ValueError(
+                "several Rasa replicas (RASA_URLS) need RASA_TRACKER_STORE_URL (PostgreSQL) and "
+                "RASA_LOCK_STORE_URL (Redis): they must share conversations and take turns per resident"
+            )
+        return self
+
+    @property
+    def rasa_replicas(self) -> list[str]:
+        """The Rasa servers the bot spreads turns over: RASA_URLS, else RASA_URL."""
+        urls = [url.strip().rstrip("/") for url in self.rasa_urls.split(",") if url.strip()]
+        return urls or [self.rasa_url.rstrip("/")]
+
     @property
     def rasa_tracker_url(self) -> str:
-        """Rasa's SQL tracker store (endpoints.yml): erasure and retention clean it too."""
+        """Rasa's SQL tracker store (endpoints): erasure and retention clean it too."""
+        if self.rasa_tracker_store_url is not None:
+            return self.rasa_tracker_store_url.get_secret_value()
         return f"sqlite:///{self.rasa_tracker_db}"
+
+    @property
+    def rasa_endpoints(self) -> str:
+        """The endpoints file Rasa starts with: one replica on a SQLite file, or shared PostgreSQL + Redis."""
+        return "endpoints.yml" if self.rasa_tracker_store_url is None else "endpoints.replicas.yml"
 
     @property
     def zone(self) -> ZoneInfo:
@@ -115,12 +158,30 @@ def rasa_environment(settings: Settings) -> dict[str, str]:
     """Environment for the Rasa server and the action server: endpoints.yml reads ${ACTION_SERVER_URL} and
     ${RASA_TRACKER_DB} (Rasa substitutes them and refuses to start when one is unset); the action server
     binds to SANIC_HOST (rasa_sdk's default is 0.0.0.0, and the webhook has no authentication)."""
-    return {
+    env = {
         "ACTION_SERVER_URL": settings.action_server_url.rstrip("/"),
         "RASA_TRACKER_DB": settings.rasa_tracker_db,
         "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",
     }
+    if settings.rasa_tracker_store_url is not None:  # endpoints.replicas.yml
+        tracker = urlsplit(settings.rasa_tracker_store_url.get_secret_value())
+        env |= {
+            "RASA_TRACKER_HOST": tracker.hostname or "",
+            "RASA_TRACKER_PORT": str(tracker.port or 5432),
+            "RASA_TRACKER_NAME": tracker.path.strip("/"),
+            "RASA_TRACKER_USER": unquote(tracker.username or ""),
+            "RASA_TRACKER_PASSWORD": unquote(tracker.password or ""),
+        }
+    if settings.rasa_lock_store_url is not None:
+        lock = urlsplit(settings.rasa_lock_store_url.get_secret_value())
+        env |= {
+            "RASA_LOCK_HOST": lock.hostname or "",
+            "RASA_LOCK_PORT": str(lock.port or 6379),
+            "RASA_LOCK_DB": lock.path.strip("/") or "0",
+            "RASA_LOCK_PASSWORD": unquote(lock.password or ""),
+        }
+    return env
 
 
 def with_rasa_token(settings: Settings) -> Settings:

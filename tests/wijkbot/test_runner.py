@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 from pydantic import SecretStr
 
 from wijkbot import runner
-from wijkbot.settings import Settings, with_rasa_token
+from wijkbot.settings import Settings, rasa_environment, with_rasa_token
+
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _settings(**values: Any) -> Settings:
@@ -52,3 +56,65 @@ def test_the_bot_and_rasa_of_one_run_share_its_token(monkeypatch: pytest.MonkeyP
     assert runner.run_stack(_settings()) == 0
     token = seen["rasa"].rasa_token
     assert token is not None and seen["bot"].rasa_token == token
+
+
+def test_one_replica_keeps_its_conversations_in_a_sqlite_file() -> None:
+    settings = _settings(rasa_token="t", rasa_tracker_db="var/t.db")
+    args = runner.rasa_arguments(settings)
+    assert args[args.index("--endpoints") + 1] == "endpoints.yml"
+    assert settings.rasa_replicas == ["http://127.0.0.1:5005"]
+    assert settings.rasa_tracker_url == "sqlite:///var/t.db"
+
+
+def test_replicas_share_postgresql_and_redis_and_each_runs_on_its_own_port() -> None:
+    settings = _settings(
+        rasa_token="t",
+        rasa_urls="http://127.0.0.1:5005, http://127.0.0.1:5006/,http://rasa-3.intern:5005",
+        rasa_tracker_store_url="postgresql://rasa:ge%40heim@db.intern:5433/rasa",
+        rasa_lock_store_url="redis://:slot@cache.intern:6380/2",
+    )
+    assert settings.rasa_replicas == ["http://127.0.0.1:5005", "http://127.0.0.1:5006", "http://rasa-3.intern:5005"]
+    assert runner.local_replicas(settings) == ["http://127.0.0.1:5005", "http://127.0.0.1:5006"]
+    args = runner.rasa_arguments(settings, "http://127.0.0.1:5006")
+    assert args[args.index("-p") + 1] == "5006"
+    assert args[args.index("--endpoints") + 1] == "endpoints.replicas.yml"
+    env = rasa_environment(settings)
+    assert {k: v for k, v in env.items() if k.startswith(("RASA_TRACKER_", "RASA_LOCK_"))} == {
+        "RASA_TRACKER_DB": "var/rasa_tracker.db",  # endpoints.yml's, unused by endpoints.replicas.yml
+        "RASA_TRACKER_HOST": "db.intern",
+        "RASA_TRACKER_PORT": "5433",
+        "RASA_TRACKER_NAME": "rasa",
+        "RASA_TRACKER_USER": "rasa",
+        "RASA_TRACKER_PASSWORD": "ge@heim",
+        "RASA_LOCK_HOST": "cache.intern",
+        "RASA_LOCK_PORT": "6380",
+        "RASA_LOCK_DB": "2",
+        "RASA_LOCK_PASSWORD": "slot",
+    }
+    assert settings.rasa_tracker_url == "postgresql://rasa:ge%40heim@db.intern:5433/rasa"  # erasure reaches it
+
+
+def test_every_variable_the_replicas_endpoints_file_reads_is_set() -> None:
+    settings = _settings(
+        rasa_urls="http://127.0.0.1:5005,http://127.0.0.1:5006",
+        rasa_tracker_store_url="postgresql://postgres@127.0.0.1/rasa",
+        rasa_lock_store_url="redis://127.0.0.1",
+    )
+    wanted = set(re.findall(r"\$\{(\w+)\}", (ROOT / "endpoints.replicas.yml").read_text()))
+    assert wanted <= set(rasa_environment(settings))
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rasa_urls": "http://127.0.0.1:5005,http://127.0.0.1:5006"}, "need RASA_TRACKER_STORE_URL"),
+        ({"rasa_tracker_store_url": "sqlite:///var/rasa.db"}, "RASA_TRACKER_STORE_URL must look like"),
+        ({"rasa_tracker_store_url": "postgresql://db.intern"}, "RASA_TRACKER_STORE_URL must look like"),
+        ({"rasa_lock_store_url": "memcached://cache"}, "RASA_LOCK_STORE_URL must look like"),
+    ],
+)
+def test_replicas_without_shared_stores_or_with_wrong_store_urls_are_refused_clearly(
+    values: dict[str, str], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        _settings(**values)

@@ -1,0 +1,138 @@
+"""Two REAL Rasa replicas behind one bot, started the way `wijkbot run` starts them (wijkbot.runner) with
+endpoints.replicas.yml: a PostgreSQL tracker store and a Redis lock store, shared. Any replica continues a
+resident's conversation, and a resident's turns sent to both at once are handled one after the other."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import secrets
+import socket
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy.engine import make_url
+
+from bot.rasa_client import RasaClient
+from tests.conftest import _fresh_postgres_database
+from tests.stack import RASA_START_SECONDS, Stack, _rasa_model_loaded, free_port, start, stop, wait_for
+from wijkbot.runner import rasa_arguments
+from wijkbot.settings import Settings, rasa_environment
+
+pytestmark = pytest.mark.rasa
+_senders = itertools.count(895_000_001)
+REDIS_URL = "redis://127.0.0.1:6379/3"
+
+
+def redis_reachable() -> bool:
+    """Whether Redis answers PING at REDIS_URL's host and port (its inline protocol)."""
+    try:
+        with socket.create_connection(("127.0.0.1", 6379), timeout=2) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def replicas(stack: Stack, postgres_admin_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[str]]:
+    """Two Rasa servers on one fresh PostgreSQL database and one Redis, using the session's action server."""
+    if not redis_reachable():
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have Redis at {REDIS_URL}")
+        pytest.skip(f"no Redis at {REDIS_URL}")
+    workdir = tmp_path_factory.mktemp("replicas")
+    for database in _fresh_postgres_database(postgres_admin_url):
+        tracker = make_url(database).set(drivername="postgresql").render_as_string(hide_password=False)
+        urls = [f"http://127.0.0.1:{free_port()}" for _ in range(2)]
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None,
+            rasa_urls=",".join(urls),
+            rasa_token=secrets.token_urlsafe(24),
+            rasa_tracker_store_url=tracker,
+            rasa_lock_store_url=REDIS_URL,
+            action_server_url=stack.action_server_url,
+        )
+        assert settings.rasa_token is not None
+        token = settings.rasa_token.get_secret_value()
+        env = {**stack.env, **rasa_environment(settings)}
+        processes: list[tuple[subprocess.Popen[bytes], Path]] = []
+        try:
+            for number, url in enumerate(urls, start=1):
+                log = workdir / f"rasa-{number}.log"
+                processes.append((start(rasa_arguments(settings, url), env, log), log))
+            for url, (process, log) in zip(urls, processes, strict=True):
+                wait_for(
+                    lambda url=url, token=token: _rasa_model_loaded(url, token),  # type: ignore[misc]
+                    seconds=RASA_START_SECONDS,
+                    process=process,
+                    name="a Rasa replica",
+                    log=log,
+                )
+            yield [f"{url}?token={token}" for url in urls]
+        finally:
+            for process, _ in processes:
+                stop(process)
+
+
+def say(replica: str, sender: str, text: str) -> str:
+    url, token = replica.split("?token=")
+    body = {"sender": sender, "message": text, "metadata": {"telegram": {"first_name": "Anna"}}}
+    response = httpx.post(f"{url}/webhooks/rest/webhook", params={"token": token}, json=body, timeout=120)
+    response.raise_for_status()
+    return "\n".join(r.get("text") or "" for r in response.json())
+
+
+def events(replica: str, sender: str) -> list[dict[str, Any]]:
+    url, token = replica.split("?token=")
+    response = httpx.get(f"{url}/conversations/{sender}/tracker", params={"token": token}, timeout=30)
+    response.raise_for_status()
+    return list(response.json()["events"])
+
+
+def test_a_conversation_goes_on_at_whichever_replica_takes_the_next_turn(replicas: list[str]) -> None:
+    sender = str(next(_senders))
+    first, second = replicas
+    assert "Wat is er aan de hand?" in say(first, sender, "ik wil iets melden")
+    assert "Waar is het?" in say(second, sender, "er ligt een losse stoeptegel voor ons huis")
+    assert "Dit is je melding" in say(first, sender, "4911AB")
+    assert events(first, sender) == events(second, sender)
+
+
+def test_a_residents_turns_at_both_replicas_at_once_are_handled_one_after_the_other(replicas: list[str]) -> None:
+    """The Redis lock: the second turn waits until the first is saved, so each user message is followed by
+    its own answer and `action_listen` before the next one begins (never two turns on one old state)."""
+    for _ in range(3):
+        sender = str(next(_senders))
+
+        async def both(sender: str) -> None:
+            await asyncio.gather(
+                asyncio.to_thread(say, replicas[0], sender, "hallo"),
+                asyncio.to_thread(say, replicas[1], sender, "wie is mijn wijkmakelaar?"),
+            )
+
+        asyncio.run(both(sender))
+        kinds = [e["event"] for e in events(replicas[0], sender) if e["event"] in ("user", "bot", "action")]
+        turns = [i for i, kind in enumerate(kinds) if kind == "user"]
+        assert len(turns) == 2
+        between = kinds[turns[0] : turns[1]]
+        assert "bot" in between and between[-1] == "action"  # answered, then listening, then the next turn
+
+
+async def test_the_bot_spreads_turns_over_the_replicas_and_skips_one_that_is_down(replicas: list[str]) -> None:
+    token = replicas[0].split("?token=")[1]
+    urls = [r.split("?token=")[0] for r in replicas]
+    down = f"http://127.0.0.1:{free_port()}"
+    client = RasaClient([down, *urls], timeout=120, token=token, max_in_flight=1)
+    try:
+        senders = [str(next(_senders)) for _ in range(6)]
+        answers = await asyncio.gather(*(client.turn(sender=s, text="hallo", metadata={}) for s in senders))
+    finally:
+        await client.aclose()
+    assert all(answer and answer[0].text for answer in answers)
+    assert client.peak_in_flight >= 2  # both live replicas had a turn at the same time
