@@ -140,7 +140,8 @@ async def test_a_submit_turn_that_outlasts_the_bot_s_patience_files_once_and_the
         notified = session.scalars(
             select(models.OutboxMessage.recipient_chat_id).where(models.OutboxMessage.item_id == item.id)
         ).all()
-    assert sorted(notified) == staff_chats  # one notification per staff member
+    # one notification per staff member of the area (other tests' staff there too), nobody notified twice
+    assert set(staff_chats) <= set(notified) and len(notified) == len(set(notified))
     receipts = [m["text"] for m in resident.received if "Dank je wel" in m["text"]]
     assert len(receipts) == 1 and f"nummer {item.id}" in receipts[0]
 

@@ -59,7 +59,8 @@ def test_ja_insturen_run_again_by_rasa_files_one_report_and_repeats_its_receipt(
         ).all()
     assert f"Dank je wel voor je melding (nummer {item.id})" in first
     assert again == first
-    assert sorted(notified) == staff_chats  # one notification per staff member, not two
+    # one notification per staff member of the area (other tests' staff there too), nobody notified twice
+    assert set(staff_chats) <= set(notified) and len(notified) == len(set(notified))
 
 
 def test_the_same_words_in_a_new_update_are_a_new_report(stack: Stack) -> None:
