@@ -22,13 +22,22 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from bench import broadcast, first_messages, latency, longlived, startup, throughput, understanding
+from bench import broadcast, first_messages, latency, longlived, replicas, startup, throughput, understanding
 from bench.common import SCRIPT, load_average, machine, rss_mb
 from bench.report import RESULTS, write
 from bench.stack import Stack, bench_settings
 from tests.fakes.telegram_api import start_fake_telegram
 
-PARTS = ("training", "understanding", "first_messages", "latency", "throughput", "longlived", "broadcast")
+PARTS = (
+    "training",
+    "understanding",
+    "first_messages",
+    "latency",
+    "throughput",
+    "longlived",
+    "broadcast",
+    "replicas",
+)
 
 
 def say(message: str) -> None:
@@ -137,6 +146,15 @@ class Run:
                 ),
             )
         memory["bench_process_end (fake Bot API + load generator)"] = rss_mb(os.getpid(), tree=False)
+        if "replicas" in self.wanted:
+            workdir = stack.workdir / "replicas"
+            workdir.mkdir()
+            await self.part(
+                "replicas",
+                replicas.measure(
+                    workdir, residents=sizes["throughput_residents"], script=SCRIPT[: sizes["throughput_turns"]]
+                ),
+            )
 
 
 async def amain(args: argparse.Namespace) -> dict[str, Any]:

@@ -211,8 +211,22 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
         ]
 
+    def replicas(d: dict[str, Any]) -> list[Row]:
+        one, two = d["one"], d["two"]
+        return [
+            (
+                f"Rasa REST, {d['residents']} residents, two replicas (turns/s)",
+                str(two["turns_per_s"]),
+                f"one replica {one['turns_per_s']}",
+                _x(d["ratio_two_to_one"]),
+                f"PostgreSQL tracker + Redis lock store; failed {one['failed']}/{two['failed']}, "
+                f"residents out of order {one['residents_out_of_order']}/{two['residents_out_of_order']}",
+            )
+        ]
+
     part("latency", latency, "Turn latency")
     part("throughput", throughput, "Throughput")
+    part("replicas", replicas, "Rasa replicas")
     part("broadcast", broadcast, "Broadcast")
     part("understanding", understanding, "Understanding")
     if "outside" in parts or "outside" in errors:
