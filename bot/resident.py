@@ -5,9 +5,13 @@ flowchart TD
     U[resident message] --> S[(stored, once per update_id)]
     S --> T{open staff thread?}
     T -- yes --> W[relayed to that staff member]
-    T -- no --> R[Rasa turn]
-    R -- replies --> O[(outbox)] --> SEND[sender] --> U2[resident]
-    R -- down or empty --> H[holding reply once; retried with backoff, in order]
+    T -- no --> R[Rasa turn, update_id in the metadata]
+    R -- replies, or an apology for an empty answer --> O[(outbox)] --> SEND[sender] --> U2[resident]
+    R -- slower than HOLDING_REPLY_AFTER_SECONDS --> HW[holding reply once; still waiting] --> R
+    R -- down, or past RASA_TIMEOUT_SECONDS --> H[holding reply once; retried with backoff, in order]
+    H --> A{Rasa saved this update after all?}
+    A -- yes --> O
+    A -- no --> R
 ```
 """
 
