@@ -22,7 +22,17 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import Any
 
-from bench import broadcast, first_messages, latency, longlived, replicas, startup, throughput, understanding
+from bench import (
+    bare_rasa,
+    broadcast,
+    first_messages,
+    latency,
+    longlived,
+    replicas,
+    startup,
+    throughput,
+    understanding,
+)
 from bench.common import SCRIPT, load_average, machine, rss_mb
 from bench.report import RESULTS, write
 from bench.stack import Stack, bench_settings
@@ -37,6 +47,7 @@ PARTS = (
     "longlived",
     "broadcast",
     "replicas",
+    "bare_rasa",
 )
 
 
@@ -146,6 +157,17 @@ class Run:
                 ),
             )
         memory["bench_process_end (fake Bot API + load generator)"] = rss_mb(os.getpid(), tree=False)
+        if "bare_rasa" in self.wanted:
+            await self.part(
+                "bare_rasa",
+                bare_rasa.measure(
+                    stack.workdir,
+                    residents=sizes["throughput_residents"],
+                    turns=sizes["throughput_turns"],
+                    sequential_residents=sizes["latency_residents"],
+                    project=self.results["parts"],
+                ),
+            )
         if "replicas" in self.wanted:
             workdir = stack.workdir / "replicas"
             workdir.mkdir()

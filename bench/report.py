@@ -224,8 +224,27 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
         ]
 
+    def bare(d: dict[str, Any]) -> list[Row]:
+        return [
+            (
+                "Project's Rasa / bare Rasa, turn p50 (one at a time)",
+                _ms(d["project_rasa_rest_p50_ms"]),
+                f"bare {_ms(d['one_at_a_time']['p50_ms'])}",
+                _x(d["ratio_p50"]),
+                "bare: rasa init's default assistant, trained and served in this run",
+            ),
+            (
+                f"Project's Rasa / bare Rasa, throughput ({d['throughput']['residents']} residents, turns/s)",
+                str(d["project_rasa_rest_turns_per_s"]),
+                f"bare {d['throughput']['turns_per_s']}",
+                _x(d["ratio_throughput"]),
+                f"bare failed {d['throughput']['failed']}; init + training {d['init_and_train_s']} s",
+            ),
+        ]
+
     part("latency", latency, "Turn latency")
     part("throughput", throughput, "Throughput")
+    part("bare_rasa", bare, "Bare Rasa reference")
     part("replicas", replicas, "Rasa replicas")
     part("broadcast", broadcast, "Broadcast")
     part("understanding", understanding, "Understanding")
