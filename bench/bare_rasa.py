@@ -56,7 +56,7 @@ async def measure(
     init_seconds = await asyncio.to_thread(make_default_assistant, folder)
     token, port = secrets.token_urlsafe(24), free_port()
     url = f"http://127.0.0.1:{port}"
-    args = [str(rasa_executable()), "run", "--enable-api", "--auth-token", token, "-i", "127.0.0.1", "-p", str(port)]
+    args = [str(rasa_executable()), "run", "--enable-api", f"--auth-token={token}", "-i", "127.0.0.1", "-p", str(port)]
     args += ["--model", str(folder / "models")]
     process = start_process("bare-rasa", args, {**os.environ, "RASA_TELEMETRY_ENABLED": "false"})
     client = RestClient(url, token)

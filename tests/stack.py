@@ -167,8 +167,7 @@ def rasa_command(port: int, token: str) -> list[str]:
         str(RASA),
         "run",
         "--enable-api",
-        "--auth-token",
-        token,
+        f"--auth-token={token}",  # one argument: a token may begin with "-"
         "-i",
         "127.0.0.1",
         "-p",

@@ -106,8 +106,9 @@ def rasa_arguments(settings: Settings, url: str | None = None) -> list[str]:
         str(rasa_executable()),
         "run",
         "--enable-api",
-        "--auth-token",
-        settings.rasa_token.get_secret_value(),
+        # one argument with "=": a token may begin with "-" (token_urlsafe does, 1 in 32), which argparse
+        # would take for an option, and Rasa would refuse to start
+        f"--auth-token={settings.rasa_token.get_secret_value()}",
         "-i",
         "127.0.0.1",
         "-p",

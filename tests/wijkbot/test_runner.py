@@ -35,7 +35,7 @@ def test_a_configured_rasa_token_is_kept(monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_rasa_is_started_with_the_auth_token() -> None:
     args = runner.rasa_arguments(_settings(rasa_token="t0ken", rasa_url="http://127.0.0.1:5123"))
-    assert args[args.index("--auth-token") + 1] == "t0ken"
+    assert "--auth-token=t0ken" in args
     assert "--enable-api" in args and args[args.index("-i") + 1] == "127.0.0.1"
     with pytest.raises(ValueError, match="token"):
         runner.rasa_arguments(_settings())
@@ -56,6 +56,12 @@ def test_the_bot_and_rasa_of_one_run_share_its_token(monkeypatch: pytest.MonkeyP
     assert runner.run_stack(_settings()) == 0
     token = seen["rasa"].rasa_token
     assert token is not None and seen["bot"].rasa_token == token
+
+
+def test_a_token_that_begins_with_a_dash_reaches_rasa_as_the_token() -> None:
+    """argparse takes a separate "-abc" for an option: Rasa would stop with "expected one argument"."""
+    args = runner.rasa_arguments(_settings(rasa_token="-Xy_token"))
+    assert "--auth-token=-Xy_token" in args and "-Xy_token" not in args
 
 
 def test_one_replica_keeps_its_conversations_in_a_sqlite_file() -> None:
