@@ -13,25 +13,18 @@ from __future__ import annotations
 import asyncio
 import os
 import secrets
-import socket
 import subprocess
 import time
 from pathlib import Path
 from typing import Any
 
-from bench.common import ratio, summary_ms
+from bench.common import free_port, ratio, summary_ms
 from bench.stack import RestClient
 from wijkbot.runner import rasa_executable, start_process, stop_process, wait_until_up
 
 # the default assistant's own example conversation (rasa init's data/stories.yml)
 SCRIPT = ("hi", "I am sad", "yes", "great, carry on", "thanks", "bye")
 IDS = 660_500_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_default_assistant(project: Path) -> float:

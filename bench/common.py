@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -221,3 +222,10 @@ def machine() -> dict[str, Any]:
         "executable": sys.executable,
         "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
     }
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

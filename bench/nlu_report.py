@@ -20,9 +20,9 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from bench.common import free_port
 from bench.stack import RestClient
 from bench.understanding import evaluate, evaluate_outside
-from tests.bot.harness import free_port
 from wijkbot.runner import MODEL, ROOT, rasa_executable, stop_process, wait_until_up
 
 

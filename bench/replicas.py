@@ -13,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import socket
 import time
 import uuid
 from pathlib import Path
@@ -22,7 +21,7 @@ from typing import Any
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from bench.common import SCRIPT, ratio
+from bench.common import SCRIPT, free_port, ratio
 from bot.rasa_client import RasaClient, RasaUnavailable
 from wijkbot.runner import start_backends, stop_process
 from wijkbot.settings import Settings, with_rasa_token
@@ -30,12 +29,6 @@ from wijkbot.settings import Settings, with_rasa_token
 POSTGRES_ADMIN = os.environ.get("BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 REDIS = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/4")
 IDS = 650_000_000
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def replica_settings(workdir: Path, database: str) -> Settings:

@@ -31,12 +31,13 @@ import httpx
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from bench.common import free_port
 from bot.conversation import messages_from_replies
 from bot.rasa_client import parse_reply
 from bot.sender import RateLimiter
 from db import models
 from db.session import make_engine, transaction
-from tests.bot.harness import bot_settings, free_port
+from tests.bot.harness import bot_settings
 from tests.fakes.telegram_api import SEND_METHODS, FakeTelegramServer
 from wijkbot.runner import start_backends, start_process, stop_process
 from wijkbot.services import Services, open_services

@@ -65,7 +65,6 @@ class RasaClient:
             )
             for url in urls
         ]
-        self.max_in_flight = max_in_flight
         self.peak_in_flight = 0  # the most turns at Rasa at once since start (for the bench and the tests)
         self._turns = 0
 
