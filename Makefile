@@ -2,6 +2,9 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 export RASA_TELEMETRY_ENABLED := false
+# TensorFlow's deterministic kernels: the same data and config.yml train the same model (without it, two
+# trainings on 2 cores differed by up to 4 held-out examples; see nlu/README.md)
+export TF_DETERMINISTIC_OPS := 1
 export PYTHONDONTWRITEBYTECODE :=
 
 VENV      := .venv

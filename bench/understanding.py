@@ -262,6 +262,7 @@ def training_time(workdir: Path, *, full: bool = False) -> dict[str, Any]:
     env = dict(os.environ)
     env["RASA_TELEMETRY_ENABLED"] = "false"
     env["RASA_CACHE_DIRECTORY"] = str(workdir / "rasa-cache")
+    env["TF_DETERMINISTIC_OPS"] = "1"  # as `make train` trains
     rasa = str(ROOT / ".venv-rasa" / "bin" / "rasa")
     if full:
         args = [rasa, "train", "--config", "config.yml", "--domain", "domain", "--data", "nlu", "dialogue"]

@@ -15,7 +15,15 @@ from rasa.shared.nlu.constants import ENTITIES, ENTITY_ATTRIBUTE_END, ENTITY_ATT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
-from nlu_components.place_answers import INFORM, is_place_answer, outside_spans, without_inform, words
+from nlu_components.place_answers import (
+    INFORM,
+    as_inform,
+    is_bare_place,
+    is_place_answer,
+    outside_spans,
+    without_inform,
+    words,
+)
 
 INTENT_RANKING = "intent_ranking"
 FILE = "inform_vocabulary.json"
@@ -75,12 +83,18 @@ class InformGuard(GraphComponent, IntentClassifier):
     def process(self, messages: list[Message]) -> list[Message]:
         for message in messages:
             intent = message.get(INTENT) or {}
+            if intent.get("name") != INFORM and is_bare_place(message.get(TEXT) or "", _spans(message)):
+                self._rank(message, as_inform(message.get(INTENT_RANKING) or []))
+                continue
             if intent.get("name") != INFORM or not self.vocabulary:
                 continue
             if is_place_answer(message.get(TEXT) or "", _spans(message), self.vocabulary):
                 continue
-            ranking = without_inform(message.get(INTENT_RANKING) or [])
-            if ranking:
-                message.set(INTENT, {"name": ranking[0]["name"], "confidence": ranking[0]["confidence"]}, True)
-                message.set(INTENT_RANKING, ranking, True)
+            self._rank(message, without_inform(message.get(INTENT_RANKING) or []))
         return messages
+
+    @staticmethod
+    def _rank(message: Message, ranking: list[dict[str, Any]]) -> None:
+        if ranking:
+            message.set(INTENT, {"name": ranking[0]["name"], "confidence": ranking[0]["confidence"]}, True)
+            message.set(INTENT_RANKING, ranking, True)

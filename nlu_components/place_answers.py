@@ -11,6 +11,9 @@ ranking. When the likeliest of the rest is an intent that carries content (an id
 ...), the rest is renormalised: that intent with its share of what is left. Otherwise the rest keeps its own
 small confidences, so the FallbackClassifier turns the message into `nlu_fallback` (the assistant asks what it
 is) rather than, say, `greet`.
+
+The other way round, a message that is nothing but a place or postcode (a few words such as "ik woon in"
+aside: WHERE_WORDS) is `inform`, whatever the classifier made of the name ("Dommelbergen" read as an idea).
 """
 
 from __future__ import annotations
@@ -60,6 +63,37 @@ def is_place_answer(text: str, spans: Sequence[tuple[int, int]], vocabulary: fro
         first = text.split(maxsplit=1)[0].lower() if text.strip() else ""
         limit = MAX_FOREIGN_WORDS_WITHOUT_PLACE + (first in PLACE_PREPOSITIONS)
     return len(foreign_words(text, spans, vocabulary)) <= limit
+
+
+# The only words a bare place answer has beside its place or postcode ("ik woon in Dorst", "in de Slotjes", "wij
+# zitten in Oss-Noord"): prepositions, and saying where one lives or is. A landmark ("speeltuin Dorst") is not
+# among them: that may be the start of an idea.
+WHERE_WORDS = PLACE_PREPOSITIONS | frozenset(
+    {"ik", "wij", "we", "woon", "wonen", "woont", "zit", "zitten", "ben", "zijn", "van", "uit", "het", "een"}
+    | {"mijn", "ons", "onze", "daar", "hier", "dat", "is", "live", "the", "near", "at"}
+)
+# What a bare place answer keeps of the likeliest other intent's confidence when it is made `inform`.
+KEEP_OF_OTHER = 0.1
+
+
+def is_bare_place(text: str, spans: Sequence[tuple[int, int]]) -> bool:
+    """Whether the message is a place or postcode and nothing more ("Dommelbergen", "in de Componistenbuurt")."""
+    return bool(spans) and all(word in WHERE_WORDS for word in words(outside_spans(text, spans)))
+
+
+def as_inform(ranking: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ranking with all but KEEP_OF_OTHER of the likeliest intent's confidence moved to `inform`."""
+    entries = sorted((dict(entry) for entry in ranking), key=lambda entry: -float(entry.get("confidence") or 0.0))
+    if not entries or entries[0].get("name") == INFORM:
+        return entries
+    inform = next((entry for entry in entries if entry.get("name") == INFORM), None)
+    if inform is None:
+        inform = {"name": INFORM, "confidence": 0.0}
+        entries.append(inform)
+    moved = float(entries[0].get("confidence") or 0.0) * (1 - KEEP_OF_OTHER)
+    entries[0]["confidence"] = float(entries[0].get("confidence") or 0.0) - moved
+    inform["confidence"] = float(inform.get("confidence") or 0.0) + moved
+    return sorted(entries, key=lambda entry: -float(entry["confidence"]))
 
 
 def without_inform(ranking: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import pytest
 
-from nlu_components.place_answers import foreign_words, is_place_answer, outside_spans, without_inform, words
+from nlu_components.place_answers import (
+    as_inform,
+    foreign_words,
+    is_bare_place,
+    is_place_answer,
+    outside_spans,
+    without_inform,
+    words,
+)
 
 # What the InformGuard learns from `inform` examples such as "ik woon in [Dorst](place)", "bij de vijver".
 VOCABULARY = frozenset(words("ik woon in de bij het op naast achter tegenover voor vijver kerk plein straat school"))
@@ -91,3 +99,47 @@ def test_when_the_rest_carries_no_content_its_small_confidences_are_left_for_the
 
 def test_a_ranking_of_only_inform_leaves_nothing_to_choose() -> None:
     assert without_inform([{"name": "inform", "confidence": 1.0}]) == []
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ("Dommelbergen", "Dommelbergen"),
+        ("in de Componistenbuurt", "Componistenbuurt"),
+        ("ik woon in Dorst", "Dorst"),
+        ("wij zitten in 4902 AB", "4902 AB"),
+    ],
+)
+def test_a_message_that_is_only_a_place_is_a_bare_place(text: str, place: str) -> None:
+    assert is_bare_place(text, [span(text, place)])
+
+
+@pytest.mark.parametrize(
+    ("text", "spans"),
+    [
+        ("Speeltuin Dorst", [(10, 15)]),  # a landmark may start an idea
+        ("nee, Dorst", [(5, 10)]),
+        ("ik woon in de Ruwaard", []),  # no place or postcode found: nothing to go on
+    ],
+)
+def test_a_place_with_other_words_or_without_an_entity_is_not_a_bare_place(
+    text: str, spans: list[tuple[int, int]]
+) -> None:
+    assert not is_bare_place(text, spans)
+
+
+def test_a_bare_place_moves_the_likeliest_intents_confidence_to_inform() -> None:
+    ranking = [
+        {"name": "share_idea", "confidence": 0.8},
+        {"name": "inform", "confidence": 0.05},
+        {"name": "report_issue", "confidence": 0.15},
+    ]
+    ranked = as_inform(ranking)
+    assert [entry["name"] for entry in ranked] == ["inform", "report_issue", "share_idea"]
+    assert ranked[0]["confidence"] == pytest.approx(0.05 + 0.72)
+    assert sum(entry["confidence"] for entry in ranked) == pytest.approx(1.0)
+
+
+def test_a_ranking_already_led_by_inform_is_left_as_it_is() -> None:
+    ranking = [{"name": "inform", "confidence": 0.7}, {"name": "greet", "confidence": 0.3}]
+    assert as_inform(ranking) == ranking
