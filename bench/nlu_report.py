@@ -23,7 +23,7 @@ from typing import Any
 from bench.common import free_port
 from bench.stack import RestClient
 from bench.understanding import evaluate, evaluate_outside
-from wijkbot.runner import MODEL, ROOT, rasa_executable, stop_process, wait_until_up
+from wijkbot.runner import MODEL, ROOT, rasa_serve_command, stop_process, wait_until_up
 
 
 def start_nlu_server(workdir: Path, model: Path = MODEL) -> tuple[subprocess.Popen[bytes], str]:
@@ -38,7 +38,7 @@ def start_nlu_server(workdir: Path, model: Path = MODEL) -> tuple[subprocess.Pop
     # Run in the temporary directory: no endpoints.yml there, so no action server and no tracker store.
     process = subprocess.Popen(
         [
-            str(rasa_executable()),
+            *rasa_serve_command(),
             "run",
             "--enable-api",
             "-i",

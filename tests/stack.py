@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from wijkbot.runner import rasa_serve_command
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
 
@@ -164,7 +165,7 @@ def wait_for(
 
 def rasa_command(port: int, token: str) -> list[str]:
     return [
-        str(RASA),
+        *rasa_serve_command(),
         "run",
         "--enable-api",
         f"--auth-token={token}",  # one argument: a token may begin with "-"

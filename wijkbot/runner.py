@@ -30,6 +30,12 @@ def rasa_executable() -> Path:
     return ROOT / ".venv-rasa" / "bin" / "rasa"
 
 
+def rasa_serve_command() -> list[str]:
+    """How the project starts Rasa's server: Rasa's own command line (`... run --model ...` follows) with
+    rasa_serve's fixes applied first; the Rasa environment imports rasa_serve from this checkout (ADR 0009)."""
+    return [str(ROOT / ".venv-rasa" / "bin" / "python"), "-m", "rasa_serve"]
+
+
 def start_process(
     name: str,
     args: list[str],
@@ -103,7 +109,7 @@ def rasa_arguments(settings: Settings, url: str | None = None) -> list[str]:
     if settings.rasa_token is None:
         raise ValueError("Rasa's HTTP API needs a token: pass the settings through with_rasa_token first")
     return [
-        str(rasa_executable()),
+        *rasa_serve_command(),
         "run",
         "--enable-api",
         # one argument with "=": a token may begin with "-" (token_urlsafe does, 1 in 32), which argparse

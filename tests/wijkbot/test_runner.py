@@ -36,6 +36,7 @@ def test_a_configured_rasa_token_is_kept(monkeypatch: pytest.MonkeyPatch) -> Non
 def test_rasa_is_started_with_the_auth_token() -> None:
     args = runner.rasa_arguments(_settings(rasa_token="t0ken", rasa_url="http://127.0.0.1:5123"))
     assert "--auth-token=t0ken" in args
+    assert args[:4] == [*runner.rasa_serve_command(), "run"]  # Rasa's command line behind rasa_serve's fixes
     assert "--enable-api" in args and args[args.index("-i") + 1] == "127.0.0.1"
     with pytest.raises(ValueError, match="token"):
         runner.rasa_arguments(_settings())
