@@ -60,22 +60,6 @@ def mark_retry(session: Session, *, update_id: int, now: datetime | None = None)
     return row.next_attempt_at
 
 
-def has_earlier_pending(session: Session, *, chat_id: int, update_id: int) -> bool:
-    """Whether an older message of this chat still waits: then this one must wait behind it."""
-    return (
-        session.scalar(
-            select(models.InboundUpdate.update_id)
-            .where(
-                models.InboundUpdate.chat_id == chat_id,
-                models.InboundUpdate.status == "pending",
-                models.InboundUpdate.update_id < update_id,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def pending_chats(session: Session, *, now: datetime | None = None) -> list[int]:
     """Chats whose oldest waiting update is due for another try."""
     now = now or utcnow()

@@ -209,15 +209,6 @@ def postpone(
     return _changed(session.execute(update(models.OutboxMessage).where(_held(row_id, token)).values(**values)))
 
 
-def next_due_at(session: Session) -> datetime | None:
-    return session.scalar(
-        select(models.OutboxMessage.not_before)
-        .where(models.OutboxMessage.status == "pending")
-        .order_by(models.OutboxMessage.not_before)
-        .limit(1)
-    )
-
-
 def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int) -> models.OutboxMessage | None:
     """The outbox row that became this Telegram message (to know which item a staff reply is about)."""
     return session.scalars(
