@@ -17,14 +17,12 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
-from db import models
 from db.models import utcnow
 from db.session import transaction
-from wijkbot.inbound import mark_done, mark_retry, pending_updates
+from wijkbot.inbound import backing_off, mark_done, mark_retry, pending_updates, store_turn
 from wijkbot.outbox import enqueue
 from wijkbot.outreach import asks_question, track_open_question
 from wijkbot.pending import record_turn_error
@@ -72,22 +70,6 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
     return result
 
 
-def backing_off(session: Session, *, chat_id: int, before: int, now: datetime) -> bool:
-    """Whether an older turn of this chat waits for Rasa and is not due for another try yet."""
-    waiting = session.scalar(
-        select(models.InboundUpdate.next_attempt_at)
-        .where(
-            models.InboundUpdate.chat_id == chat_id,
-            models.InboundUpdate.status == "pending",
-            models.InboundUpdate.kind == "rasa",
-            models.InboundUpdate.update_id < before,
-        )
-        .order_by(models.InboundUpdate.update_id)
-        .limit(1)
-    )
-    return waiting is not None and waiting > now
-
-
 class Conversation:
     """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
 
@@ -125,12 +107,7 @@ class Conversation:
         now = self.clock()
 
         def store(session: Session) -> bool:
-            row = session.get(models.InboundUpdate, update_id)
-            if row is None:
-                row = models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload={})
-                session.add(row)
-            row.kind = "rasa"
-            row.payload = {"text": text, "user_id": user_id, "meta": meta}
+            store_turn(session, update_id=update_id, chat_id=chat_id, user_id=user_id, text=text, meta=meta)
             return backing_off(session, chat_id=chat_id, before=update_id, now=now)
 
         if await self._db(store):

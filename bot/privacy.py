@@ -17,6 +17,7 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
+from wijkbot.inbound import forget_update
 from wijkbot.outbox import enqueue
 from wijkbot.privacy import erase_resident, export_json, export_resident, export_summary
 
@@ -107,15 +108,6 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         )
 
     await rt.db(erase)
-    await rt.db(lambda s: _forget_this_update(s, update.update_id))
+    await rt.db(lambda s: forget_update(s, update_id=update.update_id))  # the press was stored: it goes too
     rt.sender.wake()
     await answer_quietly(query, "Je gegevens zijn gewist.")  # last: a late press is still carried out
-
-
-def _forget_this_update(session: Session, update_id: int) -> None:
-    """The button press itself was stored before handling: erase it too."""
-    from db import models
-
-    row = session.get(models.InboundUpdate, update_id)
-    if row is not None:
-        session.delete(row)

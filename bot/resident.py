@@ -26,10 +26,9 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
-from db import models
-from wijkbot.items import my_items_page
-from wijkbot.outbox import Buttons, enqueue
-from wijkbot.residents import find_resident, get_or_create_resident, set_outreach
+from wijkbot.items import add_photo_to_latest_item, my_items_page
+from wijkbot.outbox import Buttons, rasa_button_payload
+from wijkbot.residents import get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
 
@@ -96,11 +95,8 @@ def button_payload(session: Session, *, data: str, chat_id: int) -> str | None:
     """The payload behind "rb:<row>:<index>", only if that row was sent to this very chat."""
     try:
         _, row_id, index = data.split(":")
-        row = session.get(models.OutboxMessage, int(row_id))
-        if row is None or row.recipient_chat_id != chat_id:
-            return None
-        return str(row.payload["rasa_buttons"][int(index)]["payload"])
-    except (ValueError, KeyError, IndexError, TypeError):
+        return rasa_button_payload(session, row_id=int(row_id), index=int(index), chat_id=chat_id)
+    except ValueError:
         return None
 
 
@@ -244,47 +240,21 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     now = rt.clock()
 
     def attach(session: Session) -> str:
-        resident = find_resident(session, telegram_id=user.id)
-        item = latest_open_item(session, resident_id=resident.id) if resident else None
-        if item is None:
+        item_id = add_photo_to_latest_item(
+            session, telegram_id=user.id, file_id=file_id, update_id=update.update_id, now=now
+        )
+        if item_id is None:
             return (
                 "Dank je voor de foto. Vertel eerst in een bericht wat je wilt melden of voorstellen; "
                 "daarna kun je er een foto bij sturen."
             )
-        photos = [*item.details.get("photos", []), file_id][-5:]
-        item.details = {**item.details, "photos": photos}
-        for recipient in item.recipients:
-            member = session.get(models.StaffMember, recipient.staff_id)
-            if member is not None and member.telegram_id is not None and member.active:
-                enqueue(
-                    session,
-                    purpose=f"item:{item.id}:photo:{update.update_id}:{member.id}",
-                    chat_id=member.telegram_id,
-                    method="sendPhoto",
-                    item_id=item.id,
-                    payload={"photo": file_id, "caption": f"Foto bij #{item.id}"},
-                    now=now,
-                )
         return (
-            f"Je foto is toegevoegd aan #{item.id}. Let op: een foto kan de plek bevatten waar hij is "
+            f"Je foto is toegevoegd aan #{item_id}. Let op: een foto kan de plek bevatten waar hij is "
             "gemaakt. Wil je dat niet delen, zet dan locatie uit in je camera."
         )
 
     text = await rt.db(attach)
     await rt.say(chat.id, f"cmd:{update.update_id}", text)
-
-
-def latest_open_item(session: Session, *, resident_id: int) -> models.Item | None:
-    """The resident's most recent item that is still open."""
-    from sqlalchemy import select
-
-    from wijkbot.items import OPEN_STATUSES
-
-    return session.scalars(
-        select(models.Item)
-        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATUSES))
-        .order_by(models.Item.id.desc())
-    ).first()
 
 
 async def answer_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -19,6 +19,7 @@ from db import models
 from db.models import utcnow
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import Buttons, enqueue
+from wijkbot.residents import find_resident
 from wijkbot.routing import KINDS, Route, Rule, route_item
 from wijkbot.text_budget import Page, paginate
 
@@ -33,6 +34,7 @@ STATUS_WORDS = {
 }
 OPEN_STATUSES = ("new", "claimed", "answered")
 MAX_TEXT = 2000
+MAX_PHOTOS = 5
 
 
 class ItemError(ValueError):
@@ -154,6 +156,47 @@ def render_notification(registry: Registry, *, item: models.Item, resident: mode
     lines.append("")
     lines.append("Antwoord met <i>Beantwoorden</i> of door op dit bericht te reageren (reply).")
     return "\n".join(lines)
+
+
+def latest_open_item(session: Session, *, resident_id: int) -> models.Item | None:
+    """The resident's most recent item that is still open."""
+    return session.scalars(
+        select(models.Item)
+        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATUSES))
+        .order_by(models.Item.id.desc())
+    ).first()
+
+
+def add_photo_to_latest_item(
+    session: Session, *, telegram_id: int, file_id: str, update_id: int, now: datetime
+) -> int | None:
+    """Attach a photo (a Telegram file id; nothing is downloaded) to the resident's latest open item, keeping
+    the last `MAX_PHOTOS`, and send it to the item's active staff. Returns the item's id; None when the
+    resident has no open item."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    item = latest_open_item(session, resident_id=resident.id) if resident else None
+    if item is None:
+        return None
+    photos = [*item.details.get("photos", []), file_id][-MAX_PHOTOS:]
+    item.details = {**item.details, "photos": photos}
+    for member in staff_on_telegram(session, item=item):
+        enqueue(
+            session,
+            purpose=f"item:{item.id}:photo:{update_id}:{member.id}",
+            chat_id=int(member.telegram_id or 0),
+            method="sendPhoto",
+            item_id=item.id,
+            payload={"photo": file_id, "caption": f"Foto bij #{item.id}"},
+            now=now,
+        )
+    return item.id
+
+
+def staff_on_telegram(session: Session, *, item: models.Item, leave_out: int | None = None) -> list[models.StaffMember]:
+    """The item's recipients who are active and have a Telegram chat, in the item's order; `leave_out`: a staff
+    id not to include (the one who acted)."""
+    members = (session.get(models.StaffMember, r.staff_id) for r in item.recipients if r.staff_id != leave_out)
+    return [m for m in members if m is not None and m.telegram_id is not None and m.active]
 
 
 def items_of_resident(session: Session, *, resident_id: int) -> list[models.Item]:

@@ -219,6 +219,18 @@ def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int)
     ).first()
 
 
+def rasa_button_payload(session: Session, *, row_id: int, index: int, chat_id: int) -> str | None:
+    """What the `index`-th Rasa button of this outbox row says to Rasa, only if the row was sent to this very
+    chat (callback data is client input); None for an unknown row, another chat or a button it does not have."""
+    row = session.get(models.OutboxMessage, row_id)
+    if row is None or row.recipient_chat_id != chat_id:
+        return None
+    try:
+        return str(row.payload["rasa_buttons"][index]["payload"])
+    except (KeyError, IndexError, TypeError):
+        return None
+
+
 def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime | None = None) -> None:
     """Add many messages in a few statements (a broadcast), each unique per (purpose, recipient) like `enqueue`.
 

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
-from wijkbot.items import KIND_WORDS, OPEN_STATUSES
+from wijkbot.items import KIND_WORDS, OPEN_STATUSES, staff_on_telegram
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
 from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
@@ -83,19 +83,15 @@ def _resident_chat(session: Session, item: models.Item) -> models.Resident | Non
 def _notify_colleagues(
     session: Session, *, item: models.Item, actor: models.StaffMember, text: str, tag: str, now: datetime
 ) -> None:
-    for recipient in item.recipients:
-        if recipient.staff_id == actor.id:
-            continue
-        colleague = session.get(models.StaffMember, recipient.staff_id)
-        if colleague is not None and colleague.telegram_id is not None and colleague.active:
-            enqueue(
-                session,
-                purpose=f"item:{item.id}:{tag}:{colleague.id}",
-                chat_id=colleague.telegram_id,
-                text=text,
-                item_id=item.id,
-                now=now,
-            )
+    for colleague in staff_on_telegram(session, item=item, leave_out=actor.id):
+        enqueue(
+            session,
+            purpose=f"item:{item.id}:{tag}:{colleague.id}",
+            chat_id=int(colleague.telegram_id or 0),
+            text=text,
+            item_id=item.id,
+            now=now,
+        )
 
 
 def claim(session: Session, *, staff: models.StaffMember, item_id: int, now: datetime | None = None) -> Outcome:
