@@ -26,8 +26,10 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
+from wijkbot import purposes
 from wijkbot.items import add_photo_to_latest_item, my_items_page
-from wijkbot.outbox import Buttons, rasa_button_payload
+from wijkbot.outbox import rasa_button_payload
+from wijkbot.payloads import Buttons
 from wijkbot.residents import get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
@@ -59,7 +61,7 @@ async def forward_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     rt = runtime(context)
     if message.text.lstrip().startswith("/"):
         # typed "/intent{...}" must never steer Rasa
-        await rt.say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
+        await rt.say(update.effective_chat.id, purposes.command_answer(update.update_id), UNKNOWN_COMMAND)
         return
     await rt.conversation.submit(
         update_id=update.update_id,
@@ -117,7 +119,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if member is not None:
             await rt.say(
                 chat.id,
-                f"cmd:{update.update_id}",
+                purposes.command_answer(update.update_id),
                 f"Welkom, {member.name}! Je bent nu aangemeld als {member.role} voor "
                 f"{', '.join(member.area_codes)}. Nieuwe meldingen en ideeën uit je gebied komen hier "
                 "binnen. /inbox toont wat openstaat.",
@@ -125,7 +127,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         staff = await rt.db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id))
         if staff is not None:
-            await rt.say(chat.id, f"cmd:{update.update_id}", "Je bent al aangemeld. /inbox toont wat openstaat.")
+            await rt.say(
+                chat.id, purposes.command_answer(update.update_id), "Je bent al aangemeld. /inbox toont wat openstaat."
+            )
             return
     await rt.conversation.submit(
         update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/greet", meta=telegram_meta(update)
@@ -171,7 +175,7 @@ async def _send_my_items(update: Update, context: ContextTypes.DEFAULT_TYPE, num
         return found.text, page_buttons(found, prefix="mine")
 
     text, buttons = await rt.db(page)
-    await rt.say(chat.id, f"cmd:{update.update_id}", text, buttons)
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text, buttons)
 
 
 async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -187,7 +191,7 @@ async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
     await rt.say(
         chat.id,
-        f"cmd:{update.update_id}",
+        purposes.command_answer(update.update_id),
         "Je krijgt geen peilingen en berichten uit je wijk meer. Je kunt me altijd nog zelf iets sturen. "
         "Weer aanmelden? Typ 'aanmelden'.",
         extra=stop,
@@ -197,7 +201,7 @@ async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def answer_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other /command gets a friendly list of what exists."""
     if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
+        await runtime(context).say(update.effective_chat.id, purposes.command_answer(update.update_id), UNKNOWN_COMMAND)
 
 
 def non_text_answer(message: Message | None) -> str:
@@ -221,13 +225,15 @@ async def answer_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Voice, video, stickers, documents, contacts and the like: a clear answer, nothing lost."""
     if update.effective_chat is not None:
         text = non_text_answer(update.effective_message)
-        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", text)
+        await runtime(context).say(update.effective_chat.id, purposes.command_answer(update.update_id), text)
 
 
 async def answer_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Messages in groups: the bot only talks one to one."""
     if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, f"group:{update.effective_chat.id}", GROUP_REPLY)
+        await runtime(context).say(
+            update.effective_chat.id, purposes.group_notice(update.effective_chat.id), GROUP_REPLY
+        )
 
 
 async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -254,7 +260,7 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         )
 
     text = await rt.db(attach)
-    await rt.say(chat.id, f"cmd:{update.update_id}", text)
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
 
 
 async def answer_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -262,7 +268,7 @@ async def answer_location(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if update.effective_chat is not None:
         await runtime(context).say(
             update.effective_chat.id,
-            f"cmd:{update.update_id}",
+            purposes.command_answer(update.update_id),
             "Dank je. Ik kan nog niet zien in welke wijk een locatie ligt. Wil je je postcode sturen? "
             "Bijvoorbeeld 4901 AB.",
         )
@@ -273,7 +279,7 @@ async def answer_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if update.effective_chat is not None:
         await runtime(context).say(
             update.effective_chat.id,
-            f"cmd:{update.update_id}",
+            purposes.command_answer(update.update_id),
             "Ik zie dat je een bericht hebt aangepast. Ik lees alleen nieuwe berichten: stuur je aanpassing "
             "gerust als nieuw bericht.",
         )

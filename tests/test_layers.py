@@ -133,6 +133,13 @@ def test_the_telegram_edge_holds_no_sql() -> None:
     assert problems == {}, "move these into typed functions in wijkbot/ (keyword-only, a Session parameter)"
 
 
+def test_the_sender_walks_the_send_hooks_instead_of_importing_what_they_do() -> None:
+    """Polls, media and outreach reach the sender only through wijkbot.send_hooks' two lists."""
+    imported = {module for _, module, _ in imported_modules(parse(ROOT / "bot" / "sender.py"))}
+    assert imported & {"wijkbot.polls", "wijkbot.media", "wijkbot.outreach"} == set()
+    assert "wijkbot.send_hooks" in imported
+
+
 # --- the checks themselves catch what they are for ----------------------------------------------------
 
 

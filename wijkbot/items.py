@@ -17,8 +17,10 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot import purposes
 from wijkbot.municipalities import Registry
-from wijkbot.outbox import Buttons, enqueue
+from wijkbot.outbox import enqueue
+from wijkbot.payloads import Buttons, Photo
 from wijkbot.residents import find_resident
 from wijkbot.routing import KINDS, Route, Rule, route_item
 from wijkbot.text_budget import Page, paginate
@@ -89,7 +91,7 @@ def file_item(
     ]
     session.add(item)
     session.flush()
-    notify_recipients(session, registry, item=item, resident=resident, purpose="new")
+    notify_recipients(session, registry, item=item, resident=resident, tag="new")
     return Filed(item=item, route=route)
 
 
@@ -99,7 +101,7 @@ def notify_recipients(
     *,
     item: models.Item,
     resident: models.Resident | None,
-    purpose: str,
+    tag: str,
     only: Sequence[int] | None = None,
 ) -> int:
     """Queue the notification of this item for each recipient (or only these) with a Telegram account."""
@@ -115,7 +117,7 @@ def notify_recipients(
         council = any(r.staff_id == member.id and r.reason == "council" for r in item.recipients)
         queued += enqueue(
             session,
-            purpose=f"item:{item.id}:{purpose}:{member.id}",
+            purpose=purposes.item_notice(item.id, tag, member.id),
             chat_id=int(member.telegram_id or 0),
             text=render_notification(registry, item=item, resident=resident),
             buttons=None if council else staff_buttons(item.id),
@@ -182,11 +184,10 @@ def add_photo_to_latest_item(
     for member in staff_on_telegram(session, item=item):
         enqueue(
             session,
-            purpose=f"item:{item.id}:photo:{update_id}:{member.id}",
+            purpose=purposes.item_photo(item.id, update_id, member.id),
             chat_id=int(member.telegram_id or 0),
-            method="sendPhoto",
+            message=Photo(photo=file_id, caption=f"Foto bij #{item.id}"),
             item_id=item.id,
-            payload={"photo": file_id, "caption": f"Foto bij #{item.id}"},
             now=now,
         )
     return item.id
