@@ -17,16 +17,16 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
-from db import models
 from db.models import utcnow
 from db.session import transaction
-from wijkbot.inbound import mark_done, mark_retry, pending_updates
+from wijkbot import purposes
+from wijkbot.inbound import backing_off, mark_done, mark_retry, pending_updates, store_turn
 from wijkbot.outbox import enqueue
 from wijkbot.outreach import asks_question, track_open_question
+from wijkbot.payloads import Text
 from wijkbot.pending import record_turn_error
 from wijkbot.residents import get_or_create_resident
 from wijkbot.services import Services
@@ -72,22 +72,6 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
     return result
 
 
-def backing_off(session: Session, *, chat_id: int, before: int, now: datetime) -> bool:
-    """Whether an older turn of this chat waits for Rasa and is not due for another try yet."""
-    waiting = session.scalar(
-        select(models.InboundUpdate.next_attempt_at)
-        .where(
-            models.InboundUpdate.chat_id == chat_id,
-            models.InboundUpdate.status == "pending",
-            models.InboundUpdate.kind == "rasa",
-            models.InboundUpdate.update_id < before,
-        )
-        .order_by(models.InboundUpdate.update_id)
-        .limit(1)
-    )
-    return waiting is not None and waiting > now
-
-
 class Conversation:
     """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
 
@@ -125,12 +109,7 @@ class Conversation:
         now = self.clock()
 
         def store(session: Session) -> bool:
-            row = session.get(models.InboundUpdate, update_id)
-            if row is None:
-                row = models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload={})
-                session.add(row)
-            row.kind = "rasa"
-            row.payload = {"text": text, "user_id": user_id, "meta": meta}
+            store_turn(session, update_id=update_id, chat_id=chat_id, user_id=user_id, text=text, meta=meta)
             return backing_off(session, chat_id=chat_id, before=update_id, now=now)
 
         if await self._db(store):
@@ -178,7 +157,12 @@ class Conversation:
                 now = self.clock()
                 await self._db(
                     lambda s: enqueue(
-                        s, purpose=f"holding:{update_id}", chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now
+                        s,
+                        purpose=purposes.holding_reply(update_id),
+                        chat_id=chat_id,
+                        text=HOLDING_REPLY,
+                        priority=10,
+                        now=now,
                     )
                 )
                 self.wake()
@@ -191,12 +175,16 @@ class Conversation:
         now = self.clock()
         if attempts + 1 >= MAX_ATTEMPTS:
             mark_done(session, update_id=update_id, status="failed", now=now)
-            enqueue(session, purpose=f"giveup:{update_id}", chat_id=chat_id, text=GIVE_UP_REPLY, priority=10, now=now)
+            enqueue(
+                session, purpose=purposes.give_up(update_id), chat_id=chat_id, text=GIVE_UP_REPLY, priority=10, now=now
+            )
             return
         mark_retry(session, update_id=update_id, now=now)
         # One holding reply per waiting streak: the oldest waiting update names the streak.
         oldest = pending_updates(session, chat_id=chat_id)[0].update_id
-        enqueue(session, purpose=f"holding:{oldest}", chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now)
+        enqueue(
+            session, purpose=purposes.holding_reply(oldest), chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now
+        )
 
     async def _answer(self, *, update_id: int, chat_id: int, payload: dict[str, Any], retry: bool = False) -> None:
         meta = dict(payload.get("meta") or {})
@@ -214,7 +202,7 @@ class Conversation:
             outcome = relay_resident_message(
                 session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id, now=now
             )
-            enqueue(session, purpose=f"relayed:{update_id}", chat_id=chat_id, text=outcome.message, now=now)
+            enqueue(session, purpose=purposes.relayed(update_id), chat_id=chat_id, text=outcome.message, now=now)
             mark_done(session, update_id=update_id, now=now)
             return True
 
@@ -241,10 +229,9 @@ class Conversation:
             for index, message in enumerate(messages):
                 enqueue(
                     session,
-                    purpose=f"reply:{update_id}:{index}",
+                    purpose=purposes.rasa_reply(update_id, index),
                     chat_id=chat_id,
-                    text=message.text,
-                    payload={"rasa_buttons": message.buttons} if message.buttons else None,
+                    message=Text(text=message.text, rasa_buttons=message.buttons or None),
                     priority=10,
                     now=now,
                 )

@@ -32,9 +32,8 @@ from bot.rasa_client import RasaClient
 from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
-from db import models
 from db.session import make_engine
-from wijkbot.inbound import mark_done, pending_chats, record_update
+from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_handler_error, record_update
 from wijkbot.pending import expire_pending
 from wijkbot.privacy import expire_old_data, stored_update
 from wijkbot.services import open_services
@@ -75,10 +74,8 @@ async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     store = record(update, now=rt.clock())
 
     def admit(session: Session) -> bool:
-        if store(session):
-            return True  # reached the handlers without the intake queue
-        row = session.get(models.InboundUpdate, update.update_id)
-        return row is not None and row.status == "pending"
+        # True when it reached the handlers without the intake queue
+        return store(session) or is_pending(session, update_id=update.update_id)
 
     if not await rt.db(admit):
         log.info("update %s was delivered again; handled once already", update.update_id)
@@ -90,14 +87,7 @@ async def finish_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     rt = runtime(context)
     now = rt.clock()
 
-    def done(session: Any) -> None:
-        from db import models
-
-        row = session.get(models.InboundUpdate, update.update_id)
-        if row is not None and row.kind != "rasa" and row.status == "pending":
-            mark_done(session, update_id=update.update_id, now=now)
-
-    await rt.db(done)
+    await rt.db(lambda s: finish_handled(s, update_id=update.update_id, now=now))
 
 
 async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -155,18 +145,7 @@ async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     now = rt.clock()
 
-    def fail(session: Any) -> str | None:
-        from db import models
-
-        row = session.get(models.InboundUpdate, update.update_id)
-        if row is None or row.status != "pending":
-            return None
-        row.attempts += 1
-        if row.kind != "rasa":
-            row.status, row.processed_at = "failed", now
-        return str(row.status)
-
-    status = await rt.db(fail)
+    status = await rt.db(lambda s: record_handler_error(s, update_id=update.update_id, now=now))
     log.error("update %s raised in its handler; left %s, not done", update.update_id, status)
     if update.callback_query is not None:
         await answer_quietly(update.callback_query, "Er ging iets mis. Probeer het zo nog eens.", show_alert=True)

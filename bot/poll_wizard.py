@@ -35,8 +35,9 @@ from telegram.ext import (
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
-from wijkbot.outbox import Buttons
+from wijkbot import purposes
 from wijkbot.outreach import Policy
+from wijkbot.payloads import Buttons
 from wijkbot.polls import (
     POLL_ROLES,
     PollError,
@@ -77,7 +78,7 @@ def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
 
 async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, buttons: Buttons | None = None) -> None:
     if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, f"{PREFIX}:{update.update_id}", text, buttons)
+        await runtime(context).say(update.effective_chat.id, purposes.wizard_step(update.update_id), text, buttons)
 
 
 async def _answer_button(update: Update) -> str:

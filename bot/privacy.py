@@ -17,7 +17,10 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
+from wijkbot import purposes
+from wijkbot.inbound import forget_update
 from wijkbot.outbox import enqueue
+from wijkbot.payloads import Document, Text
 from wijkbot.privacy import erase_resident, export_json, export_resident, export_summary
 
 CONFIRM_YES = "forget:yes"
@@ -35,7 +38,7 @@ async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
 
     def export(session: Session) -> None:
         document = export_resident(session, telegram_id=user.id, tracker=tracker)
-        purpose = f"export:{update.update_id}"
+        purpose = purposes.export(update.update_id)
         if document is None:
             enqueue(
                 session,
@@ -49,12 +52,11 @@ async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         enqueue(session, purpose=purpose, chat_id=chat.id, text=export_summary(document), priority=10, now=now)
         enqueue(
             session,
-            purpose=f"{purpose}:file",
+            purpose=purposes.export_file(update.update_id),
             chat_id=chat.id,
-            method="sendDocument",
+            message=Document(document_text=export_json(document), filename="mijn-gegevens-wijkbot.json"),
             priority=10,
             now=now,
-            payload={"document_text": export_json(document), "filename": "mijn-gegevens-wijkbot.json"},
         )
 
     await rt.db(export)
@@ -68,7 +70,7 @@ async def ask_to_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         return
     await runtime(context).say(
         chat.id,
-        f"cmd:{update.update_id}",
+        purposes.command_answer(update.update_id),
         "Wil je dat we alles over jou wissen? Je ideeën, meldingen en vragen worden ingetrokken, en het gesprek "
         "met mij wordt gewist. Dit kan niet ongedaan worden gemaakt.",
         buttons=[
@@ -87,7 +89,7 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     rt = runtime(context)
     if query.data != CONFIRM_YES:
-        await rt.say(chat.id, f"cmd:{update.update_id}", "Goed, er is niets gewist.")
+        await rt.say(chat.id, purposes.command_answer(update.update_id), "Goed, er is niets gewist.")
         await answer_quietly(query, "Er is niets gewist.")
         return
     tracker = rt.tracker
@@ -97,25 +99,18 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         erase_resident(session, telegram_id=user.id, tracker=tracker)
         enqueue(
             session,
-            purpose=f"erased:{update.update_id}",
+            purpose=purposes.erased(update.update_id),
             chat_id=chat.id,
             priority=10,
             now=now,
-            payload={"ephemeral": True},
-            text="Alles over jou is gewist. Alleen anonieme aantallen blijven over (zoals 'een idee in "
-            "Dorst'). Je kunt me altijd opnieuw een bericht sturen.",
+            message=Text(
+                text="Alles over jou is gewist. Alleen anonieme aantallen blijven over (zoals 'een idee in "
+                "Dorst'). Je kunt me altijd opnieuw een bericht sturen.",
+                ephemeral=True,
+            ),
         )
 
     await rt.db(erase)
-    await rt.db(lambda s: _forget_this_update(s, update.update_id))
+    await rt.db(lambda s: forget_update(s, update_id=update.update_id))  # the press was stored: it goes too
     rt.sender.wake()
     await answer_quietly(query, "Je gegevens zijn gewist.")  # last: a late press is still carried out
-
-
-def _forget_this_update(session: Session, update_id: int) -> None:
-    """The button press itself was stored before handling: erase it too."""
-    from db import models
-
-    row = session.get(models.InboundUpdate, update_id)
-    if row is not None:
-        session.delete(row)

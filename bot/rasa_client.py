@@ -134,17 +134,6 @@ class RasaClient:
         events = body.get("events") if isinstance(body, dict) else None
         return replies_after_update(events if isinstance(events, list) else [], update_id)
 
-    async def is_up(self) -> bool:
-        """Whether every replica answers its status page."""
-        try:
-            for replica in self.replicas:
-                response = await replica.client.get("/status", timeout=3)
-                if response.status_code != 200:
-                    return False
-            return True
-        except httpx.HTTPError:
-            return False
-
     async def aclose(self) -> None:
         for replica in self.replicas:
             await replica.client.aclose()

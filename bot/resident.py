@@ -26,10 +26,11 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
-from db import models
-from wijkbot.items import my_items_page
-from wijkbot.outbox import Buttons, enqueue
-from wijkbot.residents import find_resident, get_or_create_resident, set_outreach
+from wijkbot import purposes
+from wijkbot.items import add_photo_to_latest_item, my_items_page
+from wijkbot.outbox import rasa_button_payload
+from wijkbot.payloads import Buttons
+from wijkbot.residents import get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
 
@@ -60,7 +61,7 @@ async def forward_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     rt = runtime(context)
     if message.text.lstrip().startswith("/"):
         # typed "/intent{...}" must never steer Rasa
-        await rt.say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
+        await rt.say(update.effective_chat.id, purposes.command_answer(update.update_id), UNKNOWN_COMMAND)
         return
     await rt.conversation.submit(
         update_id=update.update_id,
@@ -96,11 +97,8 @@ def button_payload(session: Session, *, data: str, chat_id: int) -> str | None:
     """The payload behind "rb:<row>:<index>", only if that row was sent to this very chat."""
     try:
         _, row_id, index = data.split(":")
-        row = session.get(models.OutboxMessage, int(row_id))
-        if row is None or row.recipient_chat_id != chat_id:
-            return None
-        return str(row.payload["rasa_buttons"][int(index)]["payload"])
-    except (ValueError, KeyError, IndexError, TypeError):
+        return rasa_button_payload(session, row_id=int(row_id), index=int(index), chat_id=chat_id)
+    except ValueError:
         return None
 
 
@@ -121,7 +119,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if member is not None:
             await rt.say(
                 chat.id,
-                f"cmd:{update.update_id}",
+                purposes.command_answer(update.update_id),
                 f"Welkom, {member.name}! Je bent nu aangemeld als {member.role} voor "
                 f"{', '.join(member.area_codes)}. Nieuwe meldingen en ideeën uit je gebied komen hier "
                 "binnen. /inbox toont wat openstaat.",
@@ -129,7 +127,9 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         staff = await rt.db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id))
         if staff is not None:
-            await rt.say(chat.id, f"cmd:{update.update_id}", "Je bent al aangemeld. /inbox toont wat openstaat.")
+            await rt.say(
+                chat.id, purposes.command_answer(update.update_id), "Je bent al aangemeld. /inbox toont wat openstaat."
+            )
             return
     await rt.conversation.submit(
         update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/greet", meta=telegram_meta(update)
@@ -175,7 +175,7 @@ async def _send_my_items(update: Update, context: ContextTypes.DEFAULT_TYPE, num
         return found.text, page_buttons(found, prefix="mine")
 
     text, buttons = await rt.db(page)
-    await rt.say(chat.id, f"cmd:{update.update_id}", text, buttons)
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text, buttons)
 
 
 async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -191,7 +191,7 @@ async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
     await rt.say(
         chat.id,
-        f"cmd:{update.update_id}",
+        purposes.command_answer(update.update_id),
         "Je krijgt geen peilingen en berichten uit je wijk meer. Je kunt me altijd nog zelf iets sturen. "
         "Weer aanmelden? Typ 'aanmelden'.",
         extra=stop,
@@ -201,7 +201,7 @@ async def stop_outreach(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 async def answer_unknown_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any other /command gets a friendly list of what exists."""
     if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", UNKNOWN_COMMAND)
+        await runtime(context).say(update.effective_chat.id, purposes.command_answer(update.update_id), UNKNOWN_COMMAND)
 
 
 def non_text_answer(message: Message | None) -> str:
@@ -225,13 +225,15 @@ async def answer_non_text(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     """Voice, video, stickers, documents, contacts and the like: a clear answer, nothing lost."""
     if update.effective_chat is not None:
         text = non_text_answer(update.effective_message)
-        await runtime(context).say(update.effective_chat.id, f"cmd:{update.update_id}", text)
+        await runtime(context).say(update.effective_chat.id, purposes.command_answer(update.update_id), text)
 
 
 async def answer_group(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Messages in groups: the bot only talks one to one."""
     if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, f"group:{update.effective_chat.id}", GROUP_REPLY)
+        await runtime(context).say(
+            update.effective_chat.id, purposes.group_notice(update.effective_chat.id), GROUP_REPLY
+        )
 
 
 async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -244,47 +246,21 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     now = rt.clock()
 
     def attach(session: Session) -> str:
-        resident = find_resident(session, telegram_id=user.id)
-        item = latest_open_item(session, resident_id=resident.id) if resident else None
-        if item is None:
+        item_id = add_photo_to_latest_item(
+            session, telegram_id=user.id, file_id=file_id, update_id=update.update_id, now=now
+        )
+        if item_id is None:
             return (
                 "Dank je voor de foto. Vertel eerst in een bericht wat je wilt melden of voorstellen; "
                 "daarna kun je er een foto bij sturen."
             )
-        photos = [*item.details.get("photos", []), file_id][-5:]
-        item.details = {**item.details, "photos": photos}
-        for recipient in item.recipients:
-            member = session.get(models.StaffMember, recipient.staff_id)
-            if member is not None and member.telegram_id is not None and member.active:
-                enqueue(
-                    session,
-                    purpose=f"item:{item.id}:photo:{update.update_id}:{member.id}",
-                    chat_id=member.telegram_id,
-                    method="sendPhoto",
-                    item_id=item.id,
-                    payload={"photo": file_id, "caption": f"Foto bij #{item.id}"},
-                    now=now,
-                )
         return (
-            f"Je foto is toegevoegd aan #{item.id}. Let op: een foto kan de plek bevatten waar hij is "
+            f"Je foto is toegevoegd aan #{item_id}. Let op: een foto kan de plek bevatten waar hij is "
             "gemaakt. Wil je dat niet delen, zet dan locatie uit in je camera."
         )
 
     text = await rt.db(attach)
-    await rt.say(chat.id, f"cmd:{update.update_id}", text)
-
-
-def latest_open_item(session: Session, *, resident_id: int) -> models.Item | None:
-    """The resident's most recent item that is still open."""
-    from sqlalchemy import select
-
-    from wijkbot.items import OPEN_STATUSES
-
-    return session.scalars(
-        select(models.Item)
-        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATUSES))
-        .order_by(models.Item.id.desc())
-    ).first()
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
 
 
 async def answer_location(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -292,7 +268,7 @@ async def answer_location(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if update.effective_chat is not None:
         await runtime(context).say(
             update.effective_chat.id,
-            f"cmd:{update.update_id}",
+            purposes.command_answer(update.update_id),
             "Dank je. Ik kan nog niet zien in welke wijk een locatie ligt. Wil je je postcode sturen? "
             "Bijvoorbeeld 4901 AB.",
         )
@@ -303,7 +279,7 @@ async def answer_edit(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if update.effective_chat is not None:
         await runtime(context).say(
             update.effective_chat.id,
-            f"cmd:{update.update_id}",
+            purposes.command_answer(update.update_id),
             "Ik zie dat je een bericht hebt aangepast. Ik lees alleen nieuwe berichten: stuur je aanpassing "
             "gerust als nieuw bericht.",
         )

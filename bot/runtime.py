@@ -18,7 +18,9 @@ from bot.rasa_client import RasaClient
 from bot.sender import OutboxSender
 from db.models import utcnow
 from db.session import transaction
-from wijkbot.outbox import Buttons, enqueue
+from wijkbot.outbox import enqueue
+from wijkbot.payloads import Buttons
+from wijkbot.purposes import Purpose
 from wijkbot.services import Services
 
 T = TypeVar("T")
@@ -47,7 +49,7 @@ class Runtime:
     async def say(
         self,
         chat_id: int,
-        purpose: str,
+        purpose: Purpose,
         text: str,
         buttons: Buttons | None = None,
         extra: Callable[[Session], Any] | None = None,

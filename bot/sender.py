@@ -4,9 +4,9 @@ Limits: about 30 messages a second overall, one a second per private chat, 20 a 
 a 429 pauses everything for `retry_after`. A row is marked sent or failed right after its call, so a
 restart resumes with what is left. Every time it compares or stamps (due, held until, sent at) comes
 from its `clock`, the bot's one injected clock. Writing a row and calling `wake()` sends it at once; the
-periodic tick is only a safety net. Claimed outreach rows are screened first
-(wijkbot.outreach.screen_claimed): an opt-out stops even rows already queued, and quiet hours hold them
-until the morning.
+periodic tick is only a safety net. What is checked when rows are claimed (outreach opt-outs and quiet
+hours, one upload per file) and recorded after a send (a poll's id, a file's id) is in two lists in
+wijkbot.send_hooks; the sender only walks them.
 
 Claims are fenced (wijkbot.outbox): right before each call the claim is renewed and the start noted
 (`begin_send`); a row another sender took over meanwhile is not sent, and a result is recorded only under
@@ -26,7 +26,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from sqlalchemy.orm import Session
 
@@ -39,11 +39,10 @@ from wijkbot.delivery import (
     record_transient,
     record_uncertain,
 )
-from wijkbot.media import attach_media, one_upload_per_file, remember_file_id
 from wijkbot.outbox import begin_send, claim_due, mark_sent, postpone
-from wijkbot.outreach import Policy, screen_claimed
-from wijkbot.polls import record_poll_message
+from wijkbot.payloads import Delivery, Payload, Text, UnreadablePayload
 from wijkbot.residents import mark_blocked
+from wijkbot.send_hooks import DELIVERY_HOOKS, ClaimFilter, DeliveryHook, claim_filters, prepare
 from wijkbot.services import Services
 
 log = logging.getLogger(__name__)
@@ -77,24 +76,18 @@ class Uncertain(Exception):
 
 @dataclass(frozen=True)
 class Outgoing:
-    """A claimed row, detached from the session."""
+    """A claimed row, detached from the session: its message typed (wijkbot.payloads)."""
 
     id: int
     chat_id: int
-    method: str
-    payload: dict[str, Any]
+    payload: Payload
     attempts: int
     token: str = ""  # the claim's fencing token (wijkbot.outbox)
     maybe_sent: bool = False  # reclaimed from a sender that had started its call: it may have arrived
 
-
-@dataclass(frozen=True)
-class Delivery:
-    """What Telegram gave back for a sent row: its message id, and for a poll or photo the ids to keep."""
-
-    message_id: int | None
-    poll_id: str | None = None
-    file_id: str | None = None
+    @property
+    def method(self) -> str:
+        return self.payload.METHOD
 
 
 class Transport(Protocol):
@@ -172,7 +165,8 @@ class OutboxSender:
         self.worker = f"sender-{uuid.uuid4().hex[:8]}"
         self.on_sent = on_sent
         self.clock = clock
-        self.policy = Policy.from_settings(services.settings)
+        self.claim_filters: list[ClaimFilter] = claim_filters(services.settings)
+        self.delivery_hooks: list[DeliveryHook] = list(DELIVERY_HOOKS)
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
@@ -245,20 +239,19 @@ class OutboxSender:
         now = self.clock()
         with transaction(self.services.sessions) as session:
             rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
-            rows = screen_claimed(session, rows, policy=self.policy, now=now)
-            rows = one_upload_per_file(session, rows, now=now)
-            return [
-                Outgoing(
-                    r.id,
-                    r.recipient_chat_id,
-                    r.method,
-                    attach_media(session, dict(r.payload)),
-                    r.attempts,
-                    token=r.claim_token or "",
-                    maybe_sent=r.send_started_at is not None,
-                )
-                for r in rows
-            ]
+            for screen in self.claim_filters:
+                rows = screen(session, rows, now)
+            claimed = []
+            for r in rows:
+                try:
+                    payload = prepare(session, r)
+                except UnreadablePayload as exc:
+                    log.error("outbox row %s cannot be read: %s", r.id, exc)
+                    record_failure(session, row_id=r.id, token=r.claim_token or "", error=str(exc), now=now)
+                    continue
+                token, maybe_sent = r.claim_token or "", r.send_started_at is not None
+                claimed.append(Outgoing(r.id, r.recipient_chat_id, payload, r.attempts, token, maybe_sent))
+            return claimed
 
     def _release(self, messages: list[Outgoing], until: datetime) -> None:
         with transaction(self.services.sessions) as session:
@@ -280,61 +273,70 @@ class OutboxSender:
             # an earlier sender started this call and stopped before it recorded the result
             log.warning("outbox row %s may have been sent by a sender that stopped; not sent again now", message.id)
             return await asyncio.to_thread(self._record, self._uncertain(message, "the sender stopped during the send"))
-        # the claim is checked and renewed before the rate limiter (so no database call comes between a grant
-        # and its send), and once more when the limiter held it long (a 429 pause): by then another sender
-        # may have taken the row over
-        began = self.clock()
-        if not await asyncio.to_thread(self._begin, message):
-            log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
-            return None
-        await self.limiter.acquire(message.chat_id)
-        if self.clock() - began > RENEW_AFTER and not await asyncio.to_thread(self._begin, message):
-            log.warning("outbox row %s was taken over while it waited; not sent here", message.id)
+        if not await self._hold_claim(message):
             return None
         record: Callable[[Session], datetime | None]
         try:
             result = await self.transport.send(message)
-        except RetryLater as exc:
+        except (RetryLater, Blocked, Rejected, Uncertain, Transient) as exc:
+            record = self._on_error(message, exc)
+        else:
+            record = self._on_sent(message, result if isinstance(result, Delivery) else Delivery(result))
+        return await asyncio.to_thread(self._record, record)
+
+    async def _hold_claim(self, message: Outgoing) -> bool:
+        """Check and renew the claim before the rate limiter (so no database call comes between a grant and its
+        send), and once more when the limiter held it long (a 429 pause): by then another sender may have taken
+        the row over. False: not this sender's to send."""
+        began = self.clock()
+        if not await asyncio.to_thread(self._begin, message):
+            log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
+            return False
+        await self.limiter.acquire(message.chat_id)
+        if self.clock() - began > RENEW_AFTER and not await asyncio.to_thread(self._begin, message):
+            log.warning("outbox row %s was taken over while it waited; not sent here", message.id)
+            return False
+        return True
+
+    def _on_error(self, message: Outgoing, exc: Exception) -> Callable[[Session], datetime | None]:
+        """How to record one of the transport's five kinds of trouble."""
+        if isinstance(exc, RetryLater):
             self.limiter.pause(exc.seconds)
             until = self.clock() + timedelta(seconds=exc.seconds)
-            record = self._postponer(message, until, str(exc), count_attempt=False)
-        except Blocked as exc:
-            record = self._failer(message, str(exc), blocked_chat=message.chat_id)
-        except Rejected as exc:
+            return self._postponer(message, until, str(exc), count_attempt=False)
+        if isinstance(exc, Blocked):
+            return self._failer(message, str(exc), blocked_chat=message.chat_id)
+        if isinstance(exc, Rejected):
             log.warning("outbox row %s rejected: %s", message.id, exc)
-            record = self._failer(message, str(exc))
-        except Uncertain as exc:
+            return self._failer(message, str(exc))
+        if isinstance(exc, Uncertain):
             log.warning("outbox row %s may or may not have arrived: %s", message.id, exc)
-            record = self._uncertain(message, str(exc))
-        except Transient as exc:
-            record = self._transient(message, str(exc))
-        else:
-            delivery = result if isinstance(result, Delivery) else Delivery(result)
-            message_id = delivery.message_id
-            sent_at = self.clock()
+            return self._uncertain(message, str(exc))
+        return self._transient(message, str(exc))
 
-            def record(session: Session) -> datetime | None:
-                if not mark_sent(
-                    session,
-                    row_id=message.id,
-                    token=message.token,
-                    telegram_message_id=message_id,
-                    forget=bool(message.payload.get("ephemeral")),
-                    now=sent_at,
-                ):
-                    log.warning("outbox row %s was sent, but another sender holds it now", message.id)
-                    return None
-                if delivery.poll_id is not None:
-                    record_poll_message(
-                        session, payload=message.payload, telegram_poll_id=delivery.poll_id, message_id=message_id
-                    )
-                if delivery.file_id is not None:
-                    remember_file_id(session, payload=message.payload, file_id=delivery.file_id)
+    def _on_sent(self, message: Outgoing, delivery: Delivery) -> Callable[[Session], datetime | None]:
+        """Record a send (a row marked ephemeral is deleted instead), then run the delivery hooks."""
+        sent_at = self.clock()
+        forget = isinstance(message.payload, Text) and message.payload.ephemeral
+
+        def record(session: Session) -> datetime | None:
+            if not mark_sent(
+                session,
+                row_id=message.id,
+                token=message.token,
+                telegram_message_id=delivery.message_id,
+                forget=forget,
+                now=sent_at,
+            ):
+                log.warning("outbox row %s was sent, but another sender holds it now", message.id)
                 return None
+            for hook in self.delivery_hooks:
+                hook(session, message.payload, delivery)
+            return None
 
-            if self.on_sent is not None:
-                self.on_sent(message, message_id)
-        return await asyncio.to_thread(self._record, record)
+        if self.on_sent is not None:
+            self.on_sent(message, delivery.message_id)
+        return record
 
     def _postponer(
         self, message: Outgoing, until: datetime, error: str, *, count_attempt: bool

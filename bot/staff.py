@@ -15,7 +15,9 @@ staff member's role, areas and active flag in the database, never from the chat.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from html import escape
 
 from sqlalchemy.orm import Session
@@ -24,8 +26,12 @@ from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
-from wijkbot.outbox import Buttons, enqueue, find_by_telegram_message
+from db import models
+from wijkbot import purposes
+from wijkbot.outbox import enqueue, find_by_telegram_message
+from wijkbot.payloads import Buttons
 from wijkbot.rights import Action, NotAllowed
+from wijkbot.services import Services
 from wijkbot.staff import find_staff_by_telegram_id
 from wijkbot.staff_loop import (
     OUTCOMES,
@@ -57,13 +63,108 @@ async def is_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     return await runtime(context).db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id) is not None)
 
 
+@dataclass(frozen=True)
+class _Press:
+    """One staff button press, checked: who pressed, on which item, and how to answer in their chat."""
+
+    session: Session
+    services: Services
+    staff: models.StaffMember
+    item_id: int
+    arg: str
+    chat_id: int
+    purpose: purposes.Purpose
+    now: datetime
+
+    def ask(self, text: str, buttons: Buttons | None = None) -> None:
+        """The follow-up question in the presser's chat."""
+        enqueue(
+            self.session,
+            purpose=self.purpose,
+            chat_id=self.chat_id,
+            text=text,
+            buttons=buttons,
+            priority=10,
+            now=self.now,
+        )
+
+
+def _claim(press: _Press) -> str:
+    return claim(press.session, staff=press.staff, item_id=press.item_id, now=press.now).message
+
+
+def _ask_reply(press: _Press) -> str:
+    item = load_item_for(press.session, staff=press.staff, item_id=press.item_id, action=Action.REPLY)
+    set_awaiting(press.staff, action="reply", item_id=item.id, now=press.now)
+    press.ask(f"Typ je antwoord op #{item.id}. Het gaat rechtstreeks naar de inwoner.")
+    return "Typ je antwoord."
+
+
+def _ask_colleague(press: _Press) -> str:
+    candidates = forward_candidates(press.session, press.services.registry, staff=press.staff, item_id=press.item_id)
+    if not candidates:
+        return "Er is geen collega om naar door te sturen."
+    buttons: Buttons = [
+        [{"text": c.name[:40], "callback_data": f"item:{press.item_id}:fwd:{c.id}"}] for c in candidates[:10]
+    ]
+    press.ask(f"Naar wie stuur je #{press.item_id} door?", buttons)
+    return "Kies een collega."
+
+
+def _forward(press: _Press) -> str:
+    if not press.arg.isdigit():
+        raise NotAllowed("Deze knop is ongeldig.")
+    settings = press.services.settings
+    return forward(
+        press.session,
+        press.services.registry,
+        staff=press.staff,
+        item_id=press.item_id,
+        to_staff_id=int(press.arg),
+        now=press.now,
+        remind_after=timedelta(hours=settings.reminder_after_hours),
+        escalate_after=timedelta(hours=settings.escalate_after_hours),
+    ).message
+
+
+def _ask_outcome(press: _Press) -> str:
+    load_item_for(press.session, staff=press.staff, item_id=press.item_id, action=Action.CLOSE)
+    buttons = [
+        [{"text": label, "callback_data": f"item:{press.item_id}:out:{key}"}] for key, label in OUTCOME_LABELS.items()
+    ]
+    buttons.append([{"text": "Zelf typen", "callback_data": f"item:{press.item_id}:out:text"}])
+    press.ask(f"Wat is de uitkomst van #{press.item_id}?", buttons)
+    return "Kies de uitkomst."
+
+
+def _outcome(press: _Press) -> str:
+    if press.arg == "text":
+        load_item_for(press.session, staff=press.staff, item_id=press.item_id, action=Action.CLOSE)
+        set_awaiting(press.staff, action="close", item_id=press.item_id, now=press.now)
+        press.ask(f"Typ wat er met #{press.item_id} is gedaan. De inwoner krijgt dit te lezen.")
+        return "Typ de uitkomst."
+    if press.arg not in OUTCOMES:
+        raise NotAllowed("Deze knop is ongeldig.")
+    return close(press.session, staff=press.staff, item_id=press.item_id, outcome=press.arg, now=press.now).message
+
+
+# item:<id>:<action>[:<arg>] -> what the press does; wijkbot.rights checks every one against the database
+ITEM_ACTIONS: dict[str, Callable[[_Press], str]] = {
+    "claim": _claim,
+    "reply": _ask_reply,
+    "forward": _ask_colleague,
+    "fwd": _forward,
+    "close": _ask_outcome,
+    "out": _outcome,
+}
+
+
 async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A staff button: item:<id>:<action>[:<arg>]. Forged or foreign data is refused."""
     query, user, chat = update.callback_query, update.effective_user, update.effective_chat
     if query is None or user is None or chat is None:
         return
     rt = runtime(context)
-    registry, settings = rt.services.registry, rt.services.settings
     parts = (query.data or "").split(":")
     now = rt.clock()
 
@@ -71,83 +172,12 @@ async def press_item_button(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
             raise NotAllowed("Alleen medewerkers kunnen dit.")
-        if len(parts) < 3 or not parts[1].isdigit():
+        if len(parts) < 3 or not parts[1].isdigit() or parts[2] not in ITEM_ACTIONS:
             raise NotAllowed("Deze knop is ongeldig.")
-        item_id, action, arg = int(parts[1]), parts[2], (parts[3] if len(parts) > 3 else "")
-        purpose = f"btn:{update.update_id}"
-        if action == "claim":
-            return claim(session, staff=staff, item_id=item_id, now=now).message
-        if action == "reply":
-            item = load_item_for(session, staff=staff, item_id=item_id, action=Action.REPLY)
-            set_awaiting(staff, action="reply", item_id=item.id, now=now)
-            enqueue(
-                session,
-                purpose=purpose,
-                chat_id=chat.id,
-                priority=10,
-                now=now,
-                text=f"Typ je antwoord op #{item.id}. Het gaat rechtstreeks naar de inwoner.",
-            )
-            return "Typ je antwoord."
-        if action == "forward":
-            candidates = forward_candidates(session, registry, staff=staff, item_id=item_id)
-            if not candidates:
-                return "Er is geen collega om naar door te sturen."
-            buttons: Buttons = [
-                [{"text": c.name[:40], "callback_data": f"item:{item_id}:fwd:{c.id}"}] for c in candidates[:10]
-            ]
-            enqueue(
-                session,
-                purpose=purpose,
-                chat_id=chat.id,
-                text=f"Naar wie stuur je #{item_id} door?",
-                buttons=buttons,
-                priority=10,
-                now=now,
-            )
-            return "Kies een collega."
-        if action == "fwd" and arg.isdigit():
-            return forward(
-                session,
-                registry,
-                staff=staff,
-                item_id=item_id,
-                to_staff_id=int(arg),
-                now=now,
-                remind_after=timedelta(hours=settings.reminder_after_hours),
-                escalate_after=timedelta(hours=settings.escalate_after_hours),
-            ).message
-        if action == "close":
-            load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
-            buttons = [
-                [{"text": label, "callback_data": f"item:{item_id}:out:{key}"}] for key, label in OUTCOME_LABELS.items()
-            ]
-            buttons.append([{"text": "Zelf typen", "callback_data": f"item:{item_id}:out:text"}])
-            enqueue(
-                session,
-                purpose=purpose,
-                chat_id=chat.id,
-                text=f"Wat is de uitkomst van #{item_id}?",
-                buttons=buttons,
-                priority=10,
-                now=now,
-            )
-            return "Kies de uitkomst."
-        if action == "out" and arg == "text":
-            load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
-            set_awaiting(staff, action="close", item_id=item_id, now=now)
-            enqueue(
-                session,
-                purpose=purpose,
-                chat_id=chat.id,
-                priority=10,
-                now=now,
-                text=f"Typ wat er met #{item_id} is gedaan. De inwoner krijgt dit te lezen.",
-            )
-            return "Typ de uitkomst."
-        if action == "out" and arg in OUTCOMES:
-            return close(session, staff=staff, item_id=item_id, outcome=arg, now=now).message
-        raise NotAllowed("Deze knop is ongeldig.")
+        arg = parts[3] if len(parts) > 3 else ""
+        purpose = purposes.button_answer(update.update_id)
+        press = _Press(session, rt.services, staff, int(parts[1]), arg, chat.id, purpose, now)
+        return ITEM_ACTIONS[parts[2]](press)
 
     try:
         message = await rt.db(act)
@@ -199,7 +229,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         answer = await rt.db(act)
     except NotAllowed as exc:
         answer = escape(str(exc))
-    await rt.say(chat.id, f"staff:{update.update_id}", answer)
+    await rt.say(chat.id, purposes.staff_answer(update.update_id), answer)
 
 
 async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -239,4 +269,4 @@ async def _send_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE, number
         return found.text, page_buttons(found, prefix="inbox")
 
     text, buttons = await rt.db(page)
-    await rt.say(chat.id, f"cmd:{update.update_id}", text, buttons)
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text, buttons)

@@ -11,7 +11,8 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
-from bot.sender import Blocked, Delivery, Outgoing, Rejected, RetryLater, Transient, Uncertain
+from bot.sender import Blocked, Outgoing, Rejected, RetryLater, Transient, Uncertain
+from wijkbot.payloads import Delivery, Document, Edit, Photo, Poll, StopPoll, Text
 from wijkbot.telegram_html import plain_text
 
 RASA_BUTTON_PREFIX = "rb"
@@ -26,18 +27,17 @@ def rasa_button_data(row_id: int, index: int) -> str:
 
 def keyboard(message: Outgoing) -> InlineKeyboardMarkup | None:
     payload = message.payload
-    if payload.get("buttons"):
+    buttons = payload.buttons if isinstance(payload, Text | Edit) else None
+    if buttons:
         return InlineKeyboardMarkup(
-            [
-                [InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row]
-                for row in payload["buttons"]
-            ]
+            [[InlineKeyboardButton(b["text"], callback_data=b["callback_data"]) for b in row] for row in buttons]
         )
-    if payload.get("rasa_buttons"):
+    rasa_buttons = payload.rasa_buttons if isinstance(payload, Text) else None
+    if rasa_buttons:
         return InlineKeyboardMarkup(
             [
                 [InlineKeyboardButton(b["title"][:64] or "…", callback_data=rasa_button_data(message.id, i))]
-                for i, b in enumerate(payload["rasa_buttons"])
+                for i, b in enumerate(rasa_buttons)
             ]
         )
     return None
@@ -86,65 +86,79 @@ class TelegramTransport:
         return Transient(str(exc))
 
     async def _call(self, message: Outgoing, *, html: bool) -> int | Delivery | None:
+        """One Bot API call for the row's message type (wijkbot.payloads)."""
         payload = message.payload
-        if message.method == "sendMessage":
-            text = payload["text"] if html else plain_text(payload["text"])
-            sent = await self.bot.send_message(
-                chat_id=message.chat_id,
-                text=text,
+        if isinstance(payload, Text):
+            return await self._send_text(message.chat_id, payload, keyboard(message), html=html)
+        if isinstance(payload, Photo):
+            return await self._send_photo(message.chat_id, payload, html=html)
+        if isinstance(payload, Poll):
+            return await self._send_poll(message.chat_id, payload)
+        if isinstance(payload, Document):
+            return await self._send_document(message.chat_id, payload)
+        if isinstance(payload, Edit):
+            await self._edit(message.chat_id, payload, keyboard(message), html=html)
+        else:
+            await self._stop_poll(message.chat_id, payload)
+        return None
+
+    async def _send_text(self, chat_id: int, text: Text, markup: InlineKeyboardMarkup | None, *, html: bool) -> int:
+        sent = await self.bot.send_message(
+            chat_id=chat_id,
+            text=text.text if html else plain_text(text.text),
+            parse_mode=ParseMode.HTML if html else None,
+            reply_markup=markup,
+            disable_web_page_preview=True,
+        )
+        return sent.message_id
+
+    async def _send_photo(self, chat_id: int, photo: Photo, *, html: bool) -> Delivery:
+        file: Any = photo.photo
+        if photo.upload is not None:  # a stored file not uploaded before (wijkbot.media)
+            file = InputFile(photo.upload.data, filename=photo.upload.filename or "image.png")
+        if file is None:
+            raise Rejected("sendPhoto without a photo")
+        caption = photo.caption
+        sent = await self.bot.send_photo(
+            chat_id=chat_id,
+            photo=file,
+            caption=caption if html or caption is None else plain_text(caption),
+            parse_mode=ParseMode.HTML if html else None,
+        )
+        return Delivery(sent.message_id, file_id=sent.photo[-1].file_id if sent.photo else None)
+
+    async def _send_poll(self, chat_id: int, poll: Poll) -> Delivery:
+        sent = await self.bot.send_poll(
+            chat_id=chat_id,
+            question=poll.question,
+            options=poll.options,
+            is_anonymous=False,  # answers must reach the bot; residents are told only totals are shown
+            allows_multiple_answers=poll.allows_multiple_answers,
+        )
+        return Delivery(sent.message_id, poll_id=sent.poll.id if sent.poll else None)
+
+    async def _send_document(self, chat_id: int, document: Document) -> int:
+        file = InputFile(document.document_text.encode("utf-8"), filename=document.filename)
+        sent = await self.bot.send_document(chat_id=chat_id, document=file, caption=document.caption)
+        return sent.message_id
+
+    async def _edit(self, chat_id: int, edit: Edit, markup: InlineKeyboardMarkup | None, *, html: bool) -> None:
+        try:
+            await self.bot.edit_message_text(
+                chat_id=chat_id,
+                message_id=edit.message_id,
+                text=edit.text if html else plain_text(edit.text),
                 parse_mode=ParseMode.HTML if html else None,
-                reply_markup=keyboard(message),
-                disable_web_page_preview=True,
+                reply_markup=markup,
             )
-            return sent.message_id
-        if message.method == "sendPhoto":
-            caption = payload.get("caption")
-            photo: Any = payload.get("photo")
-            if payload.get("photo_bytes") is not None:  # a stored file not uploaded before (wijkbot.media)
-                photo = InputFile(payload["photo_bytes"], filename=payload.get("photo_filename") or "image.png")
-            if photo is None:
-                raise Rejected("sendPhoto without a photo")
-            sent = await self.bot.send_photo(
-                chat_id=message.chat_id,
-                photo=photo,
-                caption=caption if html or caption is None else plain_text(caption),
-                parse_mode=ParseMode.HTML if html else None,
-            )
-            return Delivery(sent.message_id, file_id=sent.photo[-1].file_id if sent.photo else None)
-        if message.method == "sendPoll":
-            sent = await self.bot.send_poll(
-                chat_id=message.chat_id,
-                question=payload["question"],
-                options=payload["options"],
-                is_anonymous=False,  # answers must reach the bot; residents are told only totals are shown
-                allows_multiple_answers=False,
-            )
-            return Delivery(sent.message_id, poll_id=sent.poll.id if sent.poll else None)
-        if message.method == "sendDocument":
-            document = InputFile(payload["document_text"].encode("utf-8"), filename=payload["filename"])
-            sent = await self.bot.send_document(
-                chat_id=message.chat_id, document=document, caption=payload.get("caption")
-            )
-            return sent.message_id
-        if message.method == "editMessageText":
-            try:
-                await self.bot.edit_message_text(
-                    chat_id=message.chat_id,
-                    message_id=int(payload["message_id"]),
-                    text=payload["text"] if html else plain_text(payload["text"]),
-                    parse_mode=ParseMode.HTML if html else None,
-                    reply_markup=keyboard(message),
-                )
-            except BadRequest as exc:
-                gone = ("message is not modified", "message to edit not found", "message can't be edited")
-                if not any(reason in str(exc).lower() for reason in gone):
-                    raise
-            return None
-        if message.method == "stopPoll":
-            try:
-                await self.bot.stop_poll(chat_id=message.chat_id, message_id=int(payload["message_id"]))
-            except BadRequest as exc:
-                if "already been closed" not in str(exc).lower():
-                    raise
-            return None
-        raise Rejected(f"unknown outbox method {message.method}")
+        except BadRequest as exc:
+            gone = ("message is not modified", "message to edit not found", "message can't be edited")
+            if not any(reason in str(exc).lower() for reason in gone):
+                raise
+
+    async def _stop_poll(self, chat_id: int, stop: StopPoll) -> None:
+        try:
+            await self.bot.stop_poll(chat_id=chat_id, message_id=stop.message_id)
+        except BadRequest as exc:
+            if "already been closed" not in str(exc).lower():
+                raise

@@ -13,6 +13,7 @@ from bot.rasa_client import RasaClient
 from bot.sender import OutboxSender, Outgoing, RateLimiter
 from db.session import transaction
 from wijkbot.inbound import record_update
+from wijkbot.payloads import Poll, Text
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
 from wijkbot.telegram_html import plain_text
@@ -37,10 +38,12 @@ class TerminalTransport:
             return f"{member.name} ({member.role})" if member else None
 
     async def send(self, message: Outgoing) -> int | None:
-        text = plain_text(str(message.payload.get("text") or message.payload.get("question") or ""))
+        payload = message.payload
+        shown = payload.question if isinstance(payload, Poll) else getattr(payload, "text", "")
+        text = plain_text(str(shown or ""))
         if message.chat_id == TERMINAL_RESIDENT:
             print(f"\nwijkbot> {text}", file=self.out)
-            self.buttons = list(message.payload.get("rasa_buttons") or [])
+            self.buttons = list(payload.rasa_buttons or []) if isinstance(payload, Text) else []
             for number, button in enumerate(self.buttons, start=1):
                 print(f"   [{number}] {button['title']}", file=self.out)
         else:

@@ -110,15 +110,6 @@ class Buurt(Base):
     area: Mapped[Area] = relationship(back_populates="buurten")
 
 
-class PostcodeArea(Base):
-    """The PC4 index: which areas a four-digit postcode touches."""
-
-    __tablename__ = "postcode_area"
-
-    pc4: Mapped[str] = mapped_column(String(4), primary_key=True)
-    area_code: Mapped[str] = mapped_column(ForeignKey("area.code"), primary_key=True)
-
-
 # --- people ---------------------------------------------------------------------------------------
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import httpx
 import pytest
 
+from bot.rasa_client import RasaClient
 from wijkbot.runner import rasa_serve_command
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
@@ -180,6 +181,17 @@ def rasa_command(port: int, token: str) -> list[str]:
         "--credentials",
         "credentials.yml",
     ]
+
+
+async def answers_status(client: RasaClient) -> bool:
+    """Whether every replica of this client answers Rasa's status page (with the client's token, if any)."""
+    try:
+        for replica in client.replicas:
+            if (await replica.client.get("/status", timeout=3)).status_code != 200:
+                return False
+        return True
+    except httpx.HTTPError:
+        return False
 
 
 def _action_server_up(url: str) -> bool:

@@ -215,10 +215,7 @@ def db_upgrade(revision: str = "head") -> None:
     if revision == "head":
         with services() as s, migration_lock(s.settings.database_url), transaction(s.sessions) as session:
             report = load_registry_into_db(session, s.registry)
-        typer.echo(
-            f"database up to date; {report.areas} areas, {report.postcodes} postcode links, "
-            f"{report.changed} rows changed"
-        )
+        typer.echo(f"database up to date; {report.areas} areas, {report.changed} rows changed")
 
 
 @db_app.command("downgrade")
@@ -235,7 +232,7 @@ def db_load() -> None:
         report = load_registry_into_db(session, s.registry)
     typer.echo(
         f"{report.municipalities} municipalities, {report.areas} areas, {report.buurten} buurten, "
-        f"{report.bodies} councils, {report.postcodes} postcode links; {report.changed} rows changed"
+        f"{report.bodies} councils; {report.changed} rows changed"
     )
 
 

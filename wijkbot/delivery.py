@@ -34,6 +34,8 @@ from sqlalchemy.orm import Session
 
 from db import models
 from wijkbot.outbox import enqueue, mark_failed, mark_uncertain, postpone
+from wijkbot.payloads import Edit, OutreachMark, StopPoll
+from wijkbot.purposes import delivery_alert, delivery_alert_prefix, is_outreach
 from wijkbot.telegram_html import plain_text
 
 log = logging.getLogger(__name__)
@@ -42,9 +44,7 @@ MAX_TRANSIENT_ATTEMPTS = 30  # 2 + 4 + … + 256 s, then every 5 minutes: about 
 MAX_BACKOFF = timedelta(minutes=5)
 MAYBE_DELIVERED_AFTER = timedelta(minutes=15)
 ALERT_EVERY = timedelta(days=1)
-ALERT_PURPOSE = "delivery-alert"
-IDEMPOTENT_METHODS = frozenset({"editMessageText", "stopPoll"})
-OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:")
+IDEMPOTENT_METHODS = frozenset({Edit.METHOD, StopPoll.METHOD})
 UNDELIVERED = ("failed", "uncertain")
 PREFIX_CHARS = 20
 ERROR_CHARS = 120
@@ -79,7 +79,7 @@ def on_uncertain(session: Session, *, row: models.OutboxMessage) -> Uncertainty:
     """What an uncertain send of this row means (see the module's docstring)."""
     if row.method in IDEMPOTENT_METHODS:
         return Uncertainty.RETRY
-    if row.purpose.startswith(OUTREACH_PREFIXES) or row.payload.get("outreach"):
+    if is_outreach(row.purpose) or OutreachMark.from_json(row.payload.get("outreach")) is not None:
         return Uncertainty.HOLD
     if staff_for_chat(session, chat_id=row.recipient_chat_id) is not None:
         return Uncertainty.HOLD
@@ -171,7 +171,7 @@ def alert_inbox(session: Session, *, chat_id: int, reason: str, uncertain: bool,
     staff = staff_for_chat(session, chat_id=chat_id)
     if staff is None:
         return 0
-    prefix = f"{ALERT_PURPOSE}:{staff.id}:"
+    prefix = delivery_alert_prefix(staff.id)
     recent = session.scalar(
         select(func.count())
         .select_from(models.OutboxMessage)
@@ -191,7 +191,7 @@ def alert_inbox(session: Session, *, chat_id: int, reason: str, uncertain: bool,
         maybe=" (of misschien wel: het antwoord van Telegram bleef uit)" if uncertain else "",
         reason=escape(reason.splitlines()[0][:ERROR_CHARS] if reason else "onbekend"),
     )
-    purpose = f"{prefix}{now.isoformat()}"
+    purpose = delivery_alert(staff.id, now)
     for chat in chats:
         enqueue(session, purpose=purpose, chat_id=chat, text=text, priority=5, now=now)
     log.warning("the inbox was told that staff member %s did not get a message (%s)", staff.id, reason)

@@ -60,22 +60,6 @@ def mark_retry(session: Session, *, update_id: int, now: datetime | None = None)
     return row.next_attempt_at
 
 
-def has_earlier_pending(session: Session, *, chat_id: int, update_id: int) -> bool:
-    """Whether an older message of this chat still waits: then this one must wait behind it."""
-    return (
-        session.scalar(
-            select(models.InboundUpdate.update_id)
-            .where(
-                models.InboundUpdate.chat_id == chat_id,
-                models.InboundUpdate.status == "pending",
-                models.InboundUpdate.update_id < update_id,
-            )
-            .limit(1)
-        )
-        is not None
-    )
-
-
 def pending_chats(session: Session, *, now: datetime | None = None) -> list[int]:
     """Chats whose oldest waiting update is due for another try."""
     now = now or utcnow()
@@ -98,3 +82,64 @@ def pending_updates(session: Session, *, chat_id: int) -> list[models.InboundUpd
             .order_by(models.InboundUpdate.update_id)
         )
     )
+
+
+def is_pending(session: Session, *, update_id: int) -> bool:
+    """Whether this stored update still waits to be handled (False: unknown, or handled before)."""
+    row = session.get(models.InboundUpdate, update_id)
+    return row is not None and row.status == "pending"
+
+
+def finish_handled(session: Session, *, update_id: int, now: datetime) -> None:
+    """Mark a handled update done, unless it is a resident turn (marked when answered) or done already."""
+    row = session.get(models.InboundUpdate, update_id)
+    if row is not None and row.kind != "rasa" and row.status == "pending":
+        mark_done(session, update_id=update_id, now=now)
+
+
+def record_handler_error(session: Session, *, update_id: int, now: datetime) -> str | None:
+    """A handler raised on this update: count the try; a resident turn stays pending (the retry job answers it),
+    anything else is failed. Returns the status it was left in, None when it was not pending."""
+    row = session.get(models.InboundUpdate, update_id)
+    if row is None or row.status != "pending":
+        return None
+    row.attempts += 1
+    if row.kind != "rasa":
+        row.status, row.processed_at = "failed", now
+    return str(row.status)
+
+
+def store_turn(
+    session: Session, *, update_id: int, chat_id: int, user_id: int, text: str, meta: dict[str, Any]
+) -> models.InboundUpdate:
+    """Store (or mark) an update as a resident turn for Rasa, with what the turn needs."""
+    row = session.get(models.InboundUpdate, update_id)
+    if row is None:
+        row = models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload={})
+        session.add(row)
+    row.kind = "rasa"
+    row.payload = {"text": text, "user_id": user_id, "meta": meta}
+    return row
+
+
+def backing_off(session: Session, *, chat_id: int, before: int, now: datetime) -> bool:
+    """Whether an older turn of this chat waits for Rasa and is not due for another try yet."""
+    waiting = session.scalar(
+        select(models.InboundUpdate.next_attempt_at)
+        .where(
+            models.InboundUpdate.chat_id == chat_id,
+            models.InboundUpdate.status == "pending",
+            models.InboundUpdate.kind == "rasa",
+            models.InboundUpdate.update_id < before,
+        )
+        .order_by(models.InboundUpdate.update_id)
+        .limit(1)
+    )
+    return waiting is not None and waiting > now
+
+
+def forget_update(session: Session, *, update_id: int) -> None:
+    """Remove a stored update (the press of an erasure's confirmation, which names the resident)."""
+    row = session.get(models.InboundUpdate, update_id)
+    if row is not None:
+        session.delete(row)

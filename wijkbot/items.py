@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -17,8 +17,11 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot import purposes
 from wijkbot.municipalities import Registry
-from wijkbot.outbox import Buttons, enqueue
+from wijkbot.outbox import enqueue
+from wijkbot.payloads import Buttons, Photo
+from wijkbot.residents import find_resident
 from wijkbot.routing import KINDS, Route, Rule, route_item
 from wijkbot.text_budget import Page, paginate
 
@@ -33,6 +36,7 @@ STATUS_WORDS = {
 }
 OPEN_STATUSES = ("new", "claimed", "answered")
 MAX_TEXT = 2000
+MAX_PHOTOS = 5
 
 
 class ItemError(ValueError):
@@ -87,7 +91,7 @@ def file_item(
     ]
     session.add(item)
     session.flush()
-    notify_recipients(session, registry, item=item, resident=resident, purpose="new")
+    notify_recipients(session, registry, item=item, resident=resident, tag="new")
     return Filed(item=item, route=route)
 
 
@@ -97,7 +101,7 @@ def notify_recipients(
     *,
     item: models.Item,
     resident: models.Resident | None,
-    purpose: str,
+    tag: str,
     only: Sequence[int] | None = None,
 ) -> int:
     """Queue the notification of this item for each recipient (or only these) with a Telegram account."""
@@ -113,7 +117,7 @@ def notify_recipients(
         council = any(r.staff_id == member.id and r.reason == "council" for r in item.recipients)
         queued += enqueue(
             session,
-            purpose=f"item:{item.id}:{purpose}:{member.id}",
+            purpose=purposes.item_notice(item.id, tag, member.id),
             chat_id=int(member.telegram_id or 0),
             text=render_notification(registry, item=item, resident=resident),
             buttons=None if council else staff_buttons(item.id),
@@ -154,6 +158,46 @@ def render_notification(registry: Registry, *, item: models.Item, resident: mode
     lines.append("")
     lines.append("Antwoord met <i>Beantwoorden</i> of door op dit bericht te reageren (reply).")
     return "\n".join(lines)
+
+
+def latest_open_item(session: Session, *, resident_id: int) -> models.Item | None:
+    """The resident's most recent item that is still open."""
+    return session.scalars(
+        select(models.Item)
+        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATUSES))
+        .order_by(models.Item.id.desc())
+    ).first()
+
+
+def add_photo_to_latest_item(
+    session: Session, *, telegram_id: int, file_id: str, update_id: int, now: datetime
+) -> int | None:
+    """Attach a photo (a Telegram file id; nothing is downloaded) to the resident's latest open item, keeping
+    the last `MAX_PHOTOS`, and send it to the item's active staff. Returns the item's id; None when the
+    resident has no open item."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    item = latest_open_item(session, resident_id=resident.id) if resident else None
+    if item is None:
+        return None
+    photos = [*item.details.get("photos", []), file_id][-MAX_PHOTOS:]
+    item.details = {**item.details, "photos": photos}
+    for member in staff_on_telegram(session, item=item):
+        enqueue(
+            session,
+            purpose=purposes.item_photo(item.id, update_id, member.id),
+            chat_id=int(member.telegram_id or 0),
+            message=Photo(photo=file_id, caption=f"Foto bij #{item.id}"),
+            item_id=item.id,
+            now=now,
+        )
+    return item.id
+
+
+def staff_on_telegram(session: Session, *, item: models.Item, leave_out: int | None = None) -> list[models.StaffMember]:
+    """The item's recipients who are active and have a Telegram chat, in the item's order; `leave_out`: a staff
+    id not to include (the one who acted)."""
+    members = (session.get(models.StaffMember, r.staff_id) for r in item.recipients if r.staff_id != leave_out)
+    return [m for m in members if m is not None and m.telegram_id is not None and m.active]
 
 
 def items_of_resident(session: Session, *, resident_id: int) -> list[models.Item]:

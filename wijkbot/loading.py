@@ -1,10 +1,10 @@
-"""Put the registry's municipalities, areas, buurten, postcodes and councils into the database."""
+"""Put the registry's municipalities, areas, buurten and councils into the database (postcodes are resolved
+from the registry itself: wijkbot.postcodes)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from db import models
@@ -16,7 +16,6 @@ class LoadReport:
     municipalities: int
     areas: int
     buurten: int
-    postcodes: int
     bodies: int
     changed: int
 
@@ -37,7 +36,7 @@ def load_registry_into_db(session: Session, registry: Registry) -> LoadReport:
                 setattr(row, name, value)
                 changed += 1
 
-    counts = {"areas": 0, "buurten": 0, "postcodes": 0, "bodies": 0}
+    counts = {"areas": 0, "buurten": 0, "bodies": 0}
     for m in registry.municipalities:
         upsert(
             models.Municipality,
@@ -85,23 +84,5 @@ def load_registry_into_db(session: Session, registry: Registry) -> LoadReport:
                     pc4=buurt.pc4,
                 )
                 counts["buurten"] += 1
-        wanted = {(pc4, code) for pc4, codes in m.pc4_index.items() for code in codes}
-        area_codes = [a.code for a in m.areas]
-        existing = set(
-            session.execute(
-                select(models.PostcodeArea.pc4, models.PostcodeArea.area_code).where(
-                    models.PostcodeArea.area_code.in_(area_codes)
-                )
-            ).tuples()
-        )
-        for pc4, code in sorted(wanted - existing):
-            session.add(models.PostcodeArea(pc4=pc4, area_code=code))
-            changed += 1
-        for pc4, code in sorted(existing - wanted):
-            session.execute(
-                delete(models.PostcodeArea).where(models.PostcodeArea.pc4 == pc4, models.PostcodeArea.area_code == code)
-            )
-            changed += 1
-        counts["postcodes"] += len(wanted)
     session.flush()
     return LoadReport(municipalities=len(registry.municipalities), changed=changed, **counts)

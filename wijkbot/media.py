@@ -1,18 +1,19 @@
 """Files to send (results charts): stored once in the database, uploaded once, then sent by Telegram file id.
 
-An outbox row refers to a file by `payload["media_id"]`; the sender attaches the bytes (or the file id
+An outbox row refers to a file by `Photo.media_id`; the sender attaches the bytes (or the file id
 Telegram gave for an earlier upload) when it claims the row, so the outbox never holds the bytes.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta
-from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db import models
+from wijkbot.payloads import Delivery, Payload, Photo, Upload
 
 
 def store_media(session: Session, *, kind: str, filename: str, content_type: str, data: bytes) -> models.Media:
@@ -22,32 +23,27 @@ def store_media(session: Session, *, kind: str, filename: str, content_type: str
     return media
 
 
-def attach_media(session: Session, payload: dict[str, Any]) -> dict[str, Any]:
-    """The payload to send: with "photo" (a Telegram file id) or "photo_bytes" and "photo_filename"."""
-    media_id = payload.get("media_id")
-    if media_id is None:
-        return payload
-    media = session.get(models.Media, int(media_id))
+def attach_media(session: Session, message: Payload) -> Payload:
+    """The message to send: a photo of a stored file with its Telegram file id (`photo`), or with its bytes
+    (`upload`) when Telegram has not seen it yet; any other message as it is."""
+    if not isinstance(message, Photo) or message.media_id is None:
+        return message
+    media = session.get(models.Media, message.media_id)
     if media is None:
-        return payload
-    attached = dict(payload)
+        return message
     if media.telegram_file_id:
-        attached["photo"] = media.telegram_file_id
-    else:
-        attached["photo_bytes"] = media.data
-        attached["photo_filename"] = media.filename
-    return attached
+        return replace(message, photo=media.telegram_file_id)
+    return replace(message, upload=Upload(media.data, media.filename))
 
 
-def remember_file_id(session: Session, *, payload: dict[str, Any], file_id: str) -> None:
-    """After the first upload, send the same file by its Telegram id."""
-    media_id = payload.get("media_id")
-    if media_id is None:
+def remember_file_id(session: Session, *, message: Payload, delivery: Delivery) -> None:
+    """Delivery hook: after the first upload of a stored file, send the same file by its Telegram id."""
+    if not isinstance(message, Photo) or message.media_id is None or delivery.file_id is None:
         return
     session.execute(
         update(models.Media)
-        .where(models.Media.id == int(media_id), models.Media.telegram_file_id.is_(None))
-        .values(telegram_file_id=file_id)
+        .where(models.Media.id == message.media_id, models.Media.telegram_file_id.is_(None))
+        .values(telegram_file_id=delivery.file_id)
     )
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -12,20 +13,30 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
-from wijkbot.text_budget import fit_payload
+from wijkbot.payloads import Buttons, Payload, Text, UnreadablePayload, from_json, to_json
+from wijkbot.purposes import Purpose, part
+from wijkbot.text_budget import fit_message
 
-Buttons = list[list[dict[str, str]]]
+
+@dataclass(frozen=True)
+class Queued:
+    """One message of a broadcast (`enqueue_many`)."""
+
+    purpose: Purpose
+    chat_id: int
+    message: Payload
+    not_before: datetime | None = None
+    priority: int = 0
 
 
 def enqueue(
     session: Session,
     *,
-    purpose: str,
+    purpose: Purpose,
     chat_id: int,
+    message: Payload | None = None,
     text: str | None = None,
     buttons: Buttons | None = None,
-    method: str = "sendMessage",
-    payload: dict[str, Any] | None = None,
     not_before: datetime | None = None,
     priority: int = 0,
     item_id: int | None = None,
@@ -33,41 +44,52 @@ def enqueue(
 ) -> bool:
     """Add one message, unique per (purpose, recipient); False when that message was already queued.
 
+    `message` is what to send (wijkbot.payloads); `text` and `buttons` are short for `Text(text=…, buttons=…)`.
     `now` is the caller's clock (the bot's injected one): the row is due from then unless `not_before`.
     A text longer than Telegram allows becomes several rows, in order: `purpose`, `purpose#2`, … (buttons on
     the last); see wijkbot.text_budget.
     """
+    if (message is None) == (text is None):
+        raise ValueError("enqueue takes a message or a text, one of the two")
     now = now or utcnow()
-    body: dict[str, Any] = dict(payload or {})
-    if text is not None:
-        body.setdefault("text", text)
-        body.setdefault("parse_mode", "HTML")
-    if buttons:
-        body["buttons"] = buttons
+    body = message if message is not None else Text(text=str(text), buttons=buttons or None)
     added = False
-    for index, part in enumerate(fit_payload(method, body), start=1):
-        values = {
-            "purpose": purpose if index == 1 else f"{purpose}#{index}",
-            "recipient_chat_id": chat_id,
-            "method": method,
-            "payload": part,
-            "status": "pending",
-            "priority": priority,
-            "attempts": 0,
-            "not_before": not_before or now,
-            "created_at": now,
-            "item_id": item_id,
-        }
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            stmt: Any = postgresql.insert(models.OutboxMessage).values(values).on_conflict_do_nothing()
-        elif dialect == "sqlite":
-            stmt = sqlite.insert(models.OutboxMessage).values(values).on_conflict_do_nothing()
-        else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-            stmt = insert(models.OutboxMessage).values(values)
-        result = session.execute(stmt)
+    for index, piece in enumerate(fit_message(body), start=1):
+        values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now) | {"item_id": item_id}
+        result = session.execute(_insert(session).values(values))
         added = added or (index == 1 and bool(getattr(result, "rowcount", 1)))
     return added
+
+
+def _row(
+    purpose: Purpose, chat_id: int, message: Payload, due: datetime, priority: int, now: datetime
+) -> dict[str, Any]:
+    return {
+        "purpose": purpose,
+        "recipient_chat_id": chat_id,
+        "method": message.METHOD,
+        "payload": to_json(message),
+        "status": "pending",
+        "priority": priority,
+        "attempts": 0,
+        "not_before": due,
+        "created_at": now,
+    }
+
+
+def _insert(session: Session) -> Any:
+    """An INSERT that skips a row whose (purpose, recipient) is queued already."""
+    dialect = session.get_bind().dialect.name
+    if dialect == "postgresql":
+        return postgresql.insert(models.OutboxMessage).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(models.OutboxMessage).on_conflict_do_nothing()
+    return insert(models.OutboxMessage)  # pragma: no cover - only SQLite and PostgreSQL are supported
+
+
+def read(row: models.OutboxMessage) -> Payload:
+    """The message a row holds (wijkbot.payloads.UnreadablePayload when it cannot be read)."""
+    return from_json(row.method, row.payload)
 
 
 def claim_due(
@@ -209,15 +231,6 @@ def postpone(
     return _changed(session.execute(update(models.OutboxMessage).where(_held(row_id, token)).values(**values)))
 
 
-def next_due_at(session: Session) -> datetime | None:
-    return session.scalar(
-        select(models.OutboxMessage.not_before)
-        .where(models.OutboxMessage.status == "pending")
-        .order_by(models.OutboxMessage.not_before)
-        .limit(1)
-    )
-
-
 def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int) -> models.OutboxMessage | None:
     """The outbox row that became this Telegram message (to know which item a staff reply is about)."""
     return session.scalars(
@@ -228,38 +241,32 @@ def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int)
     ).first()
 
 
-def enqueue_many(session: Session, rows: list[dict[str, Any]], *, now: datetime | None = None) -> None:
-    """Add many messages in a few statements (a broadcast), each unique per (purpose, recipient) like `enqueue`.
+def rasa_button_payload(session: Session, *, row_id: int, index: int, chat_id: int) -> str | None:
+    """What the `index`-th Rasa button of this outbox row says to Rasa, only if the row was sent to this very
+    chat (callback data is client input); None for an unknown row, another chat or a button it does not have."""
+    row = session.get(models.OutboxMessage, row_id)
+    if row is None or row.recipient_chat_id != chat_id:
+        return None
+    try:
+        message = read(row)
+        buttons = message.rasa_buttons if isinstance(message, Text) else None
+        return str(buttons[index]["payload"]) if buttons and 0 <= index < len(buttons) else None
+    except (UnreadablePayload, KeyError, TypeError):
+        return None
 
-    Each row: {"purpose", "chat_id", "payload"} and optionally "method", "not_before", "priority". A text too
-    long for Telegram becomes several rows, in order, as with `enqueue`.
-    """
+
+def enqueue_many(session: Session, rows: list[Queued], *, now: datetime | None = None) -> None:
+    """Add many messages in a few statements (a broadcast), each unique per (purpose, recipient) like `enqueue`;
+    a text too long for Telegram becomes several rows, in order, as with `enqueue`."""
     if not rows:
         return
     now = now or utcnow()
     values = [
-        {
-            "purpose": row["purpose"] if index == 1 else f"{row['purpose']}#{index}",
-            "recipient_chat_id": row["chat_id"],
-            "method": row.get("method", "sendMessage"),
-            "payload": part,
-            "status": "pending",
-            "priority": row.get("priority", 0),
-            "attempts": 0,
-            "not_before": row.get("not_before") or now,
-            "created_at": now,
-        }
+        _row(part(row.purpose, index), row.chat_id, piece, row.not_before or now, row.priority, now)
         for row in rows
-        for index, part in enumerate(fit_payload(row.get("method", "sendMessage"), row["payload"]), start=1)
+        for index, piece in enumerate(fit_message(row.message), start=1)
     ]
-    dialect = session.get_bind().dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(models.OutboxMessage).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(models.OutboxMessage).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(models.OutboxMessage)
-    insert_in_chunks(session, stmt, values)
+    insert_in_chunks(session, _insert(session), values)
 
 
 def insert_in_chunks(session: Session, stmt: Any, rows: list[dict[str, Any]], *, size: int = 5000) -> None:

@@ -9,7 +9,7 @@ Guard rails, for every poll, check-in and nudge:
 - every message says how to stop.
 
 Every function takes `now`, so time is controllable in tests. Outreach outbox rows carry
-`payload["outreach"] = {"resident_id": ..., "kind": ...}` so they can be screened without a join.
+an `OutreachMark` (wijkbot.payloads: resident, kind, poll) so they can be screened without a join.
 """
 
 from __future__ import annotations
@@ -27,8 +27,10 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot import purposes
 from wijkbot.municipalities import Registry
-from wijkbot.outbox import enqueue_many, insert_in_chunks
+from wijkbot.outbox import Queued, enqueue_many, insert_in_chunks
+from wijkbot.payloads import OutreachMark, Text
 from wijkbot.settings import Settings
 from wijkbot.telegram_html import plain_text
 
@@ -151,13 +153,6 @@ def prune_contacts(session: Session, *, policy: Policy, now: datetime) -> int:
     return int(getattr(result, "rowcount", 0) or 0)
 
 
-def outreach_marker(*, resident_id: int, kind: str, poll_id: int | None = None) -> dict[str, Any]:
-    marker: dict[str, Any] = {"resident_id": resident_id, "kind": kind}
-    if poll_id is not None:
-        marker["poll_id"] = poll_id
-    return marker
-
-
 # --- the sender's screen --------------------------------------------------------------------------
 
 
@@ -167,8 +162,8 @@ def screen_claimed(
     """Of these claimed rows, those to send now. Outreach rows of residents who opted out (or blocked the
     bot), and poll invitations of polls no longer open, are marked skipped; in quiet hours the other
     outreach rows go back to the queue until the morning."""
-    marked = [(row, row.payload.get("outreach")) for row in rows]
-    resident_ids = {int(info["resident_id"]) for _, info in marked if isinstance(info, dict)}
+    marked = [(row, OutreachMark.from_json(row.payload.get("outreach"))) for row in rows]
+    resident_ids = {info.resident_id for _, info in marked if info is not None}
     if not resident_ids:
         return rows
     allowed = set(
@@ -180,7 +175,7 @@ def screen_claimed(
             )
         )
     )
-    poll_ids = {int(info["poll_id"]) for _, info in marked if isinstance(info, dict) and info.get("kind") == "poll"}
+    poll_ids = {info.poll_id for _, info in marked if info is not None and info.kind == "poll"}
     open_polls = (
         set(
             session.scalars(
@@ -195,12 +190,12 @@ def screen_claimed(
     held_until = policy.next_allowed(now) if policy.is_quiet(now) else None
     keep: list[models.OutboxMessage] = []
     for row, info in marked:
-        if not isinstance(info, dict):
+        if info is None:
             keep.append(row)
             continue
-        if int(info["resident_id"]) not in allowed:
+        if info.resident_id not in allowed:
             _skip(row, "resident opted out of outreach")
-        elif info.get("kind") == "poll" and int(info["poll_id"]) not in open_polls:
+        elif info.kind == "poll" and info.poll_id not in open_polls:
             _skip(row, "poll is no longer open")
         elif held_until is not None:
             row.status, row.not_before, row.claimed_by = "pending", held_until, None
@@ -235,26 +230,15 @@ def enqueue_checkin(session: Session, registry: Registry, *, area_code: str, pol
         since=now - policy.window,
     )
     at = policy.next_allowed(now)
-    purpose = f"checkin:{area_code}:{now.astimezone(policy.zone).date().isoformat()}"
+    purpose = purposes.checkin(area_code, now.astimezone(policy.zone).date().isoformat())
     text = checkin_text(area.name)
-    rows: list[dict[str, Any]] = []
+    rows: list[Queued] = []
     contacts: list[dict[str, Any]] = []
     for recipient in recipients:
         if policy.free_at(recent.get(recipient.resident_id, []), now) != now:
             continue
-        rows.append(
-            {
-                "purpose": purpose,
-                "chat_id": recipient.chat_id,
-                "not_before": at,
-                "payload": {
-                    "text": text,
-                    "parse_mode": "HTML",
-                    "rasa_buttons": IDEA_BUTTONS,
-                    "outreach": outreach_marker(resident_id=recipient.resident_id, kind="checkin"),
-                },
-            }
-        )
+        message = Text(text=text, rasa_buttons=IDEA_BUTTONS, outreach=OutreachMark(recipient.resident_id, "checkin"))
+        rows.append(Queued(purpose, recipient.chat_id, message, not_before=at))
         contacts.append({"resident_id": recipient.resident_id, "kind": "checkin", "ref": purpose, "at": at})
     enqueue_many(session, rows, now=now)
     add_contacts(session, contacts)
@@ -344,7 +328,7 @@ def send_nudges(session: Session, *, policy: Policy, after: timedelta, now: date
         return 0
     recent = recent_contacts(session, resident_ids=[row.resident_id for row, *_ in waiting], since=now - policy.window)
     at = policy.next_allowed(now)
-    rows: list[dict[str, Any]] = []
+    rows: list[Queued] = []
     contacts: list[dict[str, Any]] = []
     for question, chat_id, opted_in, blocked in waiting:
         question.nudged_at = now
@@ -352,20 +336,9 @@ def send_nudges(session: Session, *, policy: Policy, after: timedelta, now: date
             continue
         if policy.free_at(recent.get(question.resident_id, []), now) != now:
             continue
-        purpose = f"nudge:{int(question.asked_at.timestamp())}"
-        rows.append(
-            {
-                "purpose": purpose,
-                "chat_id": chat_id,
-                "not_before": at,
-                "payload": {
-                    "text": NUDGE_TEXT,
-                    "parse_mode": "HTML",
-                    "rasa_buttons": IDEA_BUTTONS,
-                    "outreach": outreach_marker(resident_id=question.resident_id, kind="nudge"),
-                },
-            }
-        )
+        purpose = purposes.nudge(question.asked_at)
+        message = Text(text=NUDGE_TEXT, rasa_buttons=IDEA_BUTTONS, outreach=OutreachMark(question.resident_id, "nudge"))
+        rows.append(Queued(purpose, chat_id, message, not_before=at))
         contacts.append({"resident_id": question.resident_id, "kind": "nudge", "ref": purpose, "at": at})
     enqueue_many(session, rows, now=now)
     add_contacts(session, contacts)

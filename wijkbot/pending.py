@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot import purposes
 from wijkbot.inbound import mark_retry
 from wijkbot.outbox import enqueue
 
@@ -74,11 +75,16 @@ def fail_unhandled(session: Session, *, update_id: int, reason: str, now: dateti
     row.processed_at = now
     if row.chat_id is not None and row.chat_id > 0:  # a private chat (groups have negative ids)
         enqueue(
-            session, purpose=f"unhandled:{update_id}", chat_id=row.chat_id, text=RESIDENT_NOTICE, priority=10, now=now
+            session,
+            purpose=purposes.unhandled(update_id),
+            chat_id=row.chat_id,
+            text=RESIDENT_NOTICE,
+            priority=10,
+            now=now,
         )
     alert = OPERATOR_ALERT.format(update_id=update_id, kind=row.kind, reason=reason)
     for chat_id in operator_chats(session):
-        enqueue(session, purpose=f"unhandled-alert:{update_id}", chat_id=chat_id, text=alert, priority=5, now=now)
+        enqueue(session, purpose=purposes.unhandled_alert(update_id), chat_id=chat_id, text=alert, priority=5, now=now)
 
 
 def record_turn_error(

@@ -26,11 +26,13 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot import purposes
 from wijkbot.charts import bar_chart_png
 from wijkbot.media import store_media
 from wijkbot.municipalities import Registry
-from wijkbot.outbox import enqueue, enqueue_many, insert_in_chunks
-from wijkbot.outreach import STOP_LINE, Policy, add_contacts, outreach_marker, recent_contacts, subscribers
+from wijkbot.outbox import Queued, enqueue, enqueue_many, insert_in_chunks
+from wijkbot.outreach import STOP_LINE, Policy, add_contacts, recent_contacts, subscribers
+from wijkbot.payloads import Ballot, Delivery, OutreachMark, Payload, Photo, Poll, StopPoll, Text
 from wijkbot.rights import Action, roles_that_may
 from wijkbot.staff_loop import staff_title
 from wijkbot.text_budget import CAPTION_LIMIT, TEXT_LIMIT, fit_lines, truncate, units, visible_length
@@ -194,8 +196,8 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
     texts: dict[str, str] = {}
     ballots: list[dict[str, Any]] = []
     contacts: list[dict[str, Any]] = []
-    rows: list[dict[str, Any]] = []
-    ref = f"poll:{poll.id}"
+    rows: list[Queued] = []
+    ref = purposes.poll_ballot(poll.id)
     for resident_id, chat_id, area_code in session.execute(eligible):
         at = policy.plan(recent.get(resident_id, []), start)
         if at is None or at > last_moment:
@@ -203,31 +205,14 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
         area = area_code or ""
         if area not in texts:
             texts[area] = invitation_text(registry, poll=poll, area_code=area, creator=creator, zone=policy.zone)
-        marker = outreach_marker(resident_id=resident_id, kind="poll", poll_id=poll.id)
+        marker = OutreachMark(resident_id, "poll", poll.id)
         ballots.append({"poll_id": poll.id, "resident_id": resident_id, "area_code": area, "chat_id": chat_id})
         contacts.append({"resident_id": resident_id, "kind": "poll", "ref": ref, "at": at})
-        rows.append(
-            {
-                "purpose": f"{ref}:intro",
-                "chat_id": chat_id,
-                "not_before": at,
-                "payload": {"text": texts[area], "parse_mode": "HTML", "outreach": marker},
-            }
-        )
-        rows.append(
-            {
-                "purpose": ref,
-                "chat_id": chat_id,
-                "method": "sendPoll",
-                "not_before": at,
-                "payload": {
-                    "question": poll.question,
-                    "options": list(poll.options),
-                    "ballot": {"poll_id": poll.id, "resident_id": resident_id},
-                    "outreach": marker,
-                },
-            }
-        )
+        intro = Text(text=texts[area], outreach=marker)
+        rows.append(Queued(purposes.poll_intro(poll.id), chat_id, intro, not_before=at))
+        ballot = Ballot(poll.id, resident_id)
+        question = Poll(question=poll.question, options=list(poll.options), ballot=ballot, outreach=marker)
+        rows.append(Queued(ref, chat_id, question, not_before=at))
     insert_in_chunks(session, insert(models.PollBallot), ballots)
     add_contacts(session, contacts)
     enqueue_many(session, rows)
@@ -256,20 +241,18 @@ def open_due_polls(session: Session, registry: Registry, *, policy: Policy, now:
     return len(polls)
 
 
-def record_poll_message(
-    session: Session, *, payload: dict[str, Any], telegram_poll_id: str, message_id: int | None
-) -> None:
-    """The sender sent a ballot's Telegram poll: remember its poll id, so that answers find their ballot."""
-    ballot = payload.get("ballot")
-    if not isinstance(ballot, dict):
+def record_poll_message(session: Session, *, message: Payload, delivery: Delivery) -> None:
+    """Delivery hook: the sender sent a ballot's Telegram poll; remember its poll id, so that answers find
+    their ballot."""
+    if not isinstance(message, Poll) or message.ballot is None or delivery.poll_id is None:
         return
     session.execute(
         update(models.PollBallot)
         .where(
-            models.PollBallot.poll_id == int(ballot["poll_id"]),
-            models.PollBallot.resident_id == int(ballot["resident_id"]),
+            models.PollBallot.poll_id == message.ballot.poll_id,
+            models.PollBallot.resident_id == message.ballot.resident_id,
         )
-        .values(telegram_poll_id=telegram_poll_id, message_id=message_id)
+        .values(telegram_poll_id=delivery.poll_id, message_id=delivery.message_id)
     )
 
 
@@ -525,7 +508,6 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
         else None
     )
     poll.results_media_id = media.id if media else None
-    ref = f"poll:{poll.id}"
     caption = truncate(escape(f"Uitslag: {poll.question}"), limit=CAPTION_LIMIT)
     ballots = session.execute(
         select(
@@ -535,53 +517,32 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
             models.PollBallot.option_ids,
         ).where(models.PollBallot.poll_id == poll.id)
     ).all()
-    rows: list[dict[str, Any]] = []
+    rows: list[Queued] = []
     for resident_id, chat_id, message_id, option_ids in ballots:
         if message_id is not None:
-            rows.append(
-                {
-                    "purpose": f"{ref}:stop",
-                    "chat_id": chat_id,
-                    "method": "stopPoll",
-                    "priority": -5,
-                    "payload": {"message_id": message_id},
-                }
-            )
+            rows.append(Queued(purposes.poll_stop(poll.id), chat_id, StopPoll(message_id=message_id), priority=-5))
         chosen = [o for o in option_ids or [] if 0 <= o < len(poll.options)]
         if not chosen:
             continue
-        marker = outreach_marker(resident_id=resident_id, kind="results", poll_id=poll.id)
+        marker = OutreachMark(resident_id, "results", poll.id)
         text = voter_results_text(results, threshold=threshold, choice=poll.options[chosen[0]])
-        rows.append(
-            {
-                "purpose": f"{ref}:results",
-                "chat_id": chat_id,
-                "payload": {"text": text, "parse_mode": "HTML", "outreach": marker},
-            }
-        )
+        rows.append(Queued(purposes.poll_results(poll.id), chat_id, Text(text=text, outreach=marker)))
         if media is not None:
-            rows.append(
-                {
-                    "purpose": f"{ref}:chart",
-                    "chat_id": chat_id,
-                    "method": "sendPhoto",
-                    "payload": {"media_id": media.id, "caption": caption, "outreach": marker},
-                }
-            )
+            chart = Photo(media_id=media.id, caption=caption, outreach=marker)
+            rows.append(Queued(purposes.poll_chart(poll.id), chat_id, chart))
     enqueue_many(session, rows)
     queued = len(rows)
     creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
     if creator is not None and creator.telegram_id is not None:
         text = staff_results_text(results, threshold=threshold)
-        enqueue(session, purpose=f"{ref}:results", chat_id=creator.telegram_id, text=text, priority=5)
+        enqueue(session, purpose=purposes.poll_results(poll.id), chat_id=creator.telegram_id, text=text, priority=5)
         queued += 1
         if media is not None:
             enqueue(
                 session,
-                purpose=f"{ref}:chart",
+                purpose=purposes.poll_chart(poll.id),
                 chat_id=creator.telegram_id,
-                method="sendPhoto",
-                payload={"media_id": media.id, "caption": caption},
+                message=Photo(media_id=media.id, caption=caption),
                 priority=5,
             )
             queued += 1

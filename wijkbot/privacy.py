@@ -17,9 +17,11 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot import purposes
 from wijkbot.effects import effects_of, forget_effects
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
 from wijkbot.outbox import enqueue
+from wijkbot.payloads import Edit
 from wijkbot.polls import export_poll_votes
 from wijkbot.residents import find_resident
 
@@ -323,7 +325,7 @@ def _messages_about(session: Session, *, item_ids: list[int], telegram_id: int) 
             .where(
                 models.OutboxMessage.item_id.in_(item_ids),
                 models.OutboxMessage.recipient_chat_id != telegram_id,
-                ~models.OutboxMessage.purpose.contains(":withdrawn:"),
+                ~models.OutboxMessage.purpose.contains(purposes.WITHDRAWN),
             )
             .order_by(models.OutboxMessage.id)
         )
@@ -349,12 +351,12 @@ def _staff_updates_about(
 
 def _withdraw_on_screen(session: Session, message: models.OutboxMessage) -> None:
     """Replace a notification in a staff member's chat by a line saying the item was withdrawn."""
+    item_id, shown = int(message.item_id or 0), int(message.telegram_message_id or 0)
     enqueue(
         session,
-        purpose=f"item:{message.item_id}:withdrawn:edit:{message.id}",
+        purpose=purposes.item_withdrawn_edit(item_id, message.id),
         chat_id=message.recipient_chat_id,
-        method="editMessageText",
-        payload={"message_id": message.telegram_message_id, "text": WITHDRAWN_NOTICE.format(item=message.item_id)},
+        message=Edit(message_id=shown, text=WITHDRAWN_NOTICE.format(item=item_id)),
         item_id=message.item_id,
         priority=5,
     )
@@ -368,7 +370,7 @@ def _tell_staff_withdrawn(session: Session, item: models.Item) -> int:
             continue
         enqueue(
             session,
-            purpose=f"item:{item.id}:withdrawn:{member.id}",
+            purpose=purposes.item_withdrawn(item.id, member.id),
             chat_id=member.telegram_id,
             text=f"#{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}) is ingetrokken: de inwoner heeft "
             "gevraagd al zijn gegevens te wissen. Je hoeft er niets meer mee te doen.",
@@ -438,7 +440,7 @@ def _expire_forgotten_items(session: Session, *, cutoff: datetime, now: datetime
         if resident is not None and not resident.blocked:
             enqueue(
                 session,
-                purpose=f"item:{item.id}:expired",
+                purpose=purposes.item_expired(item.id),
                 chat_id=resident.telegram_id,
                 text=EXPIRED_NOTICE.format(kind=KIND_WORDS.get(item.kind, item.kind), item=item.id),
                 now=now,

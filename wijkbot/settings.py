@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from datetime import time
 from functools import lru_cache
-from pathlib import Path
 from urllib.parse import unquote, urlsplit
 from zoneinfo import ZoneInfo
 
@@ -144,14 +143,6 @@ class Settings(BaseSettings):
     def zone(self) -> ZoneInfo:
         """The municipality's time zone."""
         return ZoneInfo(self.municipality_tz)
-
-    @property
-    def sqlite_path(self) -> Path | None:
-        """The database file when DATABASE_URL names a SQLite file, else None."""
-        prefix = "sqlite:///"
-        if self.database_url.startswith(prefix) and self.database_url != "sqlite:///:memory:":
-            return Path(self.database_url[len(prefix) :])
-        return None
 
 
 def rasa_environment(settings: Settings) -> dict[str, str]:

@@ -17,7 +17,8 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
-from wijkbot.items import KIND_WORDS, OPEN_STATUSES
+from wijkbot import purposes
+from wijkbot.items import KIND_WORDS, OPEN_STATUSES, staff_on_telegram
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
 from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
@@ -83,19 +84,15 @@ def _resident_chat(session: Session, item: models.Item) -> models.Resident | Non
 def _notify_colleagues(
     session: Session, *, item: models.Item, actor: models.StaffMember, text: str, tag: str, now: datetime
 ) -> None:
-    for recipient in item.recipients:
-        if recipient.staff_id == actor.id:
-            continue
-        colleague = session.get(models.StaffMember, recipient.staff_id)
-        if colleague is not None and colleague.telegram_id is not None and colleague.active:
-            enqueue(
-                session,
-                purpose=f"item:{item.id}:{tag}:{colleague.id}",
-                chat_id=colleague.telegram_id,
-                text=text,
-                item_id=item.id,
-                now=now,
-            )
+    for colleague in staff_on_telegram(session, item=item, leave_out=actor.id):
+        enqueue(
+            session,
+            purpose=purposes.item_notice(item.id, tag, colleague.id),
+            chat_id=int(colleague.telegram_id or 0),
+            text=text,
+            item_id=item.id,
+            now=now,
+        )
 
 
 def claim(session: Session, *, staff: models.StaffMember, item_id: int, now: datetime | None = None) -> Outcome:
@@ -173,7 +170,7 @@ def reply(
     )
     enqueue(
         session,
-        purpose=f"item:{item.id}:reply:{event.id}",
+        purpose=purposes.item_reply(item.id, event.id),
         chat_id=resident.telegram_id,
         text=body,
         item_id=item.id,
@@ -222,7 +219,7 @@ def relay_resident_message(
     )
     enqueue(
         session,
-        purpose=f"item:{item.id}:resident:{update_id}",
+        purpose=purposes.item_resident_answer(item.id, update_id),
         chat_id=staff.telegram_id,
         text=body,
         item_id=item.id,
@@ -261,7 +258,7 @@ def close(
         )
         enqueue(
             session,
-            purpose=f"item:{item.id}:closed",
+            purpose=purposes.item_closed(item.id),
             chat_id=resident.telegram_id,
             text=body,
             item_id=item.id,
@@ -342,7 +339,7 @@ def forward(
     item.events.append(event)
     session.flush()
     resident = _resident_chat(session, item)
-    notify_recipients(session, registry, item=item, resident=resident, purpose=f"forward{event.id}", only=[target.id])
+    notify_recipients(session, registry, item=item, resident=resident, tag=f"forward{event.id}", only=[target.id])
     return Outcome(item, f"#{item.id} is doorgestuurd naar {escape(target.name)}.")
 
 
@@ -437,11 +434,10 @@ def _to_remind(session: Session, item: models.Item) -> list[models.StaffMember]:
     return [m for m in members if m is not None and m.telegram_id is not None and may(m, Action.CLAIM)]
 
 
-def _round(item: models.Item, kind: str) -> str:
-    """The outbox purpose's suffix: none the first time an item is reminded or escalated, then ":2", ":3" …
-    (a forwarded item is reminded again; the outbox would drop a repeated purpose)."""
-    done = sum(1 for event in item.events if event.kind == kind)
-    return f":{done + 1}" if done else ""
+def _round(item: models.Item, kind: str) -> int:
+    """Which time (1, 2, …) the item is reminded or escalated: a forwarded item is reminded again, and its
+    purpose must differ (the outbox would drop a repeated one)."""
+    return 1 + sum(1 for event in item.events if event.kind == kind)
 
 
 def remind_and_escalate(session: Session, registry: Registry, *, now: datetime | None = None) -> tuple[int, int]:
@@ -456,7 +452,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
         for member in _to_remind(session, item):
             enqueue(
                 session,
-                purpose=f"item:{item.id}:remind:{member.id}{round_}",
+                purpose=purposes.item_reminder(item.id, member.id, round_),
                 chat_id=int(member.telegram_id or 0),
                 text=f"Herinnering: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}) wacht nog "
                 "op iemand die het oppakt. Gebruik /inbox of de knoppen bij het bericht.",
@@ -477,7 +473,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
                 item.recipients.append(models.ItemRecipient(staff_id=lead.id, reason="escalation"))
             enqueue(
                 session,
-                purpose=f"item:{item.id}:escalate:{lead.id}{round_}",
+                purpose=purposes.item_escalation(item.id, lead.id, round_),
                 chat_id=lead.telegram_id,
                 text=f"<b>Escalatie</b>: #{item.id} ({escape(KIND_WORDS.get(item.kind, item.kind))}, "
                 f"{escape(area.label if area else '?')}) is nog door niemand opgepakt.\n\n{escape(item.text[:500])}",

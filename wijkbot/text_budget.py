@@ -5,7 +5,7 @@ tags count nothing, an entity such as `&amp;` counts as the one character it sta
 outside the Basic Multilingual Plane (most emoji) counts as two. Limits: a text 4,096, a caption 1,024, a
 poll question 300 and a poll option 100.
 
-`fit_payload` makes any outbox payload fit: a long text is split into several messages at paragraph, line
+`fit_message` makes any outbox message fit: a long text is split into several messages at paragraph, line
 or word boundaries, never inside a tag or an entity (tags open at a cut are closed and opened again in the
 next part); what cannot be split (an edit, a caption, a poll) is shortened with a pointer ("…").
 wijkbot.outbox applies it to every row it writes, so no row can exceed a limit.
@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from html import unescape
-from typing import Any
+
+from wijkbot.payloads import Document, Edit, Payload, Photo, Poll, Text
 
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
@@ -218,33 +219,26 @@ def page_buttons(page: Page, *, prefix: str) -> list[list[dict[str, str]]] | Non
     return [row] if row else None
 
 
-def fit_payload(method: str, payload: dict[str, Any]) -> list[dict[str, Any]]:
-    """One outbox payload as one or more payloads, each within Telegram's limits.
+def fit_message(message: Payload) -> list[Payload]:
+    """One outbox message as one or more messages, each within Telegram's limits.
 
-    A sendMessage text too long is split into several messages, in order; buttons stay on the last one.
-    An edit, a caption and a poll cannot be split: they are shortened with a pointer.
+    A text too long is split into several messages, in order; buttons stay on the last one. An edit, a
+    caption and a poll cannot be split: they are shortened with a pointer.
     """
-    html = method != "sendDocument"  # the transport sends texts and photo captions as HTML, documents' plain
-    if method == "sendMessage" and isinstance(payload.get("text"), str):
-        parts = split_text(payload["text"], html=html)
+    if isinstance(message, Text):
+        parts = split_text(message.text)
         if len(parts) == 1:
-            return [payload]
-        buttons: dict[str, Any] = {key: payload[key] for key in ("buttons", "rasa_buttons") if key in payload}
-        rest = {key: value for key, value in payload.items() if key not in buttons}
-        messages = [{**rest, "text": part} for part in parts]
-        messages[-1].update(buttons)
-        return messages
-    fitted = dict(payload)
-    if method == "editMessageText" and isinstance(payload.get("text"), str):
-        fitted["text"] = truncate(payload["text"], limit=TEXT_LIMIT)
-    if isinstance(payload.get("caption"), str):
-        fitted["caption"] = truncate(payload["caption"], limit=CAPTION_LIMIT, html=html)
-    if method == "sendPoll":
-        if isinstance(payload.get("question"), str):
-            fitted["question"] = truncate(payload["question"], limit=POLL_QUESTION_LIMIT, html=False)
-        if isinstance(payload.get("options"), list):
-            fitted["options"] = [
-                truncate(o, limit=POLL_OPTION_LIMIT, html=False) if isinstance(o, str) else o
-                for o in payload["options"]
-            ]
-    return [fitted]
+            return [message]
+        bare = replace(message, buttons=None, rasa_buttons=None)
+        return [*(replace(bare, text=text) for text in parts[:-1]), replace(message, text=parts[-1])]
+    if isinstance(message, Edit):
+        return [replace(message, text=truncate(message.text, limit=TEXT_LIMIT))]
+    if isinstance(message, Photo) and message.caption is not None:
+        return [replace(message, caption=truncate(message.caption, limit=CAPTION_LIMIT))]
+    if isinstance(message, Document) and message.caption is not None:  # documents' captions are plain text
+        return [replace(message, caption=truncate(message.caption, limit=CAPTION_LIMIT, html=False))]
+    if isinstance(message, Poll):
+        question = truncate(message.question, limit=POLL_QUESTION_LIMIT, html=False)
+        options = [truncate(o, limit=POLL_OPTION_LIMIT, html=False) for o in message.options]
+        return [replace(message, question=question, options=options)]
+    return [message]

@@ -91,13 +91,13 @@ async def test_a_resident_cannot_press_a_button_sent_to_someone_else(app: App, t
     services = runtime_of(app).services
     with transaction(services.sessions) as session:
         from wijkbot.outbox import enqueue
+        from wijkbot.payloads import Text
 
         enqueue(
             session,
             purpose="x",
             chat_id=601,
-            text="Kies",
-            payload={"rasa_buttons": [{"title": "Dorst", "payload": '/inform{"area_code":"WK082613"}'}]},
+            message=Text(text="Kies", rasa_buttons=[{"title": "Dorst", "payload": '/inform{"area_code":"WK082613"}'}]),
         )
         row_id = session.scalars(select(models.OutboxMessage.id)).one()
     telegram.push_callback(602, f"rb:{row_id}:0", message_id=1)

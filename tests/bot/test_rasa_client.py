@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from bot.rasa_client import RasaClient
-from tests.stack import Stack, telegram_metadata
+from tests.stack import Stack, answers_status, telegram_metadata
 from wijkbot.settings import Settings
 
 pytestmark = pytest.mark.rasa
@@ -24,8 +24,8 @@ async def test_the_client_sends_the_token_from_the_settings(stack: Stack) -> Non
     settings = Settings(_env_file=None, rasa_url=stack.rasa_url, rasa_token=stack.rasa_token)  # type: ignore[call-arg]
     with_token, without = RasaClient.for_settings(settings), RasaClient(stack.rasa_url)
     try:
-        assert await with_token.is_up() is True
-        assert await without.is_up() is False
+        assert await answers_status(with_token) is True
+        assert await answers_status(without) is False
     finally:
         await with_token.aclose()
         await without.aclose()

@@ -14,6 +14,7 @@ from db.session import transaction
 from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
 from wijkbot.outbox import enqueue
+from wijkbot.payloads import Text
 
 App = Application[Any, Any, Any, Any, Any, Any]
 TOO_OLD = "Bad Request: query is too old and response timeout expired or query ID is invalid"
@@ -40,8 +41,7 @@ async def test_a_button_press_handled_too_late_to_answer_still_becomes_the_resid
             session,
             purpose="x",
             chat_id=3101,
-            text="Kies",
-            payload={"rasa_buttons": [{"title": "Dorst", "payload": '/inform{"area_code":"WK082613"}'}]},
+            message=Text(text="Kies", rasa_buttons=[{"title": "Dorst", "payload": '/inform{"area_code":"WK082613"}'}]),
         )
         row_id = session.scalars(select(models.OutboxMessage.id)).one()
     telegram.fail_next("answerCallbackQuery", status=400, description=TOO_OLD)

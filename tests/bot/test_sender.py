@@ -18,6 +18,7 @@ from tests.conftest import make_resident, make_staff
 from tests.fakes.telegram_api import FakeTelegramServer, fast_request, start_fake_telegram
 from wijkbot.delivery import MAYBE_DELIVERED_AFTER
 from wijkbot.outbox import begin_send, claim_due, enqueue
+from wijkbot.payloads import Edit
 from wijkbot.services import Services, open_services
 
 
@@ -290,8 +291,7 @@ async def test_a_message_a_stopped_sender_had_started_is_not_sent_again_at_once(
             session,
             purpose="item:2:withdrawn:edit:1",
             chat_id=3302,
-            method="editMessageText",
-            payload={"message_id": 1, "text": "ingetrokken"},
+            message=Edit(message_id=1, text="ingetrokken"),
             now=BEHIND,
         )
         for row in claim_due(session, worker="dead", now=BEHIND):
@@ -320,3 +320,26 @@ async def test_a_staff_member_who_blocked_the_bot_is_reported_to_the_inbox_once(
     [alert] = telegram.sent_messages(3402)
     assert "Sanne" in alert["text"] and "geblokkeerd" in alert["text"]
     assert sorted(r.status for r in rows(services)) == ["failed", "failed", "failed", "sent"]
+
+
+async def test_the_sender_runs_its_claim_filters_and_delivery_hooks_and_fails_an_unreadable_row(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 5101, "eerste", "tweede")
+    with transaction(services.sessions) as session:
+        session.add(
+            models.OutboxMessage(
+                purpose="broken", recipient_chat_id=5102, method="sendSticker", payload={}, created_at=utcnow()
+            )
+        )
+    sender = OutboxSender(services, transport)
+    seen: list[str] = []
+    sender.claim_filters.append(lambda session, claimed, now: [r for r in claimed if r.payload.get("text") != "tweede"])
+    sender.delivery_hooks.append(
+        lambda session, message, delivery: seen.append(f"{message.METHOD}:{delivery.message_id}")
+    )
+    assert await sender.send_due() == 1
+    [sent] = telegram.sent_messages(5101)
+    assert sent["text"] == "eerste" and seen == [f"sendMessage:{sent['message_id']}"]
+    statuses = {r.purpose.split(":")[-1]: r.status for r in rows(services)}
+    assert statuses == {"eerste": "sent", "tweede": "sending", "broken": "failed"}

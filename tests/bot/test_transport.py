@@ -11,7 +11,9 @@ from bot.telegram_transport import TelegramTransport
 from db import models
 from db.session import transaction
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from wijkbot import purposes
 from wijkbot.outbox import enqueue
+from wijkbot.payloads import Edit, Poll
 from wijkbot.services import Services
 
 
@@ -47,8 +49,7 @@ async def test_an_edit_replaces_a_delivered_notification_and_drops_its_buttons(
             session,
             purpose="item:1:withdrawn:edit:1",
             chat_id=4242,
-            method="editMessageText",
-            payload={"message_id": shown["message_id"], "text": "#1 is ingetrokken."},
+            message=Edit(message_id=shown["message_id"], text="#1 is ingetrokken."),
         )
     assert await sender.send_due() == 1
 
@@ -67,10 +68,23 @@ async def test_an_edit_of_a_message_that_is_gone_counts_as_done(
             session,
             purpose="item:1:withdrawn:edit:9",
             chat_id=4242,
-            method="editMessageText",
-            payload={"message_id": 9999, "text": "#1 is ingetrokken."},
+            message=Edit(message_id=9999, text="#1 is ingetrokken."),
         )
     assert await OutboxSender(services, transport).send_due() == 1
     with transaction(services.sessions) as session:
         [row] = session.query(models.OutboxMessage).all()
     assert row.status == "sent"
+
+
+@pytest.mark.parametrize("several", [False, True])
+async def test_a_poll_is_sent_with_the_options_of_its_payload(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer, several: bool
+) -> None:
+    poll = Poll(question="Welke dagen?", options=["ma", "di", "wo"], allows_multiple_answers=several)
+    with transaction(services.sessions) as session:
+        enqueue(session, purpose=purposes.poll_ballot(1), chat_id=4242, message=poll)
+    assert await OutboxSender(services, transport).send_due() == 1
+    [call] = telegram.calls("sendPoll")
+    assert call.params["question"] == "Welke dagen?"
+    assert bool(call.params.get("allows_multiple_answers")) is several
+    assert call.params.get("is_anonymous") in (False, "false", "False")

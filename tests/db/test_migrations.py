@@ -53,3 +53,22 @@ def test_the_fencing_migration_keeps_queued_messages_and_goes_back_without_uncer
         assert connection.execute(text("SELECT purpose, status FROM outbox")).one() == ("queued", "failed")
         assert "claim_token" not in {c["name"] for c in inspect(connection).get_columns("outbox")}
     engine.dispose()
+
+
+def test_the_unread_postcode_table_goes_and_comes_back_empty(database_url: str) -> None:
+    upgrade(database_url, "0009")
+    engine = make_engine(database_url)
+    with engine.begin() as connection:
+        connection.execute(
+            text("INSERT INTO municipality (code, name, staff_title, council_title) VALUES ('GM0826', 'O', 'w', 'r')")
+        )
+        assert "postcode_area" in inspect(connection).get_table_names()
+    upgrade(database_url)
+    with engine.connect() as connection:
+        assert "postcode_area" not in inspect(connection).get_table_names()
+        assert connection.execute(text("SELECT name FROM municipality")).scalar_one() == "O"
+    downgrade(database_url, "0009")
+    with engine.connect() as connection:
+        assert {c["name"] for c in inspect(connection).get_columns("postcode_area")} == {"pc4", "area_code"}
+        assert connection.execute(text("SELECT count(*) FROM postcode_area")).scalar_one() == 0
+    engine.dispose()

@@ -14,6 +14,7 @@ from db.session import transaction
 from tests.conftest import make_staff
 from tests.polls_support import DEN_HOUT, SLOTJES, make_subscriber
 from wijkbot.cli import app
+from wijkbot.payloads import Ballot, Delivery, Poll
 from wijkbot.polls import record_poll_message, record_vote
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings, get_settings
@@ -52,8 +53,8 @@ def test_create_starts_now_and_results_follow_the_contract(cli: CliRunner, db: S
         assert len(ballots) == 6
         chats = {r.id: r.telegram_id for r in [*slotjes, den_hout]}
         for number, ballot in enumerate(ballots):
-            payload = {"ballot": {"poll_id": poll_id, "resident_id": ballot.resident_id}}
-            record_poll_message(session, payload=payload, telegram_poll_id=f"p{number}", message_id=1)
+            message = Poll(question="?", options=["Ja", "Nee"], ballot=Ballot(poll_id, ballot.resident_id))
+            record_poll_message(session, message=message, delivery=Delivery(1, poll_id=f"p{number}"))
             record_vote(
                 session, telegram_poll_id=f"p{number}", user_id=chats[ballot.resident_id], option_ids=[number % 2]
             )

@@ -19,6 +19,7 @@ from wijkbot.delivery import (
 )
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import begin_send, claim_due, enqueue, mark_failed, mark_sent, postpone
+from wijkbot.payloads import Edit
 
 NOW = datetime(2026, 12, 2, 10, 0, tzinfo=UTC)
 
@@ -101,8 +102,7 @@ def test_an_uncertain_staff_notification_is_held_and_reported_but_an_uncertain_e
         session,
         purpose="item:3:withdrawn:edit:1",
         chat_id=7001,
-        method="editMessageText",
-        payload={"message_id": 12, "text": "#3 is ingetrokken."},
+        message=Edit(message_id=12, text="#3 is ingetrokken."),
         now=NOW,
     )
     notification, edit = claim_due(session, worker="w", now=NOW)

@@ -17,13 +17,13 @@ from wijkbot.outreach import (
     add_contacts,
     asks_question,
     enqueue_checkin,
-    outreach_marker,
     prune_contacts,
     run_checkins,
     screen_claimed,
     send_nudges,
     track_open_question,
 )
+from wijkbot.payloads import OutreachMark, Poll, Text
 from wijkbot.residents import set_outreach
 
 DAY = timedelta(days=1)
@@ -73,8 +73,7 @@ def _queue_outreach(session: Session, resident: models.Resident, purpose: str, *
         session,
         purpose=purpose,
         chat_id=resident.telegram_id,
-        text="Wat speelt er?",
-        payload={"outreach": outreach_marker(resident_id=resident.id, kind="checkin", **marker)},  # type: ignore[arg-type]
+        message=Text(text="Wat speelt er?", outreach=OutreachMark(resident.id, "checkin", **marker)),  # type: ignore[arg-type]
         not_before=NOW - DAY,
     )
 
@@ -119,8 +118,7 @@ def test_a_poll_invitation_for_a_closed_poll_is_not_sent(session: Session, regis
         session,
         purpose="poll:x",
         chat_id=resident.telegram_id,
-        method="sendPoll",
-        payload={"outreach": outreach_marker(resident_id=resident.id, kind="poll", poll_id=poll.id)},
+        message=Poll(question="Q?", options=["a", "b"], outreach=OutreachMark(resident.id, "poll", poll.id)),
         not_before=NOW - DAY,
     )
     rows = claim_due(session, worker="w", now=NOW)

@@ -24,6 +24,7 @@ from tests.polls_support import (
 )
 from wijkbot.municipalities import Registry
 from wijkbot.outreach import add_contacts
+from wijkbot.payloads import Ballot, Delivery, Poll
 from wijkbot.polls import (
     PollError,
     broadcast_poll,
@@ -61,9 +62,8 @@ def sent_ballots(session: Session, poll: models.Poll) -> list[models.PollBallot]
     for ballot in ballots:
         record_poll_message(
             session,
-            payload={"ballot": {"poll_id": poll.id, "resident_id": ballot.resident_id}},
-            telegram_poll_id=f"tg-{poll.id}-{ballot.resident_id}",
-            message_id=7,
+            message=Poll(question="?", options=["a", "b"], ballot=Ballot(poll.id, ballot.resident_id)),
+            delivery=Delivery(7, poll_id=f"tg-{poll.id}-{ballot.resident_id}"),
         )
     session.expire_all()
     return list(session.scalars(select(models.PollBallot).where(models.PollBallot.poll_id == poll.id)))

@@ -13,15 +13,17 @@ from tests.conftest import make_resident, make_staff
 from tests.fakes.telegram_api import parse_html, utf16_len
 from wijkbot.items import file_item
 from wijkbot.municipalities import Registry
-from wijkbot.outbox import enqueue, enqueue_many
+from wijkbot.outbox import Queued, enqueue, enqueue_many
+from wijkbot.payloads import Edit, Photo, Poll, Text
 from wijkbot.polls import AreaResult, OptionCount, PollResults, staff_results_text, voter_results_text
+from wijkbot.purposes import Purpose
 from wijkbot.services import Services
 from wijkbot.staff_loop import close
 from wijkbot.telegram_html import sanitize_html
 from wijkbot.text_budget import (
     CAPTION_LIMIT,
     TEXT_LIMIT,
-    fit_payload,
+    fit_message,
     paginate,
     split_text,
     truncate,
@@ -82,19 +84,20 @@ def test_truncating_keeps_the_html_valid_and_ends_with_the_pointer() -> None:
 
 
 def test_a_caption_an_edit_and_a_poll_are_shortened_rather_than_split() -> None:
-    [photo] = fit_payload("sendPhoto", {"photo": "f", "caption": "<b>" + ASTRAL * 600 + "</b>"})
-    assert _visible(photo["caption"]) <= CAPTION_LIMIT and photo["caption"].endswith("…</b>")
-    [edit] = fit_payload("editMessageText", {"message_id": 1, "text": "x " * 3000})
-    assert _visible(edit["text"]) <= TEXT_LIMIT
-    [poll] = fit_payload("sendPoll", {"question": ASTRAL * 200, "options": ["Ja", ASTRAL * 60]})
-    assert utf16_len(poll["question"]) <= 300 and utf16_len(poll["options"][1]) <= 100
+    [photo] = fit_message(Photo(photo="f", caption="<b>" + ASTRAL * 600 + "</b>"))
+    assert isinstance(photo, Photo) and photo.caption is not None
+    assert _visible(photo.caption) <= CAPTION_LIMIT and photo.caption.endswith("…</b>")
+    [edit] = fit_message(Edit(message_id=1, text="x " * 3000))
+    assert isinstance(edit, Edit) and _visible(edit.text) <= TEXT_LIMIT
+    [poll] = fit_message(Poll(question=ASTRAL * 200, options=["Ja", ASTRAL * 60]))
+    assert isinstance(poll, Poll) and utf16_len(poll.question) <= 300 and utf16_len(poll.options[1]) <= 100
 
 
 def test_a_long_message_is_queued_as_ordered_follow_up_rows_with_the_buttons_on_the_last(session: Session) -> None:
     text = "\n\n".join(f"Alinea {i}: " + ASTRAL * 700 for i in range(6))  # 8,000+ units
     buttons = [[{"text": "Oppakken", "callback_data": "item:1:claim"}]]
     assert enqueue(session, purpose="lang", chat_id=5, text=text, buttons=buttons, item_id=None)
-    enqueue_many(session, [{"purpose": "bulk", "chat_id": 6, "payload": {"text": text, "parse_mode": "HTML"}}])
+    enqueue_many(session, [Queued(Purpose("bulk"), 6, Text(text=text))])
     rows = list(session.scalars(select(models.OutboxMessage).order_by(models.OutboxMessage.id)))
     mine = [r for r in rows if r.recipient_chat_id == 5]
     assert [r.purpose for r in mine] == ["lang", "lang#2", "lang#3"]

@@ -1,0 +1,178 @@
+"""Outbox purposes: the one place that knows how they look.
+
+A row is unique per (purpose, recipient): writing the same purpose to the same chat twice queues it once.
+That makes the purpose the idempotency key of every message, so it must name what caused the message (an
+update, an item event, a poll) and nothing that changes when the same cause is handled again. The prefixes
+also carry meaning: outreach (`poll:`, `checkin:`, `nudge:`) is never re-sent after an uncertain send
+(wijkbot.delivery), and the inbox alerts are counted by theirs. docs/outbox.md is the table of them all.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import NewType
+
+Purpose = NewType("Purpose", str)
+
+OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:")
+WITHDRAWN = ":withdrawn:"  # every message that tells staff an item was withdrawn has this in its purpose
+
+
+def part(purpose: Purpose, index: int) -> Purpose:
+    """The purpose of the `index`-th message (1, 2, …) a text too long for one was split into."""
+    return purpose if index == 1 else Purpose(f"{purpose}#{index}")
+
+
+def is_outreach(purpose: str) -> bool:
+    return purpose.startswith(OUTREACH_PREFIXES)
+
+
+# --- answers in a conversation (keyed by the Telegram update that caused them) -------------------------
+
+
+def rasa_reply(update_id: int, index: int) -> Purpose:
+    return Purpose(f"reply:{update_id}:{index}")
+
+
+def holding_reply(update_id: int) -> Purpose:
+    return Purpose(f"holding:{update_id}")
+
+
+def give_up(update_id: int) -> Purpose:
+    return Purpose(f"giveup:{update_id}")
+
+
+def relayed(update_id: int) -> Purpose:
+    return Purpose(f"relayed:{update_id}")
+
+
+def command_answer(update_id: int) -> Purpose:
+    return Purpose(f"cmd:{update_id}")
+
+
+def staff_answer(update_id: int) -> Purpose:
+    return Purpose(f"staff:{update_id}")
+
+
+def button_answer(update_id: int) -> Purpose:
+    return Purpose(f"btn:{update_id}")
+
+
+def wizard_step(update_id: int) -> Purpose:
+    return Purpose(f"peiling:{update_id}")
+
+
+def group_notice(chat_id: int) -> Purpose:
+    return Purpose(f"group:{chat_id}")
+
+
+def export(update_id: int) -> Purpose:
+    return Purpose(f"export:{update_id}")
+
+
+def export_file(update_id: int) -> Purpose:
+    return Purpose(f"export:{update_id}:file")
+
+
+def erased(update_id: int) -> Purpose:
+    return Purpose(f"erased:{update_id}")
+
+
+def unhandled(update_id: int) -> Purpose:
+    return Purpose(f"unhandled:{update_id}")
+
+
+def unhandled_alert(update_id: int) -> Purpose:
+    return Purpose(f"unhandled-alert:{update_id}")
+
+
+# --- items -----------------------------------------------------------------------------------------------
+
+
+def item_notice(item_id: int, tag: str, staff_id: int) -> Purpose:
+    """A notice about an item to one staff member: `new`, `forward<event>`, `claimed`, `closed`."""
+    return Purpose(f"item:{item_id}:{tag}:{staff_id}")
+
+
+def item_reply(item_id: int, event_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}:reply:{event_id}")
+
+
+def item_resident_answer(item_id: int, update_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}:resident:{update_id}")
+
+
+def item_closed(item_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}:closed")
+
+
+def item_expired(item_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}:expired")
+
+
+def item_photo(item_id: int, update_id: int, staff_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}:photo:{update_id}:{staff_id}")
+
+
+def item_reminder(item_id: int, staff_id: int, round_: int) -> Purpose:
+    """Round 1 has no suffix, later rounds `:2`, `:3` … (a forwarded item is reminded again)."""
+    return Purpose(f"item:{item_id}:remind:{staff_id}{_round(round_)}")
+
+
+def item_escalation(item_id: int, lead_id: int, round_: int) -> Purpose:
+    return Purpose(f"item:{item_id}:escalate:{lead_id}{_round(round_)}")
+
+
+def item_withdrawn(item_id: int, staff_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}{WITHDRAWN}{staff_id}")
+
+
+def item_withdrawn_edit(item_id: int, outbox_id: int) -> Purpose:
+    return Purpose(f"item:{item_id}{WITHDRAWN}edit:{outbox_id}")
+
+
+def _round(number: int) -> str:
+    return f":{number}" if number > 1 else ""
+
+
+# --- outreach and polls ------------------------------------------------------------------------------------
+
+
+def poll_ballot(poll_id: int) -> Purpose:
+    return Purpose(f"poll:{poll_id}")
+
+
+def poll_intro(poll_id: int) -> Purpose:
+    return Purpose(f"poll:{poll_id}:intro")
+
+
+def poll_stop(poll_id: int) -> Purpose:
+    return Purpose(f"poll:{poll_id}:stop")
+
+
+def poll_results(poll_id: int) -> Purpose:
+    return Purpose(f"poll:{poll_id}:results")
+
+
+def poll_chart(poll_id: int) -> Purpose:
+    return Purpose(f"poll:{poll_id}:chart")
+
+
+def checkin(area_code: str, day: str) -> Purpose:
+    return Purpose(f"checkin:{area_code}:{day}")
+
+
+def nudge(asked_at: datetime) -> Purpose:
+    return Purpose(f"nudge:{int(asked_at.timestamp())}")
+
+
+# --- the operators ------------------------------------------------------------------------------------------
+
+
+def delivery_alert_prefix(staff_id: int) -> str:
+    """What the alerts about one staff member's undelivered messages begin with (to count recent ones)."""
+    return f"delivery-alert:{staff_id}:"
+
+
+def delivery_alert(staff_id: int, at: datetime) -> Purpose:
+    return Purpose(f"{delivery_alert_prefix(staff_id)}{at.isoformat()}")
