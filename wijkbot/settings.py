@@ -59,7 +59,6 @@ class Settings(BaseSettings):
     # The municipality's time zone (poll times, quiet hours, "vandaag"), read from MUNICIPALITY_TZ: never from
     # the process's TZ, which a server or container often sets to UTC.
     municipality_tz: str = "Europe/Amsterdam"
-    privacy_url: str = "https://www.oosterhout.nl/privacy"
 
     reminder_after_hours: float = 24.0
     escalate_after_hours: float = 72.0
