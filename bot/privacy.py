@@ -21,24 +21,26 @@ from wijkbot import purposes
 from wijkbot.inbound import forget_update
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Document, Text
-from wijkbot.privacy import erase_resident, export_json, export_resident, export_summary
+from wijkbot.privacy import erase_resident, export_json, export_resident, export_summary, privacy_statement
 
 CONFIRM_YES = "forget:yes"
 CONFIRM_NO = "forget:no"
 
 
 async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/mijngegevens: a short summary and a JSON file with everything held about the resident."""
+    """/mijngegevens: a short summary and a JSON file with everything held about the resident, and where the
+    municipality's privacy statement is."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
     rt = runtime(context)
-    tracker = rt.tracker
+    tracker, registry = rt.tracker, rt.services.registry
     now = rt.clock()
 
     def export(session: Session) -> None:
         document = export_resident(session, telegram_id=user.id, tracker=tracker)
         purpose = purposes.export(update.update_id)
+        statement = privacy_statement(session, registry, telegram_id=user.id)
         if document is None:
             enqueue(
                 session,
@@ -46,10 +48,11 @@ async def export_my_data(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
                 chat_id=chat.id,
                 priority=10,
                 now=now,
-                text="We bewaren niets over jou. Zodra je iets stuurt, kun je het hier opvragen.",
+                text=f"We bewaren niets over jou. Zodra je iets stuurt, kun je het hier opvragen.\n\n{statement}",
             )
             return
-        enqueue(session, purpose=purpose, chat_id=chat.id, text=export_summary(document), priority=10, now=now)
+        summary = f"{export_summary(document)}\n\n{statement}"
+        enqueue(session, purpose=purpose, chat_id=chat.id, text=summary, priority=10, now=now)
         enqueue(
             session,
             purpose=purposes.export_file(update.update_id),

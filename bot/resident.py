@@ -30,6 +30,7 @@ from wijkbot import purposes
 from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.outbox import rasa_button_payload
 from wijkbot.payloads import Buttons
+from wijkbot.privacy import privacy_statement
 from wijkbot.residents import get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
@@ -134,6 +135,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await rt.conversation.submit(
         update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/greet", meta=telegram_meta(update)
     )
+    # After the greeting (when Rasa answers in time; else after the holding reply): the privacy statement
+    registry = rt.services.registry
+    statement = await rt.db(lambda s: privacy_statement(s, registry, telegram_id=user.id))
+    await rt.say(chat.id, purposes.privacy_statement(update.update_id), statement)
 
 
 async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

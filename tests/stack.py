@@ -3,9 +3,10 @@
 Registered in tests/conftest.py (`pytest_plugins = ["tests.stack"]`). Tests that need them are marked
 `@pytest.mark.rasa` and take the `stack` fixture. The action server (this .venv) uses a session SQLite
 database the tests open too (`stack.services`); Rasa (.venv-rasa) loads var/models/wijkbot.tar.gz with the
-repository's endpoints.yml and credentials.yml, its ${ACTION_SERVER_URL} and ${RASA_TRACKER_DB} pointing
-at the session's action server and a temporary tracker database. Rasa's HTTP API takes only the session's
-token (`stack.rasa_token`, sent as `?token=`), as with `wijkbot run`.
+repository's credentials.yml and a copy of its endpoints.yml pointing at the session's action server and a
+temporary tracker database (`stack.endpoints`, `stack.tracker_db`), written by wijkbot.runner.endpoints_for
+as for `wijkbot run`. Rasa's HTTP API takes only the session's token (`stack.rasa_token`, sent as `?token=`),
+as with `wijkbot run`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ import httpx
 import pytest
 
 from bot.rasa_client import RasaClient
-from wijkbot.runner import rasa_serve_command
+from wijkbot.runner import endpoints_for, rasa_serve_command
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
 
@@ -46,6 +47,7 @@ class Stack:
     action_server_url: str
     database_url: str
     endpoints: Path
+    tracker_db: Path
     credentials: Path
     env: dict[str, str]
     services: Services
@@ -61,7 +63,7 @@ class Stack:
     def start_rasa(self) -> None:
         """Start the Rasa server again on the same port and wait until its model is loaded."""
         port = int(self.rasa_url.rsplit(":", 1)[1])
-        process = start(rasa_command(port, self.rasa_token), self.env, self.logs["rasa"])
+        process = start(rasa_command(port, self.rasa_token, self.endpoints), self.env, self.logs["rasa"])
         self.processes["rasa"] = process
         wait_for(
             lambda: _rasa_model_loaded(self.rasa_url, self.rasa_token),
@@ -164,7 +166,7 @@ def wait_for(
     pytest.fail(f"{name} was not ready within {seconds:.0f} s; log {log}:\n{tail}")
 
 
-def rasa_command(port: int, token: str) -> list[str]:
+def rasa_command(port: int, token: str, endpoints: Path) -> list[str]:
     return [
         *rasa_serve_command(),
         "run",
@@ -177,7 +179,7 @@ def rasa_command(port: int, token: str) -> list[str]:
         "--model",
         str(MODEL),
         "--endpoints",
-        "endpoints.yml",
+        str(endpoints),
         "--credentials",
         "credentials.yml",
     ]
@@ -217,11 +219,14 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     services = open_services(Settings(_env_file=None, database_url=database_url))  # type: ignore[call-arg]
     action_port, rasa_port = free_port(), free_port()
     action_url, rasa_url = f"http://127.0.0.1:{action_port}", f"http://127.0.0.1:{rasa_port}"
+    tracker_db = workdir / "rasa_tracker.db"
+    endpoints = endpoints_for(
+        Settings(_env_file=None, action_server_url=action_url, rasa_tracker_db=str(tracker_db)),  # type: ignore[call-arg]
+        workdir,
+    )
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
-        "ACTION_SERVER_URL": action_url,
-        "RASA_TRACKER_DB": str(workdir / "rasa_tracker.db"),
         "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",  # the action server listens on loopback only
         "PYTHONUNBUFFERED": "1",
@@ -234,7 +239,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         )
         processes.append(actions)
         rasa_token = secrets.token_urlsafe(24)
-        rasa = start(rasa_command(rasa_port, rasa_token), env, logs["rasa"])
+        rasa = start(rasa_command(rasa_port, rasa_token, endpoints), env, logs["rasa"])
         processes.append(rasa)
         timings = {
             "action_server_start_s": wait_for(
@@ -256,7 +261,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
             rasa_url=rasa_url,
             action_server_url=action_url,
             database_url=database_url,
-            endpoints=ROOT / "endpoints.yml",
+            endpoints=endpoints,
+            tracker_db=tracker_db,
             credentials=ROOT / "credentials.yml",
             env=env,
             services=services,

@@ -17,6 +17,7 @@ from db import models
 from db.migrate import downgrade, migration_lock, upgrade
 from db.models import utcnow
 from db.session import transaction
+from wijkbot.data_schema import DataFileError
 from wijkbot.loading import load_registry_into_db
 from wijkbot.municipalities import registry_for
 from wijkbot.postcodes import resolve_postcode
@@ -430,6 +431,9 @@ def main() -> None:
         app()
     except KeyboardInterrupt:
         sys.exit(130)
+    except DataFileError as exc:  # a file in wijkbot/data/ is wrong: which file, where in it and what, no traceback
+        typer.echo(f"wijkbot: {exc}", err=True)
+        sys.exit(2)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The area registry: municipalities, their wijken and dorpen, buurten, postcodes and councils.
 
-Read from the data files in `wijkbot/data/`, validated on load, and immutable afterwards. Both the bot
+Read from the data files in `wijkbot/data/`, checked on load (first against their JSON Schemas in
+`wijkbot/data/schema/`, then for the references between their parts), and immutable afterwards. Both the bot
 and the action server use it; it imports neither `telegram` nor `rasa_sdk`.
 """
 
@@ -13,15 +14,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import yaml
+from wijkbot.data_schema import DataFileError, check, read_yaml, shown
 
 DATA_DIR = Path(__file__).with_name("data")
-_WIJK_CODE = re.compile(r"^WK\d{6}$")
-_BUURT_CODE = re.compile(r"^BU\d{8}$")
-_PC4 = re.compile(r"^[1-9]\d{3}$")
 
 
-class DataError(ValueError):
+class DataError(DataFileError):
     """The municipality data is inconsistent; the message says where."""
 
 
@@ -75,13 +73,11 @@ class Municipality:
     name: str
     staff_role: str
     staff_title: str
-    staff_title_plural: str
     lead_title: str
     council_title: str
     website: str | None
     phone: str | None
-    privacy_url: str | None
-    ideas_to_council: bool
+    privacy_url: str
     budget: str
     initiative_criteria: tuple[Criterion, ...]
     areas: tuple[Area, ...]
@@ -197,20 +193,16 @@ def raw_kernen(raw: Mapping[str, Any], body_id: str) -> list[str]:
     return []
 
 
-def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any]) -> Municipality:
+def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any], *, source: str) -> Municipality:
     code = str(raw["code"])
-    where = f"municipality {code}"
+    where = f"{source}: municipality {code}"
     areas: list[Area] = []
     for raw_area in raw["areas"]:
-        area_code = str(raw_area["code"])
-        if not _WIJK_CODE.match(area_code) or area_code[2:6] != code[2:6]:
+        area_code = str(raw_area["code"])  # the schema checked its form, WK and six digits
+        if area_code[2:6] != code[2:6]:
             raise DataError(f"{where}: area code {area_code!r} is not a CBS wijk code of this municipality")
-        if raw_area["kind"] not in ("wijk", "dorp"):
-            raise DataError(f"{where}: area {area_code} has kind {raw_area['kind']!r}, expected wijk or dorp")
         buurten = []
         for raw_buurt in raw_area.get("buurten", []):
-            if not _BUURT_CODE.match(str(raw_buurt["code"])):
-                raise DataError(f"{where}: buurt code {raw_buurt['code']!r} is not a CBS buurt code")
             buurten.append(
                 Buurt(
                     code=str(raw_buurt["code"]),
@@ -258,8 +250,6 @@ def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any]) -> M
 
     pc4_index: dict[str, tuple[str, ...]] = {}
     for pc4, codes in raw.get("pc4_index", {}).items():
-        if not _PC4.match(str(pc4)):
-            raise DataError(f"{where}: {pc4!r} in pc4_index is not a PC4 postcode")
         unknown = set(codes) - area_codes
         if unknown:
             raise DataError(f"{where}: pc4 {pc4} names unknown areas {sorted(unknown)}")
@@ -277,13 +267,11 @@ def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any]) -> M
         name=str(raw["name"]),
         staff_role=str(profile["staff_role"]),
         staff_title=str(profile["staff_title"]),
-        staff_title_plural=str(profile["staff_title_plural"]),
         lead_title=str(profile["lead_title"]),
         council_title=str(profile["council_title"]),
         website=profile.get("website"),
         phone=profile.get("phone"),
-        privacy_url=profile.get("privacy_url"),
-        ideas_to_council=bool(profile.get("ideas_to_council", False)),
+        privacy_url=str(profile["privacy_url"]),
         budget=str(profile.get("budget", "")).strip(),
         initiative_criteria=criteria,
         areas=tuple(areas),
@@ -296,13 +284,11 @@ def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any]) -> M
 
 
 def _read_yaml(name: str, data_dir: Path | None) -> dict[str, Any]:
-    if data_dir is not None:
-        text = (data_dir / name).read_text(encoding="utf-8")
-    else:
-        text = (DATA_DIR / name).read_text(encoding="utf-8")
-    loaded = yaml.safe_load(text)
-    if not isinstance(loaded, dict):
-        raise DataError(f"{name} does not hold a mapping")
+    """`municipalities.yaml` or `profiles.yaml`, checked against its schema (wijkbot/data/schema/)."""
+    path = (data_dir or DATA_DIR) / name
+    loaded = read_yaml(path, error=DataError)
+    check(loaded, name.removesuffix(".yaml"), source=shown(path), error=DataError)
+    assert isinstance(loaded, dict)  # the schema says so
     return loaded
 
 
@@ -314,8 +300,12 @@ def load_registry(codes: Iterable[str] | None = None, *, data_dir: Path | None =
     wanted = list(codes) if codes is not None else list(by_code)
     missing = [c for c in wanted if c not in by_code or c not in profiles]
     if missing:
-        raise DataError(f"unknown municipality code(s) {missing}; known: {sorted(by_code)}")
-    return Registry(municipalities=tuple(_parse_municipality(by_code[c], profiles[c]) for c in wanted))
+        raise DataError(
+            f"unknown municipality code(s) {missing}: each needs its facts in municipalities.yaml and its words in "
+            f"profiles.yaml; known: {sorted(set(by_code) & set(profiles))}"
+        )
+    source = shown((data_dir or DATA_DIR) / "municipalities.yaml")
+    return Registry(municipalities=tuple(_parse_municipality(by_code[c], profiles[c], source=source) for c in wanted))
 
 
 @lru_cache(maxsize=8)

@@ -20,6 +20,7 @@ from db.models import utcnow
 from wijkbot import purposes
 from wijkbot.effects import effects_of, forget_effects
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
+from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Edit
 from wijkbot.polls import export_poll_votes
@@ -237,6 +238,24 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             {k: (v if not isinstance(v, datetime) else v.isoformat()) for k, v in e.items()} for e in events
         ],
     }
+
+
+def privacy_statement(session: Session, registry: Registry, *, telegram_id: int) -> str:
+    """Where a resident reads how the municipality handles their data: the privacy statement (`privacy_url` in
+    profiles.yaml) of their own municipality when their area is known, else of each configured municipality.
+    Shown after the greeting of /start and with /mijngegevens."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    area = registry.find_area(resident.area_code) if resident is not None and resident.area_code else None
+    municipalities = [registry.municipality(area.municipality_code)] if area else list(registry.municipalities)
+    if len(municipalities) == 1:
+        [municipality] = municipalities
+        return (
+            f"Hoe de gemeente {escape(municipality.name)} met je gegevens omgaat, lees je in de privacyverklaring: "
+            f"{escape(municipality.privacy_url)}"
+        )
+    lines = ["Hoe je gemeente met je gegevens omgaat, lees je in de privacyverklaring van je gemeente:"]
+    lines += [f"• {escape(m.name)}: {escape(m.privacy_url)}" for m in municipalities]
+    return "\n".join(lines)
 
 
 def export_summary(document: dict[str, Any]) -> str:

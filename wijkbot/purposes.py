@@ -74,6 +74,11 @@ def export_file(update_id: int) -> Purpose:
     return Purpose(f"export:{update_id}:file")
 
 
+def privacy_statement(update_id: int) -> Purpose:
+    """The privacy statement sent after the greeting of /start."""
+    return Purpose(f"privacy:{update_id}")
+
+
 def erased(update_id: int) -> Purpose:
     return Purpose(f"erased:{update_id}")
 

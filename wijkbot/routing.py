@@ -1,4 +1,5 @@
-"""Routing rules as data: ordered, first match wins, validated on load (see docs/routing.md)."""
+"""Routing rules as data: ordered, first match wins, checked on load against wijkbot/data/schema/routing.schema.json
+and then against the registry (see docs/routing.md)."""
 
 from __future__ import annotations
 
@@ -7,20 +8,20 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import yaml
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import models
+from wijkbot.data_schema import DataFileError, check, read_yaml, shown
 from wijkbot.municipalities import DATA_DIR, Registry
-from wijkbot.staff import ROLES, staff_for_area
+from wijkbot.staff import staff_for_area
 
-KINDS = ("idea", "report", "question", "contact")
+KINDS = ("idea", "report", "question", "contact")  # routing.schema.json lists them too (a test compares)
 AREA_STAFF = "area_staff"
 
 
-class RoutingError(ValueError):
-    """The routing rules are wrong; the message names the rule."""
+class RoutingError(DataFileError):
+    """The routing rules are wrong; the message names the file and the rule."""
 
 
 @dataclass(frozen=True)
@@ -53,47 +54,35 @@ class Route:
     description: str
 
 
-def parse_rules(raw: Mapping[str, Any], registry: Registry) -> tuple[Rule, ...]:
+def parse_rules(raw: Any, registry: Registry, *, source: str = "routing.yaml") -> tuple[Rule, ...]:
     """Build and check the rules; the last one must match everything so no item is left unrouted."""
+    check(raw, "routing", source=source, error=RoutingError)  # keys, kinds, roles, code forms
     rules: list[Rule] = []
-    raw_rules = raw.get("rules")
-    if not isinstance(raw_rules, list) or not raw_rules:
-        raise RoutingError("routing.yaml needs a non-empty list `rules`")
-    for index, entry in enumerate(raw_rules, start=1):
+    for index, entry in enumerate(raw["rules"], start=1):
         name = str(entry.get("name") or f"rule {index}")
-        unknown_keys = set(entry) - {"name", "when", "send_to", "copy_council"}
-        if unknown_keys:
-            raise RoutingError(f"{name}: unknown key(s) {sorted(unknown_keys)}")
         when = entry.get("when") or {}
         kinds = frozenset(when.get("kinds", []))
         municipalities = frozenset(when.get("municipalities", []))
         areas = frozenset(when.get("areas", []))
-        if bad_kinds := kinds - set(KINDS):
-            raise RoutingError(f"{name}: unknown kind(s) {sorted(bad_kinds)}; known: {', '.join(KINDS)}")
-        if bad_codes := {m for m in municipalities if not (m.startswith("GM") and m[2:].isdigit() and len(m) == 6)}:
-            raise RoutingError(f"{name}: {sorted(bad_codes)} are not municipality codes like GM0826")
         # A rule naming a municipality that is not configured here (WIJKBOT_MUNICIPALITIES) never matches.
         if bad_areas := {a for a in areas if registry.find_area(a) is None}:
-            raise RoutingError(f"{name}: unknown area code(s) {sorted(bad_areas)}")
-        send_to = entry.get("send_to")
+            raise RoutingError(f"{source}: {name}: unknown area code(s) {sorted(bad_areas)}")
+        send_to = entry["send_to"]
         person = None
-        if isinstance(send_to, Mapping) and "person" in send_to:
+        if isinstance(send_to, Mapping):
             person, send_to = str(send_to["person"]), "person"
-        elif send_to != AREA_STAFF and send_to not in ROLES:
-            raise RoutingError(f"{name}: send_to must be area_staff, a role ({', '.join(ROLES)}) or person")
         rules.append(Rule(name, kinds, municipalities, areas, str(send_to), person, bool(entry.get("copy_council"))))
     last = rules[-1]
     if last.kinds or last.municipalities or last.areas:
-        raise RoutingError(f"the last rule ({last.name}) must match everything (no `when`), so nothing is unrouted")
+        raise RoutingError(
+            f"{source}: the last rule ({last.name}) must match everything (no `when`), so nothing is unrouted"
+        )
     return tuple(rules)
 
 
 def load_rules(registry: Registry, path: Path | None = None) -> tuple[Rule, ...]:
-    if path is not None:
-        text = path.read_text(encoding="utf-8")
-    else:
-        text = (DATA_DIR / "routing.yaml").read_text(encoding="utf-8")
-    return parse_rules(yaml.safe_load(text) or {}, registry)
+    path = path or DATA_DIR / "routing.yaml"
+    return parse_rules(read_yaml(path, error=RoutingError), registry, source=shown(path))
 
 
 def first_match(rules: Sequence[Rule], *, kind: str, municipality: str, area_code: str) -> Rule:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import hashlib
 import logging
 import os
 import signal
@@ -16,6 +18,8 @@ from urllib.error import URLError
 from urllib.parse import quote, urlparse
 from urllib.request import urlopen
 
+import yaml
+
 from db.models import utcnow
 from wijkbot.daily_log import DailyLog, pump
 from wijkbot.settings import Settings, rasa_environment, with_rasa_token
@@ -23,6 +27,9 @@ from wijkbot.settings import Settings, rasa_environment, with_rasa_token
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = ROOT / "var" / "models" / "wijkbot.tar.gz"
+ENDPOINTS = ROOT / "endpoints.yml"  # one replica, the default local settings: what `rasa shell` reads too
+REPLICA_ENDPOINTS = ROOT / "endpoints.replicas.yml"  # several replicas, read from the environment
+GENERATED_ENDPOINTS = ROOT / "var" / "rasa"
 _pumps: dict[int, threading.Thread] = {}  # the thread copying each running child's output into its log
 
 
@@ -96,9 +103,41 @@ def stop_process(process: subprocess.Popen[bytes]) -> None:
     wait_for_log(process)
 
 
+def endpoints_for(settings: Settings, directory: Path | None = None) -> Path:
+    """The endpoints file Rasa starts with for these settings.
+
+    Several replicas (RASA_TRACKER_STORE_URL): endpoints.replicas.yml, which reads the shared stores from the
+    environment (rasa_environment). One replica: endpoints.yml itself when the settings are its values (the
+    defaults), else a copy of it with the settings' action server and tracker file, written into `directory`
+    (var/rasa/ by default) under a name made from its content, so two runs with other settings (a bench beside
+    `wijkbot run`) never overwrite each other's file.
+    Rasa 3.6 substitutes only plain ${VAR} in this file, with no default for an unset one, so endpoints.yml
+    holds the local defaults themselves and `rasa shell` from the root needs no environment.
+    """
+    if settings.rasa_tracker_store_url is not None:
+        return REPLICA_ENDPOINTS
+    default = yaml.safe_load(ENDPOINTS.read_text(encoding="utf-8"))
+    wanted = copy.deepcopy(default)
+    wanted["action_endpoint"]["url"] = f"{settings.action_server_url.rstrip('/')}/webhook"
+    wanted["tracker_store"]["db"] = settings.rasa_tracker_db
+    if wanted == default:
+        return ENDPOINTS
+    text = "# written by wijkbot.runner.endpoints_for from endpoints.yml and the settings\n" + yaml.safe_dump(
+        wanted, sort_keys=False
+    )
+    directory = directory or GENERATED_ENDPOINTS
+    path = directory / f"endpoints-{hashlib.sha256(text.encode()).hexdigest()[:12]}.yml"
+    if not path.exists() or path.read_text(encoding="utf-8") != text:
+        directory.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_text(text, encoding="utf-8")
+        partial.replace(path)  # whole or not at all, even with two starts at once
+    return path
+
+
 def child_environment(settings: Settings) -> dict[str, str]:
     env = dict(os.environ)
-    env.update(rasa_environment(settings))  # endpoints.yml reads ACTION_SERVER_URL and RASA_TRACKER_DB
+    env.update(rasa_environment(settings))  # endpoints.replicas.yml reads the shared stores from it
     env["DATABASE_URL"] = settings.database_url
     return env
 
@@ -122,7 +161,7 @@ def rasa_arguments(settings: Settings, url: str | None = None) -> list[str]:
         "--model",
         str(MODEL),
         "--endpoints",
-        settings.rasa_endpoints,
+        str(endpoints_for(settings)),
         "--credentials",
         "credentials.yml",
     ]

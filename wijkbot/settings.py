@@ -58,7 +58,6 @@ class Settings(BaseSettings):
     # The municipality's time zone (poll times, quiet hours, "vandaag"), read from MUNICIPALITY_TZ: never from
     # the process's TZ, which a server or container often sets to UTC.
     municipality_tz: str = "Europe/Amsterdam"
-    privacy_url: str = "https://www.oosterhout.nl/privacy"
 
     reminder_after_hours: float = 24.0
     escalate_after_hours: float = 72.0
@@ -135,23 +134,18 @@ class Settings(BaseSettings):
         return f"sqlite:///{self.rasa_tracker_db}"
 
     @property
-    def rasa_endpoints(self) -> str:
-        """The endpoints file Rasa starts with: one replica on a SQLite file, or shared PostgreSQL + Redis."""
-        return "endpoints.yml" if self.rasa_tracker_store_url is None else "endpoints.replicas.yml"
-
-    @property
     def zone(self) -> ZoneInfo:
         """The municipality's time zone."""
         return ZoneInfo(self.municipality_tz)
 
 
 def rasa_environment(settings: Settings) -> dict[str, str]:
-    """Environment for the Rasa server and the action server: endpoints.yml reads ${ACTION_SERVER_URL} and
-    ${RASA_TRACKER_DB} (Rasa substitutes them and refuses to start when one is unset); the action server
-    binds to SANIC_HOST (rasa_sdk's default is 0.0.0.0, and the webhook has no authentication)."""
+    """Environment for the Rasa server and the action server: endpoints.replicas.yml reads ${ACTION_SERVER_URL}
+    and the shared stores' ${RASA_TRACKER_*} and ${RASA_LOCK_*} (Rasa substitutes them and refuses to start
+    when one is unset; endpoints.yml for one replica reads nothing, see wijkbot.runner.endpoints_for); the
+    action server binds to SANIC_HOST (rasa_sdk's default is 0.0.0.0, and the webhook has no authentication)."""
     env = {
         "ACTION_SERVER_URL": settings.action_server_url.rstrip("/"),
-        "RASA_TRACKER_DB": settings.rasa_tracker_db,
         "RASA_TELEMETRY_ENABLED": "false",
         "SANIC_HOST": "127.0.0.1",
     }

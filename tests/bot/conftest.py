@@ -32,7 +32,7 @@ async def app(
         telegram,
         database_url=stack.database_url,
         rasa_url=stack.rasa_url,
-        tracker_db=stack.env["RASA_TRACKER_DB"],
+        tracker_db=str(stack.tracker_db),
         rasa_token=stack.rasa_token,
         rasa_timeout_seconds=getattr(request.module, "RASA_TIMEOUT_SECONDS", 10.0),
     )

@@ -125,7 +125,7 @@ async def test_a_submit_turn_that_outlasts_the_bot_s_patience_files_once_and_the
     await resident.say("er ligt een losse stoeptegel voor ons huis")
     summary = await resident.say("4911AB")
     assert "Dit is je melding" in summary["text"]
-    writer = sqlite3.connect(stack.env["RASA_TRACKER_DB"], timeout=30, isolation_level=None)
+    writer = sqlite3.connect(stack.tracker_db, timeout=30, isolation_level=None)
     writer.execute("BEGIN IMMEDIATE")  # Rasa still reads its conversations, but cannot save one
     try:
         assert (await resident.press(summary, "Ja, insturen"))["text"] == HOLDING_REPLY  # the bot gave up

@@ -21,7 +21,7 @@ async def test_a_newcomer_plays_a_resident_and_sees_what_staff_receive(stack: St
         _env_file=None,
         database_url=stack.database_url,
         rasa_url=stack.rasa_url,  # type: ignore[call-arg]
-        rasa_tracker_db=stack.env["RASA_TRACKER_DB"],
+        rasa_tracker_db=str(stack.tracker_db),
     )
     lines = "\n".join(["ik wil iets melden", "de lantaarnpaal bij de kerk is kapot", "Dorst", "1", "/quit"]) + "\n"
     out = io.StringIO()

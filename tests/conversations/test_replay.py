@@ -26,13 +26,13 @@ def turn(stack: Stack, sender: str, text: str, update_id: int) -> str:
 
 
 def last_event_id(stack: Stack) -> int:
-    with sqlite3.connect(stack.env["RASA_TRACKER_DB"]) as connection:
+    with sqlite3.connect(stack.tracker_db) as connection:
         return int(connection.execute("SELECT COALESCE(MAX(id), 0) FROM events").fetchone()[0])
 
 
 def forget_events_after(stack: Stack, sender: str, event_id: int) -> int:
     """What Rasa does to a turn it drops: none of its events are saved."""
-    with sqlite3.connect(stack.env["RASA_TRACKER_DB"], timeout=30) as connection:
+    with sqlite3.connect(stack.tracker_db, timeout=30) as connection:
         return connection.execute("DELETE FROM events WHERE sender_id = ? AND id > ?", (sender, event_id)).rowcount
 
 

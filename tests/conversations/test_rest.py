@@ -232,7 +232,7 @@ def test_the_running_model_has_expiring_sessions(stack: Stack) -> None:
 
 def age_conversation(stack: Stack, sender: str, seconds: float) -> None:
     """Move a conversation's events back in time, as if the resident came back later (as bench/longlived)."""
-    with sqlite3.connect(stack.env["RASA_TRACKER_DB"]) as connection:
+    with sqlite3.connect(stack.tracker_db) as connection:
         connection.execute(
             "UPDATE events SET timestamp = timestamp - :d, "
             "data = json_set(data, '$.timestamp', json_extract(data, '$.timestamp') - :d) WHERE sender_id = :s",
@@ -243,7 +243,7 @@ def age_conversation(stack: Stack, sender: str, seconds: float) -> None:
 def sessions_of(stack: Stack, sender: str) -> list[list[dict[str, Any]]]:
     """The conversation's stored events, one list per session, each from its session_started up to its last
     action_listen (what follows belongs to starting the next session)."""
-    with sqlite3.connect(stack.env["RASA_TRACKER_DB"]) as connection:
+    with sqlite3.connect(stack.tracker_db) as connection:
         rows = connection.execute("SELECT data FROM events WHERE sender_id = ? ORDER BY id", (sender,)).fetchall()
     sessions: list[list[dict[str, Any]]] = []
     for (data,) in rows:

@@ -61,7 +61,12 @@ def _broken_copy(tmp_path: Path, old: str, new: str) -> Path:
     ("old", "new", "message"),
     [
         ("'4911':\n    - WK082611", "'4911':\n    - WK082699", "unknown areas"),
-        ("kind: dorp", "kind: stad", "expected wijk or dorp"),
+        (
+            "kind: dorp",
+            "kind: stad",
+            r"(?s)municipalities\.yaml does not match .*"
+            r"\$\.municipalities\[0\]\.areas\[\d+\]\.kind: 'stad' is not one of \['wijk', 'dorp'\]",
+        ),
         ("wdr: wr_ckm", "wdr: wr_unknown", "unknown body"),
     ],
 )

@@ -15,8 +15,17 @@ from db.models import Base, utcnow
 from tests.conftest import make_resident, make_staff
 from wijkbot.inbound import record_update
 from wijkbot.items import file_item
+from wijkbot.municipalities import Registry, registry_for
 from wijkbot.outbox import enqueue
-from wijkbot.privacy import erase_resident, expire_old_data, export_json, export_resident, stored_update
+from wijkbot.privacy import (
+    erase_resident,
+    expire_old_data,
+    export_json,
+    export_resident,
+    privacy_statement,
+    stored_update,
+)
+from wijkbot.residents import set_home_area
 from wijkbot.services import Services
 from wijkbot.staff_loop import reply
 
@@ -238,3 +247,24 @@ def test_an_open_item_nobody_touched_for_the_retention_period_is_expired_and_its
     assert told.recipient_chat_id == TELEGRAM_ID and "Stuur het gerust opnieuw" in told.payload["text"]
     still_open = session.get(models.Item, fresh.id)
     assert still_open is not None and (still_open.status, still_open.text) == ("new", "Bankje bij de vijver")
+
+
+def test_the_privacy_statement_is_the_resident_s_municipality_s_or_else_each_configured_one(
+    session: Session, registry: Registry
+) -> None:
+    """profiles.yaml privacy_url; a deployment for one municipality always shows its own."""
+    stranger = privacy_statement(session, registry, telegram_id=999_001)
+    assert stranger.splitlines() == [
+        "Hoe je gemeente met je gegevens omgaat, lees je in de privacyverklaring van je gemeente:",
+        "• Oosterhout: https://www.oosterhout.nl/privacy",
+        "• Oss: https://www.oss.nl/privacy",
+    ]
+    set_home_area(session, make_resident(session, telegram_id=999_002), area_code="WK082611")  # Den Hout
+    own = privacy_statement(session, registry, telegram_id=999_002)
+    assert own == "Hoe de gemeente Oosterhout met je gegevens omgaat, lees je in de privacyverklaring: " + (
+        "https://www.oosterhout.nl/privacy"
+    )
+    only_oss = privacy_statement(session, registry_for(("GM0828",)), telegram_id=999_001)
+    assert only_oss == "Hoe de gemeente Oss met je gegevens omgaat, lees je in de privacyverklaring: " + (
+        "https://www.oss.nl/privacy"
+    )

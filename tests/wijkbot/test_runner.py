@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from pydantic import SecretStr
 
 from wijkbot import runner
@@ -65,12 +66,38 @@ def test_a_token_that_begins_with_a_dash_reaches_rasa_as_the_token() -> None:
     assert "--auth-token=-Xy_token" in args and "-Xy_token" not in args
 
 
-def test_one_replica_keeps_its_conversations_in_a_sqlite_file() -> None:
+def test_one_replica_keeps_its_conversations_in_a_sqlite_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(runner, "GENERATED_ENDPOINTS", tmp_path)
     settings = _settings(rasa_token="t", rasa_tracker_db="var/t.db")
     args = runner.rasa_arguments(settings)
-    assert args[args.index("--endpoints") + 1] == "endpoints.yml"
+    endpoints = Path(args[args.index("--endpoints") + 1])
+    assert endpoints.parent == tmp_path  # a copy of endpoints.yml with this tracker file
+    assert yaml.safe_load(endpoints.read_text())["tracker_store"]["db"] == "var/t.db"
     assert settings.rasa_replicas == ["http://127.0.0.1:5005"]
     assert settings.rasa_tracker_url == "sqlite:///var/t.db"
+
+
+def test_the_default_settings_start_rasa_with_endpoints_yml_itself(tmp_path: Path) -> None:
+    """What `rasa shell` from the root reads is what `make run` starts Rasa with."""
+    args = runner.rasa_arguments(_settings(rasa_token="t"))
+    assert args[args.index("--endpoints") + 1] == str(ROOT / "endpoints.yml")
+    assert runner.endpoints_for(_settings(), tmp_path) == ROOT / "endpoints.yml"
+    assert not list(tmp_path.iterdir())
+    assert "${" not in (ROOT / "endpoints.yml").read_text()  # Rasa would refuse to start with one unset
+
+
+def test_other_settings_start_rasa_with_a_copy_of_endpoints_yml_holding_them(tmp_path: Path) -> None:
+    settings = _settings(action_server_url="http://127.0.0.1:6123/", rasa_tracker_db="/srv/tracker.db")
+    path = runner.endpoints_for(settings, tmp_path)
+    assert path.parent == tmp_path
+    original, copy = yaml.safe_load((ROOT / "endpoints.yml").read_text()), yaml.safe_load(path.read_text())
+    assert copy["action_endpoint"] == {"url": "http://127.0.0.1:6123/webhook"}
+    assert copy["tracker_store"] == original["tracker_store"] | {"db": "/srv/tracker.db"}
+    assert copy.keys() == original.keys()
+    assert runner.endpoints_for(settings, tmp_path) == path  # the same settings, the same file
+    other = runner.endpoints_for(_settings(rasa_tracker_db="/srv/other.db"), tmp_path)
+    assert other != path and path.exists()  # another run's file is left alone
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, other.name])  # no temporary left
 
 
 def test_replicas_share_postgresql_and_redis_and_each_runs_on_its_own_port() -> None:
@@ -84,10 +111,9 @@ def test_replicas_share_postgresql_and_redis_and_each_runs_on_its_own_port() -> 
     assert runner.local_replicas(settings) == ["http://127.0.0.1:5005", "http://127.0.0.1:5006"]
     args = runner.rasa_arguments(settings, "http://127.0.0.1:5006")
     assert args[args.index("-p") + 1] == "5006"
-    assert args[args.index("--endpoints") + 1] == "endpoints.replicas.yml"
+    assert args[args.index("--endpoints") + 1] == str(ROOT / "endpoints.replicas.yml")
     env = rasa_environment(settings)
     assert {k: v for k, v in env.items() if k.startswith(("RASA_TRACKER_", "RASA_LOCK_"))} == {
-        "RASA_TRACKER_DB": "var/rasa_tracker.db",  # endpoints.yml's, unused by endpoints.replicas.yml
         "RASA_TRACKER_HOST": "db.intern",
         "RASA_TRACKER_PORT": "5433",
         "RASA_TRACKER_NAME": "rasa",
