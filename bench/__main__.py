@@ -25,6 +25,7 @@ from typing import Any
 from bench import (
     bare_rasa,
     broadcast,
+    filing,
     first_messages,
     latency,
     longlived,
@@ -45,6 +46,7 @@ PARTS = (
     "latency",
     "throughput",
     "longlived",
+    "filing",
     "broadcast",
     "replicas",
     "bare_rasa",
@@ -86,6 +88,8 @@ class Run:
             "throughput_residents": 10 if quick else 50,
             "throughput_turns": 3 if quick else 6,
             "longlived_history": 40 if quick else 300,
+            "filing_residents": 5 if quick else 20,
+            "drill_residents": 3 if quick else 5,
             "longlived_measured": 6 if quick else 30,
             "broadcast_subscribers": 1000 if quick else 10_000,
             "broadcast_limited_window_s": 5.0 if quick else 20.0,
@@ -140,6 +144,11 @@ class Run:
                 longlived.measure(
                     stack, history_turns=sizes["longlived_history"], measured_turns=sizes["longlived_measured"]
                 ),
+            )
+        if "filing" in self.wanted:
+            await self.part(
+                "filing",
+                filing.measure(stack, residents=sizes["filing_residents"], drill_residents=sizes["drill_residents"]),
             )
         if stack.rasa_pid is not None:
             memory["rasa_end"] = rss_mb(stack.rasa_pid)

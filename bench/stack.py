@@ -233,6 +233,8 @@ def bot_environment(settings: Settings, *, unlimited: bool = False) -> dict[str,
         "TELEGRAM_BOT_TOKEN": settings.telegram_bot_token.get_secret_value(),
         "TELEGRAM_BASE_URL": settings.telegram_base_url,
         "TELEGRAM_BASE_FILE_URL": settings.telegram_base_file_url or "",
+        # the token Rasa's API was started with: the bot reads a conversation back before it retries a turn
+        "RASA_TOKEN": settings.rasa_token.get_secret_value() if settings.rasa_token else "",
         "RASA_TIMEOUT_SECONDS": str(settings.rasa_timeout_seconds),
         "HOLDING_REPLY_AFTER_SECONDS": str(settings.holding_reply_after_seconds),
         "RASA_MAX_IN_FLIGHT": str(settings.rasa_max_in_flight),

@@ -16,6 +16,11 @@ class RasaUnavailable(RuntimeError):
     """Rasa could not be reached or did not answer in time; the message stays pending and is sent again."""
 
 
+class RasaRefused(RuntimeError):
+    """Rasa's API refused the bot's token: a configuration error, not an outage. Retrying cannot help, so the
+    turn fails like any turn that raises (after 3 tries the resident and the inbox are told)."""
+
+
 @dataclass(frozen=True)
 class RasaReply:
     text: str
@@ -126,6 +131,11 @@ class RasaClient:
                 # the client's token is merged into these params by httpx
                 response = await replica.client.get(
                     f"/conversations/{sender}/tracker", params={"include_events": "AFTER_RESTART"}
+                )
+            if response.status_code in (401, 403):
+                raise RasaRefused(
+                    f"Rasa refused the bot's token ({response.status_code}) when asked for conversation {sender}: "
+                    "RASA_TOKEN must be the token Rasa was started with (--auth-token)"
                 )
             response.raise_for_status()
             body = response.json()

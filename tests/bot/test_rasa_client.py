@@ -7,7 +7,7 @@ import asyncio
 import httpx
 import pytest
 
-from bot.rasa_client import RasaClient
+from bot.rasa_client import RasaClient, RasaRefused
 from tests.stack import Stack, answers_status, telegram_metadata
 from wijkbot.settings import Settings
 
@@ -29,6 +29,21 @@ async def test_the_client_sends_the_token_from_the_settings(stack: Stack) -> Non
     finally:
         await with_token.aclose()
         await without.aclose()
+
+
+async def test_reading_a_conversation_back_with_a_wrong_token_is_a_refusal_not_an_outage(stack: Stack) -> None:
+    """Before a retry the bot reads the conversation back (API behind the token); the turns themselves go
+    through the REST channel, which takes no token. A wrong RASA_TOKEN must not pass for "Rasa is away",
+    which would retry the turn for hours."""
+    right = RasaClient(stack.rasa_url, token=stack.rasa_token)
+    wrong = RasaClient(stack.rasa_url, token="not-the-token")
+    try:
+        assert await right.answered_before(sender="rasa-client-token-check", update_id=1) is None
+        with pytest.raises(RasaRefused, match="RASA_TOKEN"):
+            await wrong.answered_before(sender="rasa-client-token-check", update_id=1)
+    finally:
+        await right.aclose()
+        await wrong.aclose()
 
 
 async def test_at_most_max_in_flight_turns_reach_rasa_at_once_and_every_turn_is_answered(stack: Stack) -> None:
