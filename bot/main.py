@@ -33,8 +33,8 @@ from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
 from db.session import make_engine
-from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_handler_error, record_update
-from wijkbot.pending import expire_pending
+from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
+from wijkbot.pending import expire_pending, record_handler_error
 from wijkbot.privacy import expire_old_data, stored_update
 from wijkbot.services import open_services
 from wijkbot.settings import Settings
@@ -137,15 +137,17 @@ async def expire_old_data_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     """A handler raised. Its update is never marked done as if handled: a resident turn stays pending (the
-    retry job answers it), anything else is marked failed and logged as an error; the presser of a button is
-    asked to try again. The remaining handlers (finish_update) are stopped."""
+    retry job answers it), anything else is marked failed, logged as an error and told to the municipality's
+    inbox (wijkbot.inbound.record_handler_error); the presser of a button is asked to try again. The remaining
+    handlers (finish_update) are stopped."""
     log.error("error while handling an update", exc_info=context.error)
     rt = context.bot_data.get(RUNTIME_KEY) if isinstance(update, Update) else None
     if not isinstance(update, Update) or not isinstance(rt, Runtime):
         return
     now = rt.clock()
 
-    status = await rt.db(lambda s: record_handler_error(s, update_id=update.update_id, now=now))
+    error = f"{type(context.error).__name__}: {context.error}"[:300]
+    status = await rt.db(lambda s: record_handler_error(s, update_id=update.update_id, error=error, now=now))
     log.error("update %s raised in its handler; left %s, not done", update.update_id, status)
     if update.callback_query is not None:
         await answer_quietly(update.callback_query, "Er ging iets mis. Probeer het zo nog eens.", show_alert=True)

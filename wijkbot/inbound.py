@@ -97,18 +97,6 @@ def finish_handled(session: Session, *, update_id: int, now: datetime) -> None:
         mark_done(session, update_id=update_id, now=now)
 
 
-def record_handler_error(session: Session, *, update_id: int, now: datetime) -> str | None:
-    """A handler raised on this update: count the try; a resident turn stays pending (the retry job answers it),
-    anything else is failed. Returns the status it was left in, None when it was not pending."""
-    row = session.get(models.InboundUpdate, update_id)
-    if row is None or row.status != "pending":
-        return None
-    row.attempts += 1
-    if row.kind != "rasa":
-        row.status, row.processed_at = "failed", now
-    return str(row.status)
-
-
 def store_turn(
     session: Session, *, update_id: int, chat_id: int, user_id: int, text: str, meta: dict[str, Any]
 ) -> models.InboundUpdate:

@@ -65,15 +65,18 @@ def take_for_redispatch(
     return taken
 
 
-def fail_unhandled(session: Session, *, update_id: int, reason: str, now: datetime | None = None) -> None:
-    """Mark a stored update failed; tell its sender (a private chat) and alert the municipality's inbox."""
+def fail_unhandled(
+    session: Session, *, update_id: int, reason: str, now: datetime | None = None, tell_sender: bool = True
+) -> None:
+    """Mark a stored update failed; tell its sender (a private chat; not when `tell_sender` is False, e.g. a
+    button press whose presser was already told) and alert the municipality's inbox."""
     now = now or utcnow()
     row = session.get(models.InboundUpdate, update_id)
     if row is None or row.status != "pending":
         return
     row.status = "failed"
     row.processed_at = now
-    if row.chat_id is not None and row.chat_id > 0:  # a private chat (groups have negative ids)
+    if tell_sender and row.chat_id is not None and row.chat_id > 0:  # a private chat (groups have negative ids)
         enqueue(
             session,
             purpose=purposes.unhandled(update_id),
@@ -85,6 +88,20 @@ def fail_unhandled(session: Session, *, update_id: int, reason: str, now: dateti
     alert = OPERATOR_ALERT.format(update_id=update_id, kind=row.kind, reason=reason)
     for chat_id in operator_chats(session):
         enqueue(session, purpose=purposes.unhandled_alert(update_id), chat_id=chat_id, text=alert, priority=5, now=now)
+
+
+def record_handler_error(session: Session, *, update_id: int, error: str, now: datetime) -> str | None:
+    """A handler raised on this update: count the try; a resident turn stays pending (the retry job answers it,
+    and tells the inbox after its last try), anything else is failed at once and the municipality's inbox is
+    told, with the sender (a button's presser is told by the button itself). Returns the status it was left
+    in, None when it was not pending."""
+    row = session.get(models.InboundUpdate, update_id)
+    if row is None or row.status != "pending":
+        return None
+    row.attempts += 1
+    if row.kind != "rasa":
+        fail_unhandled(session, update_id=update_id, reason=error, now=now, tell_sender=row.kind != "callback")
+    return str(row.status)
 
 
 def record_turn_error(

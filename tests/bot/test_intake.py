@@ -26,7 +26,14 @@ from tests.conftest import make_resident, make_staff
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
 from wijkbot.inbound import mark_retry, record_update
 from wijkbot.items import file_item
-from wijkbot.pending import MAX_REDISPATCH, OPERATOR_ALERT, RESIDENT_NOTICE, expire_pending, take_for_redispatch
+from wijkbot.pending import (
+    MAX_REDISPATCH,
+    OPERATOR_ALERT,
+    RESIDENT_NOTICE,
+    expire_pending,
+    record_handler_error,
+    take_for_redispatch,
+)
 from wijkbot.privacy import expire_old_data
 from wijkbot.services import Services
 from wijkbot.settings import Settings
@@ -190,3 +197,41 @@ async def test_a_new_message_in_a_chat_waiting_for_rasa_keeps_the_chat_s_backoff
     clock[0] = now + timedelta(seconds=3)
     assert await conversation.drain(971)
     assert asked == ["eerste", "tweede"]
+
+
+async def test_a_command_whose_handler_raises_is_told_to_the_inbox_and_its_sender(
+    telegram: FakeTelegramServer, database_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async def broken(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        raise RuntimeError("kapot in de test")
+
+    monkeypatch.setattr(resident, "list_my_items", broken)
+    monkeypatch.setattr(resident, "press_my_items_page", broken)
+    settings = bot_settings(telegram, database_url=database_url)
+    async with running_bot(settings) as app:
+        services = runtime_of(app).services
+        with transaction(services.sessions) as session:
+            make_staff(session, services.registry, areas=["WK082600"], role="inbox", telegram_id=960, name="Loket")
+        command = telegram.push_command(961, "mijnideeen")
+        [notice] = await telegram.wait_for_messages_async(961, count=1, timeout=20)
+        [alert] = await telegram.wait_for_messages_async(960, count=1, timeout=20)
+        button = telegram.push_callback(962, "mine:2", message_id=1)
+        await telegram.wait_for_messages_async(960, count=2, timeout=20)
+        await telegram.wait_for_calls_async("answerCallbackQuery", count=1, timeout=20)
+        statuses = _statuses(app, [command["update_id"], button["update_id"]])
+    assert notice["text"] == RESIDENT_NOTICE
+    assert "update " + str(command["update_id"]) in alert["text"] and "RuntimeError: kapot in de test" in alert["text"]
+    assert statuses == ["failed", "failed"]
+    # the presser of a button was told by the button itself, not by a second message
+    assert telegram.sent_messages(962) == []
+
+
+def test_a_resident_turn_whose_handler_raises_waits_for_the_retry_job_and_nobody_is_told_yet(
+    services: Services,
+) -> None:
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082600"], role="inbox", telegram_id=970, name="Loket")
+        record_update(session, update_id=7101, chat_id=971, kind="rasa", payload={"update_id": 7101})
+        assert record_handler_error(session, update_id=7101, error="RuntimeError: x", now=utcnow()) == "pending"
+        assert record_handler_error(session, update_id=7199, error="RuntimeError: x", now=utcnow()) is None
+        assert session.scalars(select(models.OutboxMessage)).all() == []
