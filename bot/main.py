@@ -27,6 +27,7 @@ from bot import poll_wizard, polls, privacy, resident, staff
 from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
 from bot.intake import StoringUpdateQueue, redispatch_pending
+from bot.menu import register_menus
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
 from bot.runtime import RUNTIME_KEY, Runtime, runtime
@@ -209,6 +210,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         # update, the ones a crash left unhandled go back to the handlers
         intake.store = lambda update: rt.db(record(update, now=rt.clock()))
         await redispatch_pending(application, rt)
+        await register_menus(application.bot, rt)
         jobs = application.job_queue
         if jobs is not None:
             jobs.run_repeating(retry_waiting_turns, interval=2.0, first=1.0, name="retry-waiting-turns")

@@ -25,8 +25,10 @@ from telegram import Message, Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
+from bot.menu import set_menu
 from bot.runtime import runtime
 from wijkbot import purposes
+from wijkbot.commands import RESIDENT_COMMANDS, commands_for
 from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.outbox import rasa_button_payload
 from wijkbot.payloads import Buttons
@@ -36,8 +38,9 @@ from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
 
 UNKNOWN_COMMAND = (
-    "Dat commando ken ik niet. Je kunt gewoon typen wat je wilt vertellen of vragen. "
-    "Commando's: /help, /mijnideeen, /stop, /mijngegevens, /vergeetmij."
+    "Dat commando ken ik niet. Je kunt gewoon typen wat je wilt vertellen of vragen. Commando's: "
+    + ", ".join(f"/{command.name}" for command in RESIDENT_COMMANDS if command.name != "start")
+    + "."
 )
 NOT_TEXT = "Ik kan alleen tekst lezen. Vertel in een bericht wat je wilt delen, melden of vragen."
 GROUP_REPLY = "Ik werk alleen in een privégesprek. Stuur me een persoonlijk bericht."
@@ -118,6 +121,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             )
         )
         if member is not None:
+            await set_menu(context.bot, chat.id, commands_for(member))  # /inbox, /peiling as the role allows
             await rt.say(
                 chat.id,
                 purposes.command_answer(update.update_id),
