@@ -18,7 +18,6 @@ import secrets
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,9 +26,10 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bot.rasa_client import RasaClient
-from wijkbot.runner import endpoints_for, rasa_serve_command
+from wijkbot.runner import action_server_arguments, endpoints_for, rasa_arguments
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
 
@@ -62,8 +62,8 @@ class Stack:
 
     def start_rasa(self) -> None:
         """Start the Rasa server again on the same port and wait until its model is loaded."""
-        port = int(self.rasa_url.rsplit(":", 1)[1])
-        process = start(rasa_command(port, self.rasa_token, self.endpoints), self.env, self.logs["rasa"])
+        settings = Settings(_env_file=None, rasa_url=self.rasa_url, rasa_token=SecretStr(self.rasa_token))  # type: ignore[call-arg]
+        process = start(rasa_arguments(settings, endpoints=self.endpoints), self.env, self.logs["rasa"])
         self.processes["rasa"] = process
         wait_for(
             lambda: _rasa_model_loaded(self.rasa_url, self.rasa_token),
@@ -166,25 +166,6 @@ def wait_for(
     pytest.fail(f"{name} was not ready within {seconds:.0f} s; log {log}:\n{tail}")
 
 
-def rasa_command(port: int, token: str, endpoints: Path) -> list[str]:
-    return [
-        *rasa_serve_command(),
-        "run",
-        "--enable-api",
-        f"--auth-token={token}",  # one argument: a token may begin with "-"
-        "-i",
-        "127.0.0.1",
-        "-p",
-        str(port),
-        "--model",
-        str(MODEL),
-        "--endpoints",
-        str(endpoints),
-        "--credentials",
-        "credentials.yml",
-    ]
-
-
 async def answers_status(client: RasaClient) -> bool:
     """Whether every replica of this client answers Rasa's status page (with the client's token, if any)."""
     try:
@@ -220,10 +201,15 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     action_port, rasa_port = free_port(), free_port()
     action_url, rasa_url = f"http://127.0.0.1:{action_port}", f"http://127.0.0.1:{rasa_port}"
     tracker_db = workdir / "rasa_tracker.db"
-    endpoints = endpoints_for(
-        Settings(_env_file=None, action_server_url=action_url, rasa_tracker_db=str(tracker_db)),  # type: ignore[call-arg]
-        workdir,
+    rasa_token = secrets.token_urlsafe(24)
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        action_server_url=action_url,
+        rasa_url=rasa_url,
+        rasa_token=SecretStr(rasa_token),
+        rasa_tracker_db=str(tracker_db),
     )
+    endpoints = endpoints_for(settings, workdir)
     env = {
         **os.environ,
         "DATABASE_URL": database_url,
@@ -234,12 +220,10 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     logs = {"actions": workdir / "actions.log", "rasa": workdir / "rasa.log"}
     processes: list[subprocess.Popen[bytes]] = []
     try:
-        actions = start(
-            [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", str(action_port)], env, logs["actions"]
-        )
+        # started as `wijkbot run` starts them (wijkbot.runner), with the test's own ports, token and files
+        actions = start(action_server_arguments(settings), env, logs["actions"])
         processes.append(actions)
-        rasa_token = secrets.token_urlsafe(24)
-        rasa = start(rasa_command(rasa_port, rasa_token, endpoints), env, logs["rasa"])
+        rasa = start(rasa_arguments(settings, endpoints=endpoints), env, logs["rasa"])
         processes.append(rasa)
         timings = {
             "action_server_start_s": wait_for(

@@ -142,9 +142,23 @@ def child_environment(settings: Settings) -> dict[str, str]:
     return env
 
 
-def rasa_arguments(settings: Settings, url: str | None = None) -> list[str]:
+def action_server_arguments(settings: Settings) -> list[str]:
+    """The action server (rasa_sdk with the project's actions) on the settings' port."""
+    return [
+        sys.executable,
+        "-m",
+        "rasa_sdk",
+        "--actions",
+        "actions",
+        "-p",
+        str(urlparse(settings.action_server_url).port or 5055),
+    ]
+
+
+def rasa_arguments(settings: Settings, url: str | None = None, *, endpoints: Path | None = None) -> list[str]:
     """`rasa run` for the replica at `url` (RASA_URL by default) with its HTTP API on loopback, behind the
-    settings' token (see with_rasa_token), with the endpoints for one replica or for several."""
+    settings' token (see with_rasa_token), with the endpoints for one replica or for several (`endpoints`:
+    a file written beforehand, e.g. into a test's own folder)."""
     if settings.rasa_token is None:
         raise ValueError("Rasa's HTTP API needs a token: pass the settings through with_rasa_token first")
     return [
@@ -161,7 +175,7 @@ def rasa_arguments(settings: Settings, url: str | None = None) -> list[str]:
         "--model",
         str(MODEL),
         "--endpoints",
-        str(endpoints_for(settings)),
+        str(endpoints or endpoints_for(settings)),
         "--credentials",
         "credentials.yml",
     ]
@@ -180,14 +194,8 @@ def start_backends(settings: Settings) -> list[subprocess.Popen[bytes]]:
     settings = with_rasa_token(settings)
     token = settings.rasa_token.get_secret_value() if settings.rasa_token else ""
     env = child_environment(settings)
-    action_port = str(urlparse(settings.action_server_url).port or 5055)
     keep = settings.retention_days
-    actions = start_process(
-        "actions",
-        [sys.executable, "-m", "rasa_sdk", "--actions", "actions", "-p", action_port],
-        env,
-        retention_days=keep,
-    )
+    actions = start_process("actions", action_server_arguments(settings), env, retention_days=keep)
     processes = [actions]
     replicas = {}
     for number, url in enumerate(local_replicas(settings), start=1):
