@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -175,16 +174,14 @@ def test_the_weekly_cap_holds_a_poll_back_or_leaves_the_resident_out(session: Se
     assert all(r.not_before.astimezone(ZONE).hour == 11 and r.not_before.date() == (NOW + 2 * DAY).date() for r in rows)
 
 
-def test_ten_thousand_subscribers_are_enqueued_in_seconds(session: Session, registry: Registry) -> None:
+def test_ten_thousand_subscribers_are_all_enqueued_in_one_broadcast(session: Session, registry: Registry) -> None:
+    """Two rows each (invitation and poll). How fast is the bench's business (part broadcast, "enqueue")."""
     bulk_subscribers(session, SLOTJES, 10_000)
     poll = new_poll(session, registry, [SLOTJES])
-    started = time.perf_counter()
     assert broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW) == 10_000
     session.flush()
-    elapsed = time.perf_counter() - started
     count = session.scalar(select(func.count()).select_from(models.OutboxMessage))
     assert count == 20_000
-    assert elapsed < 15, f"broadcast took {elapsed:.1f} s"
 
 
 # --- voting and results -------------------------------------------------------------------------------
