@@ -41,14 +41,13 @@ from wijkbot.payloads import Buttons
 from wijkbot.polls import (
     POLL_ROLES,
     PollError,
-    broadcast_poll,
     clean_options,
     clean_question,
     count_subscribers,
-    create_poll,
     invitation_text,
     local_time_text,
     parse_local_time,
+    schedule_poll,
 )
 from wijkbot.staff import find_staff_by_telegram_id
 
@@ -294,22 +293,25 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
             raise PollError(NOT_ALLOWED)
-        poll = create_poll(
+        scheduled = schedule_poll(
             session,
             registry,
             question=draft["question"],
             options=draft["options"],
             area_codes=draft["areas"],
             via="telegram",
+            policy=Policy.from_settings(settings),
             creator=staff,
             starts_at=starts_at,
             closes_at=closes_at,
             default_duration=duration,
             now=now,
         )
-        if poll.starts_at <= now:
-            sent = broadcast_poll(session, registry, poll=poll, policy=Policy.from_settings(settings), now=now)
-            return f"Peiling #{poll.id} is verstuurd naar {sent} inwoners. Je krijgt de uitslag als hij sluit."
+        poll = scheduled.poll
+        if scheduled.sent is not None:
+            return (
+                f"Peiling #{poll.id} is verstuurd naar {scheduled.sent} inwoners. Je krijgt de uitslag als hij sluit."
+            )
         when = local_time_text(poll.starts_at, settings.zone)
         return f"Peiling #{poll.id} is ingepland voor {when}. Je krijgt de uitslag als hij sluit."
 

@@ -268,7 +268,7 @@ def poll_create(
 ) -> None:
     """Schedule a poll for the subscribers of these areas; prints the poll id."""
     from wijkbot.outreach import Policy
-    from wijkbot.polls import PollError, broadcast_poll, create_poll
+    from wijkbot.polls import PollError, schedule_poll
 
     with services() as s, transaction(s.sessions) as session:
         zone = s.settings.zone
@@ -278,13 +278,14 @@ def poll_create(
             fail(f"there is no staff member {staff_id} (see `wijkbot staff list`)")
         now = utcnow()
         try:
-            poll = create_poll(
+            scheduled = schedule_poll(
                 session,
                 s.registry,
                 question=question,
                 options=option,
                 area_codes=area,
                 via="cli",
+                policy=Policy.from_settings(s.settings),
                 creator=creator,
                 starts_at=starts_at,
                 closes_at=closes_at,
@@ -294,9 +295,7 @@ def poll_create(
         except PollError as exc:
             fail(str(exc))
             raise
-        if poll.starts_at <= now:
-            broadcast_poll(session, s.registry, poll=poll, policy=Policy.from_settings(s.settings), now=now)
-        typer.echo(poll.id)
+        typer.echo(scheduled.poll.id)
 
 
 @poll_app.command("results")

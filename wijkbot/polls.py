@@ -180,6 +180,47 @@ def invitation_text(
     )
 
 
+@dataclass(frozen=True)
+class Scheduled:
+    poll: models.Poll
+    sent: int | None  # ballots sent now; None when the poll starts later (the due-poll job opens it then)
+
+
+def schedule_poll(
+    session: Session,
+    registry: Registry,
+    *,
+    question: str,
+    options: Sequence[str],
+    area_codes: Sequence[str],
+    via: str,
+    policy: Policy,
+    creator: models.StaffMember | None = None,
+    starts_at: datetime | None = None,
+    closes_at: datetime | None = None,
+    default_duration: timedelta = timedelta(days=7),
+    now: datetime,
+) -> Scheduled:
+    """Make a poll (create_poll) and open it at once when it starts now (broadcast_poll): the one way a poll is
+    scheduled, from the command line (`wijkbot poll create`) and from Telegram (/peiling)."""
+    poll = create_poll(
+        session,
+        registry,
+        question=question,
+        options=options,
+        area_codes=area_codes,
+        via=via,
+        creator=creator,
+        starts_at=starts_at,
+        closes_at=closes_at,
+        default_duration=default_duration,
+        now=now,
+    )
+    if poll.starts_at > now:
+        return Scheduled(poll, None)
+    return Scheduled(poll, broadcast_poll(session, registry, poll=poll, policy=policy, now=now))
+
+
 def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, policy: Policy, now: datetime) -> int:
     """Open the poll: a ballot, a planned contact and two outbox rows (text, then the Telegram poll) per
     subscriber of its areas, in bulk. A resident whose weekly cap is used gets it when the cap allows, if

@@ -36,6 +36,7 @@ from wijkbot.polls import (
     record_poll_message,
     record_vote,
     results_lines,
+    schedule_poll,
 )
 
 DAY = timedelta(days=1)
@@ -328,3 +329,41 @@ def test_staff_type_times_the_way_they_say_them() -> None:
     assert parse_local_time("2026-12-01 09:00", zone=ZONE, now=NOW) == NOW.replace(month=12, day=1, hour=8)
     assert parse_local_time("volgende week", zone=ZONE, now=NOW) is None
     assert parse_local_time("31-02", zone=ZONE, now=NOW) is None
+
+
+# --- scheduling: the one way the command line and /peiling make a poll -----------------------------------
+
+
+def test_a_poll_that_starts_now_is_opened_at_once(session: Session, registry: Registry) -> None:
+    bulk_subscribers(session, SLOTJES, 3)
+    scheduled = schedule_poll(
+        session,
+        registry,
+        question="Een bankje?",
+        options=["Ja", "Nee"],
+        area_codes=[SLOTJES],
+        via="test",
+        policy=POLICY,
+        now=NOW,
+    )
+    assert scheduled.sent == 3
+    assert len(outbox_rows(session, purpose_prefix=f"poll:{scheduled.poll.id}")) == 6  # invitation and poll each
+
+
+def test_a_poll_that_starts_later_is_left_to_the_due_poll_job(session: Session, registry: Registry) -> None:
+    bulk_subscribers(session, SLOTJES, 3)
+    scheduled = schedule_poll(
+        session,
+        registry,
+        question="Een bankje?",
+        options=["Ja", "Nee"],
+        area_codes=[SLOTJES],
+        via="test",
+        policy=POLICY,
+        starts_at=NOW + DAY,
+        closes_at=NOW + 3 * DAY,
+        now=NOW,
+    )
+    assert scheduled.sent is None and scheduled.poll.starts_at > NOW
+    assert outbox_rows(session, purpose_prefix=f"poll:{scheduled.poll.id}") == []
+    assert open_due_polls(session, registry, policy=POLICY, now=NOW + DAY) == 1
