@@ -90,6 +90,8 @@ def create_app(
     secure = settings.web_url.startswith("https://")
     session_length = timedelta(hours=settings.web_session_hours)
     templates = Jinja2Templates(directory=str(HERE / "templates"))
+    zone = settings.zone
+    templates.env.filters["local"] = lambda moment: moment.astimezone(zone).strftime("%d-%m-%Y %H:%M")
     app = FastAPI(title="wijkbot werkplek", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")

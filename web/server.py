@@ -4,6 +4,7 @@ loop (PTB's run_polling, which owns the signal handlers) is left alone; `stop()`
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -26,17 +27,27 @@ class WebServer:
         self._on_stop = on_stop
 
     def start(self, *, timeout: float = 15.0) -> None:
-        """Start serving and wait until the socket listens (or fail with a clear message)."""
-        self._thread = threading.Thread(target=self.server.run, name="web", daemon=True)
+        """Bind here (a taken port is a clear error at once, port 0 a known one), then serve in the thread and
+        wait until uvicorn has started."""
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((self.host, self.port))
+        except OSError as exc:
+            sock.close()
+            raise RuntimeError(
+                f"the web workspace could not listen on {self.host}:{self.port}: {exc.strerror}"
+            ) from exc
+        self.port = int(sock.getsockname()[1])
+        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]}, name="web", daemon=True)
         self._thread.start()
         deadline = time.monotonic() + timeout
         while not self.server.started:
             if not self._thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError(f"the web workspace could not listen on {self.host}:{self.port}")
+                self.stop()
+                raise RuntimeError(f"the web workspace did not start on {self.host}:{self.port}")
             time.sleep(0.02)
-        sockets = [sock for server in self.server.servers for sock in server.sockets]
-        if sockets:
-            self.port = int(sockets[0].getsockname()[1])
         log.info("web workspace listening on http://%s:%s", self.host, self.port)
 
     def stop(self, *, timeout: float = 10.0) -> None:

@@ -15,14 +15,18 @@ from typing import Any
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Browser, Page, async_playwright
+from sqlalchemy.orm import Session
 from telegram.ext import Application
 
+from db import models
 from db.models import utcnow
 from tests.bot.harness import bot_settings, free_port, running_bot, runtime_of
 from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
 from tests.stack import next_update_base
 from web.app import create_app
 from web.server import WebServer
+from wijkbot.items import file_item
+from wijkbot.services import Services
 from wijkbot.settings import Settings
 
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -37,6 +41,22 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 WCAG_21_AA = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+
+def file_in_den_hout(
+    session: Session, services: Services, resident: models.Resident, kind: str, text: str, **details: str
+) -> models.Item:
+    """A resident's item in Den Hout (WK082611), routed and notified as the action server files it."""
+    return file_item(
+        session,
+        services.registry,
+        services.rules,
+        resident=resident,
+        kind=kind,
+        area_code="WK082611",
+        text=text,
+        details=details,
+    ).item
 
 
 @dataclass

@@ -13,8 +13,7 @@ from db import models
 from db.session import transaction
 from tests.bot.harness import runtime_of
 from tests.conftest import make_resident, make_staff
-from tests.web.conftest import Workspace, axe_violations
-from wijkbot.items import file_item
+from tests.web.conftest import Workspace, axe_violations, file_in_den_hout
 
 HOSTILE = '<img src=x onerror="window.pwned=1">Losse <b>tegel</b> & kuil bij de school'
 _users = itertools.count(881_000_001)
@@ -40,16 +39,7 @@ def seed(workspace: Workspace) -> dict[str, int]:
             session, services.registry, areas=["WK082611"], name="Kees", role="council", telegram_id=next(_users)
         )
         resident = make_resident(session, first_name="Anna", telegram_id=next(_users))
-        report = file_item(
-            session,
-            services.registry,
-            services.rules,
-            resident=resident,
-            kind="report",
-            area_code="WK082611",
-            text=HOSTILE,
-            details={"location": "Schoolstraat"},
-        ).item
+        report = file_in_den_hout(session, services, resident, "report", HOSTILE, location="Schoolstraat")
         return {
             "sanne": int(sanne.telegram_id or 0),
             "kees": int(kees.telegram_id or 0),
