@@ -38,6 +38,7 @@ from wijkbot import outbox_wake
 from wijkbot.rights import NotAllowed
 from wijkbot.services import Services
 from wijkbot.staff_loop import claim, close, reply
+from wijkbot.statistics import as_csv, month_table, statistics_for, time_table
 from wijkbot.telegram_html import plain_text
 from wijkbot.web_login import LoginRefused, redeem
 from wijkbot.workspace import InboxFilter, add_note, inbox, item_view
@@ -259,5 +260,43 @@ def create_app(
             return "Je notitie is opgeslagen. De inwoner ziet haar niet."
 
         return act(request, item_id, csrf, work)
+
+    def statistics(web: WebSession | None) -> tuple[str, Any]:
+        with db() as session:
+            staff = staff_of(session, web)
+            found = statistics_for(
+                session,
+                services.registry,
+                staff=staff,
+                zone=settings.zone,
+                threshold=settings.small_group_threshold,
+            )
+            return staff.name, found
+
+    @app.get("/stats", response_class=HTMLResponse)
+    def stats_page(request: Request) -> Response:
+        web = read_session(request)
+        name, found = statistics(web)
+        context = {
+            "title": "Statistieken",
+            "staff_name": name,
+            "stats": found,
+            "months": month_table(found),
+            "times": time_table(found),
+        }
+        return page(request, "stats.html", context, web=web)
+
+    @app.get("/stats/{table}.csv")
+    def stats_csv(request: Request, table: str) -> Response:
+        tables = {"maanden": month_table, "doorlooptijden": time_table}
+        if table not in tables:
+            return refused(request, "Deze tabel bestaat niet.", read_session(request), status=404)
+        _, found = statistics(read_session(request))
+        header, rows = tables[table](found)
+        return Response(
+            as_csv(header, rows),
+            media_type="text/csv; charset=utf-8",
+            headers={"Content-Disposition": f'attachment; filename="wijkbot-{table}.csv"'},
+        )
 
     return app

@@ -134,3 +134,13 @@ def test_a_session_ends_with_deactivation_with_time_and_with_a_forged_cookie(set
         staff = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 7001)).one()
         deactivate_staff(session, staff_id=staff.id)
     assert setup.client.get("/inbox").status_code == 401
+
+
+def test_statistics_need_a_session_and_name_a_known_table(setup: Setup) -> None:
+    assert setup.client.get("/stats").status_code == 401
+    assert setup.client.get("/stats/maanden.csv").status_code == 401
+    setup.sign_in("piet")  # another wijk: nothing of Den Hout
+    page = setup.client.get("/stats")
+    assert page.status_code == 200 and "Den Hout" not in page.text
+    assert setup.client.get("/stats/geheim.csv").status_code == 404
+    assert setup.client.get("/stats/doorlooptijden.csv").text.startswith("gebied,beantwoord (aantal)")

@@ -142,3 +142,19 @@ async def test_the_inbox_filters_by_kind_and_search_without_putting_them_in_the_
     await page.get_by_label("Soort").select_option("idea")
     await expect(page.locator("#items")).to_contain_text("Geen items met deze filters.")
     assert "tegel" not in page.url and page.url == f"{workspace.url}/inbox"
+
+
+async def test_statistics_page_passes_axe_and_its_csv_is_the_table(workspace: Workspace, page: Page) -> None:
+    ids = seed(workspace)
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.get_by_role("link", name="Statistieken").click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Statistieken")
+    months = page.locator("#months")
+    await expect(months.get_by_role("row").filter(has_text="Den Hout")).to_contain_text("<5")
+    assert await axe_violations(page) == []
+    response = await page.request.get(f"{workspace.url}/stats/maanden.csv")
+    assert response.status == 200 and response.headers["content-type"].startswith("text/csv")
+    lines = (await response.text()).splitlines()
+    assert lines[0] == "maand,gebied,idee,melding,vraag,contactverzoek,totaal"
+    shown_rows = await months.locator("tbody tr").all_inner_texts()
+    assert [line.split(",") for line in lines[1:]] == [row.split("\t") for row in shown_rows]
