@@ -47,7 +47,7 @@ OUTCOME_LABELS = {"done": "Uitgevoerd", "planned": "Op de planning", "passed": "
 STAFF_HELP = (
     "Je bent aangemeld als medewerker. Nieuwe items komen hier binnen met knoppen. "
     "Antwoorden: reageer (reply) op het bericht van een item, of druk op Beantwoorden. /inbox toont "
-    "wat openstaat."
+    "wat openstaat; /web geeft een inloglink voor de werkplek in je browser."
 )
 
 

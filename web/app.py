@@ -37,7 +37,7 @@ from db.session import transaction
 from wijkbot import outbox_wake
 from wijkbot.rights import NotAllowed
 from wijkbot.services import Services
-from wijkbot.staff_loop import claim, close, reply
+from wijkbot.staff_loop import claim, close, forward, reply
 from wijkbot.statistics import as_csv, month_table, statistics_for, time_table
 from wijkbot.telegram_html import plain_text
 from wijkbot.web_login import LoginRefused, redeem
@@ -250,6 +250,24 @@ def create_app(
         def work(session: Session, staff: models.StaffMember) -> str:
             chosen = text.strip() or outcome
             return close(session, staff=staff, item_id=item_id, outcome=chosen, now=clock()).message
+
+        return act(request, item_id, csrf, work)
+
+    @app.post("/items/{item_id}/forward", response_class=HTMLResponse)
+    def forward_item(request: Request, item_id: int, csrf: str = Form(""), to: str = Form("")) -> Response:
+        def work(session: Session, staff: models.StaffMember) -> str:
+            if not to.isdigit():
+                raise NotAllowed("Kies een collega om naar door te sturen.")
+            return forward(
+                session,
+                services.registry,
+                staff=staff,
+                item_id=item_id,
+                to_staff_id=int(to),
+                now=clock(),
+                remind_after=timedelta(hours=settings.reminder_after_hours),
+                escalate_after=timedelta(hours=settings.escalate_after_hours),
+            ).message
 
         return act(request, item_id, csrf, work)
 

@@ -18,7 +18,7 @@ from db.models import utcnow
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES, STATUS_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.rights import Action, NotAllowed, check, inbox_kinds, may_see, rights_of, sees_area_items
-from wijkbot.staff_loop import OUTCOMES
+from wijkbot.staff_loop import OUTCOMES, forward_candidates
 
 STATES = {"open": "open", "new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord", "closed": "afgerond"}
 AGES = {"": "elke leeftijd", "1": "ouder dan 1 dag", "3": "ouder dan 3 dagen", "7": "ouder dan een week"}
@@ -126,6 +126,7 @@ class ItemView:
     can_close: bool
     can_note: bool
     outcomes: list[Choice] = field(default_factory=list)
+    colleagues: list[Choice] = field(default_factory=list)  # who it can be forwarded to (empty: no Doorsturen)
 
 
 def _allowed(staff: models.StaffMember, action: Action, item: models.Item) -> bool:
@@ -269,6 +270,14 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         can_close=is_open and _allowed(staff, Action.CLOSE, item),
         can_note=_allowed(staff, Action.NOTE, item),
         outcomes=[Choice(key, text) for key, text in OUTCOMES.items()],
+        colleagues=[
+            Choice(str(colleague.id), colleague.name)
+            for colleague in (
+                forward_candidates(session, registry, staff=staff, item_id=item.id)
+                if is_open and _allowed(staff, Action.FORWARD, item)
+                else []
+            )
+        ],
     )
 
 

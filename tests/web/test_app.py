@@ -21,7 +21,15 @@ from wijkbot.services import Services
 from wijkbot.staff import deactivate_staff
 from wijkbot.web_login import create_login_link
 
-FORMS = ["/logout", "/inbox", "/items/{id}/claim", "/items/{id}/reply", "/items/{id}/close", "/items/{id}/note"]
+FORMS = [
+    "/logout",
+    "/inbox",
+    "/items/{id}/claim",
+    "/items/{id}/reply",
+    "/items/{id}/close",
+    "/items/{id}/forward",
+    "/items/{id}/note",
+]
 
 
 @dataclasses.dataclass
@@ -83,7 +91,7 @@ def test_every_form_refuses_a_post_without_the_session_csrf_token(setup: Setup) 
     for path in FORMS:
         url = path.format(id=setup.ids["report"])
         for token in ("", "forged"):
-            response = setup.client.post(url, data={"csrf": token, "text": "x", "outcome": "done"})
+            response = setup.client.post(url, data={"csrf": token, "text": "x", "outcome": "done", "to": "1"})
             assert response.status_code == 403, (url, token)
     with transaction(setup.services.sessions) as session:
         item = session.get(models.Item, setup.ids["report"])
@@ -110,8 +118,9 @@ def test_rights_are_telegrams_on_every_page_and_action(setup: Setup) -> None:
     assert setup.client.get(f"/items/{setup.ids['report']}").status_code == 403
     idea = setup.client.get(f"/items/{setup.ids['idea']}")
     assert idea.status_code == 200 and "Een bankje" in idea.text and "Antwoord versturen" not in idea.text
-    for action in ("claim", "reply", "close", "note"):
-        response = setup.client.post(f"/items/{setup.ids['idea']}/{action}", data={"csrf": csrf, "text": "x"})
+    for action in ("claim", "reply", "close", "forward", "note"):
+        data = {"csrf": csrf, "text": "x", "to": "1"}
+        response = setup.client.post(f"/items/{setup.ids['idea']}/{action}", data=data)
         assert response.status_code == 403, action
     csrf = setup.sign_in("piet")  # a wijkmakelaar of another wijk
     assert setup.client.get(f"/items/{setup.ids['report']}").status_code == 403
@@ -144,3 +153,24 @@ def test_statistics_need_a_session_and_name_a_known_table(setup: Setup) -> None:
     assert page.status_code == 200 and "Den Hout" not in page.text
     assert setup.client.get("/stats/geheim.csv").status_code == 404
     assert setup.client.get("/stats/doorlooptijden.csv").text.startswith("gebied,beantwoord (aantal)")
+
+
+def test_forwarding_from_the_web_hands_the_item_to_the_colleague(setup: Setup) -> None:
+    csrf = setup.sign_in("sanne")
+    item = setup.ids["report"]
+    with transaction(setup.services.sessions) as session:
+        piet = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 7003)).one()
+        kees = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 7002)).one()
+    page = setup.client.get(f"/items/{item}")
+    assert f'<option value="{piet.id}">Piet</option>' in page.text and ">Kees<" not in page.text  # council: no
+    refused = setup.client.post(f"/items/{item}/forward", data={"csrf": csrf, "to": str(kees.id)})
+    assert refused.status_code == 403
+    done = setup.client.post(f"/items/{item}/forward", data={"csrf": csrf, "to": str(piet.id)})
+    assert done.status_code == 200 and "doorgestuurd naar Piet" in done.text
+    with transaction(setup.services.sessions) as session:
+        forwarded = session.get(models.Item, item)
+        assert forwarded is not None and forwarded.assigned_staff_id == piet.id and forwarded.remind_at is not None
+        notified = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 7003))
+        assert any(f"#{item}" in row.payload["text"] for row in notified)
+    setup.sign_in("piet")
+    assert setup.client.get(f"/items/{item}").status_code == 200  # forwarded to him: his now, as in Telegram

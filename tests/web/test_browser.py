@@ -120,6 +120,13 @@ async def test_a_used_or_expired_link_is_refused(workspace: Workspace, browser: 
     await other.close()
 
 
+async def test_web_gives_a_resident_no_link(workspace: Workspace) -> None:
+    ids = seed(workspace)
+    workspace.telegram.push_text(ids["resident"], "/web")
+    answer = (await workspace.telegram.wait_for_messages_async(ids["resident"], count=1, timeout=30))[0]
+    assert "Alleen actieve medewerkers" in answer["text"] and "/login/" not in answer["text"]
+
+
 async def test_the_login_page_explains_how_to_sign_in_and_passes_axe(workspace: Workspace, page: Page) -> None:
     response = await page.goto(f"{workspace.url}/inbox")
     assert response is not None and response.status == 401
