@@ -1,7 +1,8 @@
 """Statistics per wijk for the web workspace: items by kind per month, and the time to the first answer and to
 closing (median and p90). Only counts leave this module, and a count under SMALL_GROUP_THRESHOLD (5) is shown
 as "<5" (a time over fewer items is not shown at all): a small number can point at one resident. A staff member
-sees the areas they work for (their own areas, as the staff table says); months are the municipality's.
+sees the areas they work for (their own areas, as the staff table says) and the kinds their role handles (a
+council member: ideas only, as in their inbox); months are the municipality's.
 Imports neither telegram nor the web framework.
 """
 
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from db import models
 from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
-from wijkbot.rights import Action, check
+from wijkbot.rights import Action, check, inbox_kinds
 
 KINDS = ("idea", "report", "question", "contact")
 
@@ -77,10 +78,13 @@ def statistics_for(
     """The statistics of this staff member's own areas."""
     check(staff, Action.INBOX)
     codes = list(staff.area_codes)
+    kinds = sorted(inbox_kinds(staff))
     labels = {code: (area.label if (area := registry.find_area(code)) else code) for code in codes}
     per_month: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     rows = session.execute(
-        select(models.Item.area_code, models.Item.kind, models.Item.created_at).where(models.Item.area_code.in_(codes))
+        select(models.Item.area_code, models.Item.kind, models.Item.created_at).where(
+            models.Item.area_code.in_(codes), models.Item.kind.in_(kinds)
+        )
     ).all()
     for area_code, kind, created_at in rows:
         per_month[(created_at.astimezone(zone).strftime("%Y-%m"), str(area_code))][kind] += 1
@@ -98,13 +102,13 @@ def statistics_for(
     for area_code, created_at, at in session.execute(
         select(models.Item.area_code, models.Item.created_at, first_answer.c.at)
         .join(first_answer, first_answer.c.item_id == models.Item.id)
-        .where(models.Item.area_code.in_(codes))
+        .where(models.Item.area_code.in_(codes), models.Item.kind.in_(kinds))
     ):
         answered[str(area_code)].append(_hours(_aware(at) - created_at))
     closed: dict[str, list[float]] = defaultdict(list)
     for area_code, created_at, closed_at in session.execute(
         select(models.Item.area_code, models.Item.created_at, models.Item.closed_at).where(
-            models.Item.area_code.in_(codes), models.Item.closed_at.is_not(None)
+            models.Item.area_code.in_(codes), models.Item.kind.in_(kinds), models.Item.closed_at.is_not(None)
         )
     ):
         closed[str(area_code)].append(_hours(closed_at - created_at))

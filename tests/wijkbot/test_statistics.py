@@ -78,3 +78,11 @@ def test_times_to_first_answer_and_closing(session: Session, registry: Registry)
     assert [shown(n, 5) for n in (0, 1, 4, 5)] == ["0", "<5", "<5", "5"]
     parsed = list(csv.reader(io.StringIO(as_csv(header, rows))))
     assert parsed == [header, *rows]
+
+
+def test_a_council_member_counts_only_the_ideas_of_their_areas(session: Session, registry: Registry) -> None:
+    seed(session, registry)
+    kees = make_staff(session, registry, areas=["WK082611"], name="Kees", role="council")
+    stats = statistics_for(session, registry, staff=kees, zone=ZONE)
+    assert [(row.month, row.counts) for row in stats.months] == [("2026-11", {"idea": 2})]
+    assert [(len(row.answered), len(row.closed)) for row in stats.times] == [(0, 0)]  # the reports' times: not theirs
