@@ -16,7 +16,7 @@ MODEL     := var/models/wijkbot.tar.gz
 RASA_SRC  := config.yml $(wildcard domain/*.yml) $(wildcard nlu/*.yml) $(wildcard dialogue/*.yml) nlu/generated/places.yml
 UV_VERSION := 0.13.9
 
-.PHONY: help setup run test test-year-ahead lint format train validate nlu-report bench lock clean
+.PHONY: help setup browser run test test-year-ahead lint format train validate nlu-report bench lock clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-11s %s\n", $$1, $$2}'
@@ -61,14 +61,28 @@ format: | $(VENV)/.ready
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
-test: setup lint validate train  ## everything CI runs: set-up, lint, data validation, all tests
-	$(PY) -m pytest
+# The web workspace's browser tests drive Debian's Chromium (/usr/bin/chromium) through Playwright; Playwright's
+# own browser download is never used. As root with apt-get it is installed when missing; otherwise say how.
+CHROMIUM ?= /usr/bin/chromium
+browser:  ## Debian's Chromium for the browser tests (installed with apt-get as root when missing)
+	@if [ -x "$(CHROMIUM)" ]; then exit 0; fi; \
+	if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  echo "installing Debian's chromium for the browser tests"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium || \
+	    { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; } || exit 1; \
+	else \
+	  echo "make: the browser tests need Chromium at $(CHROMIUM). Install it (Debian/Ubuntu: sudo apt-get install chromium)," >&2; \
+	  echo "      or point CHROMIUM=/path/to/chromium and WIJKBOT_CHROMIUM at another Chromium build." >&2; exit 1; \
+	fi
+
+test: setup browser lint validate train  ## everything CI runs: set-up, lint, data validation, all tests
+	WIJKBOT_CHROMIUM=$(CHROMIUM) $(PY) -m pytest
 
 # The same tests with the calendar moved ahead (a year by default) in every Python process: a test that
 # mixes a pinned date with the real one fails here (scripts/year_ahead/sitecustomize.py). time-machine is
 # put into both environments for this run only; `make setup` takes it out again when the locks change.
 YEAR_AHEAD_DAYS ?= 365
-test-year-ahead: setup lint validate train  ## all tests with the calendar a year ahead (YEAR_AHEAD_DAYS)
+test-year-ahead: setup browser lint validate train  ## all tests with the calendar a year ahead (YEAR_AHEAD_DAYS)
 	$(UV) pip install --quiet -p $(PY) time-machine==3.5.1
 	$(UV) pip install --quiet -p $(RASA_VENV)/bin/python time-machine==3.5.1
 	WIJKBOT_YEAR_AHEAD_DAYS=$(YEAR_AHEAD_DAYS) PYTHONPATH=$(CURDIR)/scripts/year_ahead $(PY) -c \

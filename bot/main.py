@@ -34,6 +34,7 @@ from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
 from db.session import make_engine
+from wijkbot import outbox_wake
 from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
 from wijkbot.pending import expire_pending, record_handler_error
 from wijkbot.privacy import expire_old_data, stored_update
@@ -171,6 +172,7 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CommandHandler("mijnideeen", resident.list_my_items, filters=private))
     application.add_handler(CommandHandler("stop", resident.stop_outreach, filters=private))
     application.add_handler(CommandHandler("inbox", staff.show_inbox, filters=private))
+    application.add_handler(CommandHandler("web", staff.send_web_link, filters=private))
     application.add_handler(CommandHandler("mijngegevens", privacy.export_my_data, filters=private))
     application.add_handler(CommandHandler("vergeetmij", privacy.ask_to_forget, filters=private))
     application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^forget:"))
@@ -206,6 +208,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         rt = Runtime(services, rasa, conversation, sender, locks, tracker)
         application.bot_data[RUNTIME_KEY] = rt
         sender.start()
+        stop_listening = outbox_wake.listen(sender.wake)  # the web workspace's replies leave at once
+        application.bot_data["stop_listening"] = stop_listening
         # from here on every update is stored before Telegram is acknowledged; then, before any new
         # update, the ones a crash left unhandled go back to the handlers
         intake.store = lambda update: rt.db(record(update, now=rt.clock()))
@@ -220,6 +224,9 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         rt = application.bot_data.get(RUNTIME_KEY)
+        stop_listening = application.bot_data.pop("stop_listening", None)
+        if stop_listening is not None:
+            stop_listening()
         if isinstance(rt, Runtime):
             await rt.sender.stop()
             await rt.rasa.aclose()

@@ -47,12 +47,13 @@ from wijkbot.staff_loop import (
     set_awaiting,
 )
 from wijkbot.text_budget import page_buttons
+from wijkbot.web_login import LoginRefused, create_login_link
 
 OUTCOME_LABELS = {"done": "Uitgevoerd", "planned": "Op de planning", "passed": "Doorgezet", "not_possible": "Kan niet"}
 STAFF_HELP = (
     "Je bent aangemeld als medewerker. Nieuwe items komen hier binnen met knoppen. "
     "Antwoorden: reageer (reply) op het bericht van een item, of druk op Beantwoorden. /inbox toont "
-    "wat openstaat."
+    "wat openstaat; /web geeft een inloglink voor de werkplek in je browser."
 )
 
 
@@ -270,3 +271,31 @@ async def _send_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE, number
 
     text, buttons = await rt.db(page)
     await rt.say(chat.id, purposes.command_answer(update.update_id), text, buttons)
+
+
+async def send_web_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/web: a one-time link into the web workspace (wijkbot.web_login), for active staff only."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    rt = runtime(context)
+    settings = rt.services.settings
+    minutes = settings.web_login_minutes
+
+    def make(session: Session) -> str:
+        try:
+            link = create_login_link(
+                session,
+                telegram_id=user.id,
+                base_url=settings.web_url,
+                valid_for=timedelta(minutes=minutes),
+                now=rt.clock(),
+            )
+        except LoginRefused as exc:
+            return escape(str(exc))
+        return (
+            f"Je inloglink voor de werkplek. Hij werkt één keer en {minutes:g} minuten lang; deel hem met niemand.\n"
+            f"{escape(link.url)}"
+        )
+
+    await rt.say(chat.id, purposes.command_answer(update.update_id), await rt.db(make))

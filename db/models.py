@@ -135,6 +135,19 @@ class StaffMember(Base):
         return sorted(a.area_code for a in self.areas)
 
 
+class WebLogin(Base):
+    """A one-time link into the web workspace (wijkbot.web_login): only a hash of the token is kept, so the
+    database alone cannot sign anyone in; it works once, until `expires_at`."""
+
+    __tablename__ = "web_login"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    staff_id: Mapped[int] = mapped_column(ForeignKey("staff_member.id", ondelete="CASCADE"), index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime]
+    used_at: Mapped[datetime | None]
+
+
 class StaffArea(Base):
     __tablename__ = "staff_area"
 

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-FOREIGN_TO_THE_DOMAIN = {"telegram", "rasa_sdk"}
+FOREIGN_TO_THE_DOMAIN = {"telegram", "rasa_sdk", "fastapi", "starlette", "jinja2"}  # the edges: bot/, actions/, web/
 # what bot/ may take from SQLAlchemy: a Session to pass on, an Engine to hand over, errors to catch
 ALLOWED_FROM_SQLALCHEMY = {("sqlalchemy.orm", "Session"), ("sqlalchemy", "Engine")}
 ALLOWED_SQLALCHEMY_MODULES = {"sqlalchemy.exc"}
@@ -119,16 +119,17 @@ def parse(path: Path) -> ast.Module:
 
 
 @pytest.mark.parametrize("package", ["wijkbot", "db"])
-def test_the_domain_and_the_database_import_neither_telegram_nor_rasa_sdk(package: str) -> None:
+def test_the_domain_and_the_database_import_neither_telegram_nor_rasa_sdk_nor_the_web_framework(package: str) -> None:
     files = python_files(package)
     assert files, f"no Python files under {package}/"
     problems = {str(p.relative_to(ROOT)): found for p in files if (found := foreign_imports(parse(p)))}
     assert problems == {}
 
 
-def test_the_telegram_edge_holds_no_sql() -> None:
-    files = python_files("bot")
-    assert files, "no Python files under bot/"
+@pytest.mark.parametrize("package", ["bot", "web"])
+def test_the_telegram_and_web_edges_hold_no_sql(package: str) -> None:
+    files = python_files(package)
+    assert files, f"no Python files under {package}/"
     problems = {str(p.relative_to(ROOT)): found for p in files if (found := database_code(parse(p)))}
     assert problems == {}, "move these into typed functions in wijkbot/ (keyword-only, a Session parameter)"
 

@@ -208,6 +208,30 @@ def staff_list(as_json: Annotated[bool, typer.Option("--json")] = False) -> None
         typer.echo(f"{row['id']:>4}  {row['name']:<24} {row['role']:<16} {','.join(row['areas'])}  ({bound})")
 
 
+@staff_app.command("login-link")
+def staff_login_link(
+    telegram_id: Annotated[int, typer.Option("--telegram-id", help="The staff member's numeric Telegram user id.")],
+) -> None:
+    """Print a one-time link into the web workspace (valid WEB_LOGIN_MINUTES, 10; usable once), on the last line."""
+    from wijkbot.web_login import LoginRefused, create_login_link
+
+    with services() as s:
+        try:
+            with transaction(s.sessions) as session:
+                link = create_login_link(
+                    session,
+                    telegram_id=telegram_id,
+                    base_url=s.settings.web_url,
+                    valid_for=timedelta(minutes=s.settings.web_login_minutes),
+                )
+        except LoginRefused as exc:
+            fail(str(exc))
+            return
+    minutes = round(s.settings.web_login_minutes)
+    typer.echo(f"One-time login link, valid {minutes} minutes (until {link.expires_at:%H:%M} UTC), usable once:")
+    typer.echo(link.url)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Bring the database to the given revision (default: the newest) and load the municipality data."""

@@ -2,6 +2,9 @@
 staff table, the item from the item table; nothing here comes from the chat, and nothing here touches the
 database or Telegram.
 
+The web workspace (web/, wijkbot.workspace) asks the same functions: its inbox and item pages show what
+`may_see` allows, its buttons do what `check` allows; internal notes there go with the handling rights.
+
 | role | /inbox shows | Oppakken, Beantwoorden, Doorsturen, Afronden | receives forwards | /peiling |
 |---|---|---|---|---|
 | wijkmakelaar, wijkcoordinator | every kind, in their areas or sent to them | yes | yes | yes |
@@ -30,10 +33,11 @@ class Action(StrEnum):
     CLOSE = "close"  # Afronden
     RECEIVE_FORWARD = "receive_forward"  # be picked as the colleague an item is forwarded to
     POLL = "poll"  # /peiling
+    NOTE = "note"  # an internal note on the item page of the web workspace (never sent to the resident)
 
 
 ALL_KINDS = frozenset({"idea", "report", "question", "contact"})
-HANDLING = frozenset({Action.CLAIM, Action.REPLY, Action.FORWARD, Action.CLOSE, Action.RECEIVE_FORWARD})
+HANDLING = frozenset({Action.CLAIM, Action.REPLY, Action.FORWARD, Action.CLOSE, Action.RECEIVE_FORWARD, Action.NOTE})
 
 
 class NotAllowed(PermissionError):

@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 from urllib.error import URLError
 from urllib.parse import quote, urlparse
 from urllib.request import urlopen
@@ -23,6 +24,9 @@ import yaml
 from db.models import utcnow
 from wijkbot.daily_log import DailyLog, pump
 from wijkbot.settings import Settings, rasa_environment, with_rasa_token
+
+if TYPE_CHECKING:
+    from web.server import WebServer
 
 log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parent.parent
@@ -225,11 +229,36 @@ def run_stack(settings: Settings) -> int:
         print(f"wijkbot: {exc}", file=sys.stderr)
         return 1
     try:
+        web = start_web(settings)
+    except RuntimeError as exc:
+        for process in reversed(processes):
+            stop_process(process)
+        print(f"wijkbot: {exc}", file=sys.stderr)
+        return 1
+    try:
         serve(settings)
     except KeyboardInterrupt:
         pass
     finally:
+        web.stop()
         for process in reversed(processes):
             stop_process(process)
         log.info("stopped")
     return 0
+
+
+def start_web(settings: Settings) -> WebServer:
+    """The staff workspace (web/) on WEB_HOST:WEB_PORT, in a thread beside the bot (docs/web.md)."""
+    from web.app import create_app
+    from web.server import WebServer
+    from wijkbot.services import open_services
+
+    services = open_services(settings)
+    server = WebServer(create_app(services), host=settings.web_host, port=settings.web_port, on_stop=services.close)
+    try:
+        server.start()
+    except RuntimeError:
+        services.close()
+        raise
+    log.info("staff workspace at %s (sign in with /web in the bot)", settings.web_url)
+    return server

@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     staff_invite_days: float = Field(default=7.0, gt=0)  # an invite link stops working after this
     staff_awaiting_minutes: float = Field(default=30.0, gt=0)  # a pressed Beantwoorden waits this long for text
     retention_days: int = 90
+    # The staff workspace on the web (issue 13; docs/web.md), served by `wijkbot run`. WEB_BASE_URL is the
+    # address staff open (behind a reverse proxy with https in production); empty: http://WEB_HOST:WEB_PORT.
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(default=8080, ge=0, le=65535)
+    web_base_url: str = ""
+    # Signs the session cookie; empty: a random key per run (everyone signs in again after a restart).
+    web_secret_key: SecretStr | None = None
+    web_login_minutes: float = Field(default=10.0, gt=0)  # a login link works this long, once
+    web_session_hours: float = Field(default=12.0, gt=0)  # a web session lasts this long
     small_group_threshold: int = Field(default=5, ge=1)
 
     @field_validator(
@@ -72,6 +81,7 @@ class Settings(BaseSettings):
         "rasa_token",
         "rasa_tracker_store_url",
         "rasa_lock_store_url",
+        "web_secret_key",
         mode="before",
     )
     @classmethod
@@ -132,6 +142,11 @@ class Settings(BaseSettings):
         if self.rasa_tracker_store_url is not None:
             return self.rasa_tracker_store_url.get_secret_value()
         return f"sqlite:///{self.rasa_tracker_db}"
+
+    @property
+    def web_url(self) -> str:
+        """The workspace's address without a trailing slash: WEB_BASE_URL, else http://WEB_HOST:WEB_PORT."""
+        return (self.web_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
 
     @property
     def zone(self) -> ZoneInfo:

@@ -106,6 +106,12 @@ def accept_invite(
     return member
 
 
+def active_staff(session: Session, *, staff_id: int) -> models.StaffMember | None:
+    """The staff member with this id while they are active; None when unknown or deactivated."""
+    member = session.get(models.StaffMember, staff_id)
+    return member if member is not None and member.active else None
+
+
 def find_staff_by_telegram_id(session: Session, *, telegram_id: int) -> models.StaffMember | None:
     return session.scalars(
         select(models.StaffMember).where(

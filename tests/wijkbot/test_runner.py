@@ -53,11 +53,23 @@ def test_the_bot_and_rasa_of_one_run_share_its_token(monkeypatch: pytest.MonkeyP
     def fake_serve(settings: Settings) -> None:
         seen["bot"] = settings
 
+    class FakeWeb:
+        stopped = False
+
+        def stop(self) -> None:
+            FakeWeb.stopped = True
+
+    def fake_web(settings: Settings) -> FakeWeb:
+        seen["web"] = settings
+        return FakeWeb()
+
     monkeypatch.setattr(runner, "start_backends", fake_backends)
+    monkeypatch.setattr(runner, "start_web", fake_web)
     monkeypatch.setattr("bot.main.serve", fake_serve)
     assert runner.run_stack(_settings()) == 0
     token = seen["rasa"].rasa_token
     assert token is not None and seen["bot"].rasa_token == token
+    assert seen["web"] is seen["bot"] and FakeWeb.stopped  # the workspace is served beside the bot, then stopped
 
 
 def test_a_token_that_begins_with_a_dash_reaches_rasa_as_the_token() -> None:

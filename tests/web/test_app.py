@@ -1,0 +1,176 @@
+"""The workspace's HTTP edge without a browser: the session cookie, CSRF on every form, rights on every page
+and action, and the clock (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from db import models
+from db.session import transaction
+from tests.conftest import make_resident, make_staff
+from tests.web.conftest import Clock, file_in_den_hout
+from web.app import COOKIE, create_app
+from wijkbot.services import Services
+from wijkbot.staff import deactivate_staff
+from wijkbot.web_login import create_login_link
+
+FORMS = [
+    "/logout",
+    "/inbox",
+    "/items/{id}/claim",
+    "/items/{id}/reply",
+    "/items/{id}/close",
+    "/items/{id}/forward",
+    "/items/{id}/note",
+]
+
+
+@dataclasses.dataclass
+class Setup:
+    services: Services
+    clock: Clock
+    client: TestClient
+    ids: dict[str, int]
+
+    def sign_in(self, who: str) -> str:
+        """Sign `who` in; returns the session's CSRF token (read from the page's forms)."""
+        with transaction(self.services.sessions) as session:
+            link = create_login_link(session, telegram_id=self.ids[who], base_url="http://testserver", now=self.clock())
+        self.client.cookies.clear()
+        landed = self.client.get(link.url.removeprefix("http://testserver"))
+        assert landed.status_code == 200 and landed.url.path == "/inbox", landed.text
+        found = re.search(r'name="csrf" value="([^"]+)"', landed.text)
+        assert found is not None
+        return found.group(1)
+
+
+@pytest.fixture
+def setup(services: Services) -> Iterator[Setup]:
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082611"], name="Sanne", telegram_id=7001)
+        kees = make_staff(session, services.registry, areas=["WK082611"], name="Kees", role="council", telegram_id=7002)
+        make_staff(session, services.registry, areas=["WK082613"], name="Piet", telegram_id=7003)
+        resident = make_resident(session, telegram_id=7100)
+        report = file_in_den_hout(session, services, resident, "report", "Losse tegel")
+        idea = file_in_den_hout(session, services, resident, "idea", "Een bankje")
+        if not any(r.staff_id == kees.id for r in idea.recipients):  # the routing rules' council copy
+            idea.recipients.append(models.ItemRecipient(staff_id=kees.id, reason="council"))
+        ids = {"sanne": 7001, "kees": 7002, "piet": 7003, "report": report.id, "idea": idea.id, "resident": 7100}
+    clock = Clock()
+    with TestClient(create_app(services, clock=clock, wake=lambda: None)) as client:
+        yield Setup(services, clock, client, ids)
+
+
+def test_the_session_cookie_is_httponly_lax_and_secure_behind_https(services: Services) -> None:
+    https = dataclasses.replace(
+        services, settings=services.settings.model_copy(update={"web_base_url": "https://werkplek.example"})
+    )
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082611"], telegram_id=7009)
+    for app_services, secure in ((services, False), (https, True)):
+        with transaction(services.sessions) as session:
+            link = create_login_link(session, telegram_id=7009, base_url="x")
+        client = TestClient(create_app(app_services, wake=lambda: None))
+        response = client.get("/login/" + link.url.rsplit("/", 1)[1], follow_redirects=False)
+        assert response.status_code == 303 and response.headers["location"] == "/inbox"
+        cookie = response.headers["set-cookie"].lower()
+        assert f"{COOKIE}=" in cookie and "httponly" in cookie and "samesite=lax" in cookie
+        assert ("secure" in [flag.strip() for flag in cookie.split(";")]) is secure
+        assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_every_form_refuses_a_post_without_the_session_csrf_token(setup: Setup) -> None:
+    setup.sign_in("sanne")
+    for path in FORMS:
+        url = path.format(id=setup.ids["report"])
+        for token in ("", "forged"):
+            response = setup.client.post(url, data={"csrf": token, "text": "x", "outcome": "done", "to": "1"})
+            assert response.status_code == 403, (url, token)
+    with transaction(setup.services.sessions) as session:
+        item = session.get(models.Item, setup.ids["report"])
+        assert item is not None and item.status == "new"
+        assert not session.scalars(
+            select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 7100)
+        ).all()
+
+
+def test_claim_and_close_from_the_web_are_the_telegram_actions(setup: Setup) -> None:
+    csrf = setup.sign_in("sanne")
+    item = setup.ids["report"]
+    claimed = setup.client.post(f"/items/{item}/claim", data={"csrf": csrf})
+    assert claimed.status_code == 200 and "Je hebt #" in claimed.text and "Oppakken" not in claimed.text
+    closed = setup.client.post(f"/items/{item}/close", data={"csrf": csrf, "outcome": "planned", "text": ""})
+    assert closed.status_code == 200 and "afgerond en de inwoner heeft bericht gekregen" in closed.text
+    with transaction(setup.services.sessions) as session:
+        row = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.purpose == f"item:{item}:closed"))
+        assert "Het staat op de planning." in row.one().payload["text"]
+
+
+def test_rights_are_telegrams_on_every_page_and_action(setup: Setup) -> None:
+    csrf = setup.sign_in("kees")  # council: sees the idea sent to them, not the report of their wijk
+    assert setup.client.get(f"/items/{setup.ids['report']}").status_code == 403
+    idea = setup.client.get(f"/items/{setup.ids['idea']}")
+    assert idea.status_code == 200 and "Een bankje" in idea.text and "Antwoord versturen" not in idea.text
+    for action in ("claim", "reply", "close", "forward", "note"):
+        data = {"csrf": csrf, "text": "x", "to": "1"}
+        response = setup.client.post(f"/items/{setup.ids['idea']}/{action}", data=data)
+        assert response.status_code == 403, action
+    csrf = setup.sign_in("piet")  # a wijkmakelaar of another wijk
+    assert setup.client.get(f"/items/{setup.ids['report']}").status_code == 403
+    assert setup.client.post(f"/items/{setup.ids['report']}/reply", data={"csrf": csrf, "text": "x"}).status_code == 403
+    assert "Losse tegel" not in setup.client.get("/inbox").text
+
+
+def test_a_session_ends_with_deactivation_with_time_and_with_a_forged_cookie(setup: Setup) -> None:
+    setup.sign_in("sanne")
+    assert setup.client.get("/inbox").status_code == 200
+    setup.clock.now += timedelta(hours=12, seconds=1)
+    assert setup.client.get("/inbox").status_code == 401
+    setup.clock.now -= timedelta(hours=12, seconds=1)
+    setup.sign_in("sanne")
+    forged = setup.client.cookies[COOKIE][:-2] + "xx"
+    setup.client.cookies.set(COOKIE, forged)
+    assert setup.client.get("/inbox").status_code == 401
+    setup.sign_in("sanne")
+    with transaction(setup.services.sessions) as session:
+        staff = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 7001)).one()
+        deactivate_staff(session, staff_id=staff.id)
+    assert setup.client.get("/inbox").status_code == 401
+
+
+def test_statistics_need_a_session_and_name_a_known_table(setup: Setup) -> None:
+    assert setup.client.get("/stats").status_code == 401
+    assert setup.client.get("/stats/maanden.csv").status_code == 401
+    setup.sign_in("piet")  # another wijk: nothing of Den Hout
+    page = setup.client.get("/stats")
+    assert page.status_code == 200 and "Den Hout" not in page.text
+    assert setup.client.get("/stats/geheim.csv").status_code == 404
+    assert setup.client.get("/stats/doorlooptijden.csv").text.startswith("gebied,beantwoord (aantal)")
+
+
+def test_forwarding_from_the_web_hands_the_item_to_the_colleague(setup: Setup) -> None:
+    csrf = setup.sign_in("sanne")
+    item = setup.ids["report"]
+    with transaction(setup.services.sessions) as session:
+        piet = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 7003)).one()
+        kees = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 7002)).one()
+    page = setup.client.get(f"/items/{item}")
+    assert f'<option value="{piet.id}">Piet</option>' in page.text and ">Kees<" not in page.text  # council: no
+    refused = setup.client.post(f"/items/{item}/forward", data={"csrf": csrf, "to": str(kees.id)})
+    assert refused.status_code == 403
+    done = setup.client.post(f"/items/{item}/forward", data={"csrf": csrf, "to": str(piet.id)})
+    assert done.status_code == 200 and "doorgestuurd naar Piet" in done.text
+    with transaction(setup.services.sessions) as session:
+        forwarded = session.get(models.Item, item)
+        assert forwarded is not None and forwarded.assigned_staff_id == piet.id and forwarded.remind_at is not None
+        notified = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 7003))
+        assert any(f"#{item}" in row.payload["text"] for row in notified)
+    setup.sign_in("piet")
+    assert setup.client.get(f"/items/{item}").status_code == 200  # forwarded to him: his now, as in Telegram

@@ -1,0 +1,88 @@
+"""Statistics per wijk: counts by kind per month (the municipality's months), time to first answer and to
+closing (nearest-rank median and p90), small numbers as "<5", only the staff member's own areas, CSV equal to
+the page (SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from db import models
+from tests.conftest import make_resident, make_staff
+from wijkbot.items import file_item
+from wijkbot.municipalities import Registry
+from wijkbot.routing import load_rules
+from wijkbot.statistics import as_csv, month_table, percentile, shown, statistics_for, time_table
+
+ZONE = ZoneInfo("Europe/Amsterdam")
+NOV = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
+
+
+def filed(session: Session, registry: Registry, kind: str, area: str, at: datetime) -> models.Item:
+    item = file_item(
+        session, registry, load_rules(registry), resident=make_resident(session), kind=kind, area_code=area, text="x"
+    ).item
+    item.created_at = at
+    return item
+
+
+def seed(session: Session, registry: Registry) -> models.StaffMember:
+    sanne = make_staff(session, registry, areas=["WK082611", "WK082613"], name="Sanne")
+    reports = [filed(session, registry, "report", "WK082611", NOV + timedelta(days=n)) for n in range(6)]
+    for report, hours in zip(reports, (1, 2, 3, 4, 5, 10), strict=True):
+        report.events.append(models.ItemEvent(kind="staff_reply", at=report.created_at + timedelta(hours=hours)))
+        report.events.append(models.ItemEvent(kind="staff_reply", at=report.created_at + timedelta(hours=200)))
+    for report, hours in zip(reports, (24, 48, 72, 96, 120), strict=False):
+        report.status, report.closed_at = "closed", report.created_at + timedelta(hours=hours)
+    filed(session, registry, "idea", "WK082611", NOV)
+    filed(session, registry, "idea", "WK082611", NOV)
+    filed(session, registry, "question", "WK082611", datetime(2026, 11, 30, 23, 30, tzinfo=UTC))  # 1 Dec in NL
+    elsewhere = filed(session, registry, "idea", "WK082613", NOV)
+    elsewhere.events.append(models.ItemEvent(kind="staff_reply", at=NOV + timedelta(hours=2)))
+    filed(session, registry, "report", "WK082601", NOV)  # not Sanne's area
+    session.flush()
+    return sanne
+
+
+def test_counts_per_month_match_the_database_and_small_numbers_are_hidden(session: Session, registry: Registry) -> None:
+    sanne = seed(session, registry)
+    stats = statistics_for(session, registry, staff=sanne, zone=ZONE)
+    expected: Counter[tuple[str, str, str]] = Counter()
+    for item in session.scalars(select(models.Item).where(models.Item.area_code.in_(sanne.area_codes))):
+        expected[(item.created_at.astimezone(ZONE).strftime("%Y-%m"), item.area_code or "", item.kind)] += 1
+    labels = {a: registry.find_area(a).label for a in sanne.area_codes}  # type: ignore[union-attr]
+    got = Counter({(r.month, r.area, kind): n for r in stats.months for kind, n in r.counts.items()})
+    assert got == Counter({(m, labels[a], k): n for (m, a, k), n in expected.items()})
+    header, rows = month_table(stats)
+    assert header[:2] == ["maand", "gebied"] and header[-1] == "totaal"
+    den_hout_nov = next(r for r in rows if r[0] == "2026-11" and r[1] == labels["WK082611"])
+    assert den_hout_nov[2:] == ["<5", "6", "0", "0", "8"]  # idee 2, melding 6, vraag, contact, totaal
+    assert [r[0] for r in rows if r[1] == labels["WK082611"]] == ["2026-11", "2026-12"]
+    assert all("Industrieterrein" not in r[1] and "Slotjes" not in r[1] for r in rows)
+
+
+def test_times_to_first_answer_and_closing(session: Session, registry: Registry) -> None:
+    sanne = seed(session, registry)
+    stats = statistics_for(session, registry, staff=sanne, zone=ZONE)
+    header, rows = time_table(stats)
+    den_hout, other = rows
+    assert den_hout[1:] == ["6", "3.0", "10.0", "5", "72.0", "120.0"]
+    assert other[1:] == ["<5", "<5 items", "<5 items", "0", "–", "–"]  # one answer: no time shown
+    assert percentile([4.0, 1.0, 3.0, 2.0], 0.5) == 2.0 and percentile([5.0], 0.9) == 5.0
+    assert [shown(n, 5) for n in (0, 1, 4, 5)] == ["0", "<5", "<5", "5"]
+    parsed = list(csv.reader(io.StringIO(as_csv(header, rows))))
+    assert parsed == [header, *rows]
+
+
+def test_a_council_member_counts_only_the_ideas_of_their_areas(session: Session, registry: Registry) -> None:
+    seed(session, registry)
+    kees = make_staff(session, registry, areas=["WK082611"], name="Kees", role="council")
+    stats = statistics_for(session, registry, staff=kees, zone=ZONE)
+    assert [(row.month, row.counts) for row in stats.months] == [("2026-11", {"idea": 2})]
+    assert [(len(row.answered), len(row.closed)) for row in stats.times] == [(0, 0)]  # the reports' times: not theirs

@@ -1,0 +1,87 @@
+"""The workspace's inbox and item view: the same rights as Telegram's /inbox, and filters that do what they say
+(SQLite and PostgreSQL)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from sqlalchemy.orm import Session
+
+from db import models
+from db.models import utcnow
+from tests.conftest import make_resident, make_staff
+from wijkbot.items import file_item
+from wijkbot.municipalities import Registry
+from wijkbot.rights import NotAllowed
+from wijkbot.routing import load_rules
+from wijkbot.staff_loop import close
+from wijkbot.staff_loop import inbox as telegram_inbox
+from wijkbot.workspace import InboxFilter, add_note, inbox, item_view
+
+
+def file(session: Session, registry: Registry, kind: str, area: str, text: str) -> models.Item:
+    resident = make_resident(session)
+    return file_item(
+        session, registry, load_rules(registry), resident=resident, kind=kind, area_code=area, text=text
+    ).item
+
+
+def test_the_open_inbox_is_telegrams_inbox_for_every_role(session: Session, registry: Registry) -> None:
+    staff = [
+        make_staff(session, registry, areas=["WK082611"], name="Sanne"),
+        make_staff(session, registry, areas=["WK082613"], name="Piet"),
+        make_staff(session, registry, areas=["WK082611"], name="Kees", role="council"),
+        make_staff(session, registry, areas=["WK082600"], name="Loket", role="inbox"),
+        make_staff(session, registry, areas=["WK082611", "WK082613"], name="Wethouder", role="lead"),
+    ]
+    for kind in ("idea", "report", "question"):
+        for area in ("WK082611", "WK082613", "WK082601"):
+            file(session, registry, kind, area, f"{kind} in {area}")
+    copied = file(session, registry, "report", "WK082611", "a report with a council copy (not for their eyes)")
+    copied.recipients.append(models.ItemRecipient(staff_id=staff[2].id, reason="council"))
+    session.flush()
+    done = file(session, registry, "report", "WK082611", "al afgerond")
+    close(session, staff=staff[0], item_id=done.id, outcome="done")
+    for member in staff:
+        web = [row.id for row in inbox(session, registry, staff=member).rows]
+        assert web == [item.id for item in telegram_inbox(session, staff=member)], member.name
+    assert [row.id for row in inbox(session, registry, staff=staff[0], wanted=InboxFilter(state="closed")).rows] == [
+        done.id
+    ]
+
+
+def test_filters_and_search(session: Session, registry: Registry) -> None:
+    sanne = make_staff(session, registry, areas=["WK082611", "WK082613"])
+    old = file(session, registry, "report", "WK082611", "Kuil in de weg, 100% gevaarlijk")
+    old.created_at = utcnow() - timedelta(days=4)
+    new = file(session, registry, "idea", "WK082613", "Een moestuin_project")
+
+    def ids(**wanted: str) -> list[int]:
+        return [row.id for row in inbox(session, registry, staff=sanne, wanted=InboxFilter(**wanted)).rows]
+
+    assert ids() == [old.id, new.id]
+    assert ids(kind="idea") == [new.id] and ids(area="WK082611") == [old.id]
+    assert ids(age="3") == [old.id] and ids(age="7") == []
+    assert ids(search="KUIL") == [old.id] and ids(search="100%") == [old.id] and ids(search="0%") == [old.id]
+    assert ids(search="moestui_") == [] and ids(search="moestuin_") == [new.id]  # % and _ are literal
+    assert ids(search=f"#{new.id}") == [new.id]
+    assert ids(kind="bogus", state="bogus", age="99") == [old.id, new.id]  # unknown values mean no filter
+
+
+def test_the_item_view_and_notes_follow_the_rights(session: Session, registry: Registry) -> None:
+    sanne = make_staff(session, registry, areas=["WK082611"], name="Sanne")
+    kees = make_staff(session, registry, areas=["WK082611"], name="Kees", role="council")
+    report = file(session, registry, "report", "WK082611", "Losse tegel")
+    view = item_view(session, registry, staff=sanne, item_id=report.id)
+    assert view.can_claim and view.can_reply and view.can_close and view.can_note
+    add_note(session, staff=sanne, item_id=report.id, text="  aannemer gebeld  ")
+    view = item_view(session, registry, staff=sanne, item_id=report.id)
+    assert [(n.author, n.text) for n in view.notes] == [("Sanne", "aannemer gebeld")]
+    assert all("aannemer" not in m.text for m in view.thread)
+    with pytest.raises(NotAllowed):
+        item_view(session, registry, staff=kees, item_id=report.id)
+    with pytest.raises(NotAllowed):
+        add_note(session, staff=kees, item_id=report.id, text="x")
+    with pytest.raises(NotAllowed):
+        item_view(session, registry, staff=sanne, item_id=report.id + 1000)

@@ -1,0 +1,172 @@
+"""Statistics per wijk for the web workspace: items by kind per month, and the time to the first answer and to
+closing (median and p90). Only counts leave this module, and a count under SMALL_GROUP_THRESHOLD (5) is shown
+as "<5" (a time over fewer items is not shown at all): a small number can point at one resident. A staff member
+sees the areas they work for (their own areas, as the staff table says) and the kinds their role handles (a
+council member: ideas only, as in their inbox); months are the municipality's.
+Imports neither telegram nor the web framework.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from db import models
+from wijkbot.items import KIND_WORDS
+from wijkbot.municipalities import Registry
+from wijkbot.rights import Action, check, inbox_kinds
+
+KINDS = ("idea", "report", "question", "contact")
+
+
+@dataclass(frozen=True)
+class MonthRow:
+    month: str  # "2026-11"
+    area: str
+    counts: dict[str, int]  # kind -> items filed that month
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+
+@dataclass(frozen=True)
+class TimeRow:
+    area: str
+    answered: list[float]  # hours from filing to the first answer to the resident, one per answered item
+    closed: list[float]  # hours from filing to closing, one per closed item
+
+
+@dataclass(frozen=True)
+class Statistics:
+    areas: list[str]  # area labels, in order
+    months: list[MonthRow]
+    times: list[TimeRow]
+    threshold: int
+
+
+def shown(count: int, threshold: int) -> str:
+    """A count as published: "<5" under the threshold (but not 0), else the number."""
+    return f"<{threshold}" if 0 < count < threshold else str(count)
+
+
+def percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile (share 0.5: the median as the middle value or the lower of the two)."""
+    ordered = sorted(values)
+    rank = max(1, math.ceil(share * len(ordered)))
+    return ordered[rank - 1]
+
+
+def hours_shown(values: list[float], share: float, threshold: int) -> str:
+    """Median or p90 in hours with one decimal, or "<5 items" when fewer items than the threshold have it."""
+    if len(values) < threshold:
+        return f"<{threshold} items" if values else "–"
+    return f"{percentile(values, share):.1f}"
+
+
+def statistics_for(
+    session: Session, registry: Registry, *, staff: models.StaffMember, zone: ZoneInfo, threshold: int = 5
+) -> Statistics:
+    """The statistics of this staff member's own areas."""
+    check(staff, Action.INBOX)
+    codes = list(staff.area_codes)
+    kinds = sorted(inbox_kinds(staff))
+    labels = {code: (area.label if (area := registry.find_area(code)) else code) for code in codes}
+    per_month: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    rows = session.execute(
+        select(models.Item.area_code, models.Item.kind, models.Item.created_at).where(
+            models.Item.area_code.in_(codes), models.Item.kind.in_(kinds)
+        )
+    ).all()
+    for area_code, kind, created_at in rows:
+        per_month[(created_at.astimezone(zone).strftime("%Y-%m"), str(area_code))][kind] += 1
+    months = [
+        MonthRow(month, labels[code], dict(per_month[(month, code)]))
+        for month, code in sorted(per_month, key=lambda key: (key[0], codes.index(key[1])))
+    ]
+    first_answer = (
+        select(models.ItemEvent.item_id, func.min(models.ItemEvent.at).label("at"))
+        .where(models.ItemEvent.kind == "staff_reply")
+        .group_by(models.ItemEvent.item_id)
+        .subquery()
+    )
+    answered: dict[str, list[float]] = defaultdict(list)
+    for area_code, created_at, at in session.execute(
+        select(models.Item.area_code, models.Item.created_at, first_answer.c.at)
+        .join(first_answer, first_answer.c.item_id == models.Item.id)
+        .where(models.Item.area_code.in_(codes), models.Item.kind.in_(kinds))
+    ):
+        answered[str(area_code)].append(_hours(_aware(at) - created_at))
+    closed: dict[str, list[float]] = defaultdict(list)
+    for area_code, created_at, closed_at in session.execute(
+        select(models.Item.area_code, models.Item.created_at, models.Item.closed_at).where(
+            models.Item.area_code.in_(codes), models.Item.kind.in_(kinds), models.Item.closed_at.is_not(None)
+        )
+    ):
+        closed[str(area_code)].append(_hours(closed_at - created_at))
+    times = [TimeRow(labels[code], answered[code], closed[code]) for code in codes]
+    return Statistics([labels[code] for code in codes], months, times, threshold)
+
+
+def _aware(moment: datetime) -> datetime:
+    """A datetime from an aggregate (SQLite returns it naive, in UTC)."""
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=UTC)
+
+
+def _hours(delta: timedelta) -> float:
+    return max(0.0, delta.total_seconds() / 3600)
+
+
+def month_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of "items by kind per month", small numbers as "<5"."""
+    header = ["maand", "gebied", *(KIND_WORDS[kind] for kind in KINDS), "totaal"]
+    t = stats.threshold
+    rows = [
+        [row.month, row.area, *(shown(row.counts.get(kind, 0), t) for kind in KINDS), shown(row.total, t)]
+        for row in stats.months
+    ]
+    return header, rows
+
+
+def time_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of "time to first answer and to closing" (hours), per area."""
+    header = [
+        "gebied",
+        "beantwoord (aantal)",
+        "eerste antwoord mediaan (uur)",
+        "eerste antwoord p90 (uur)",
+        "afgerond (aantal)",
+        "afronden mediaan (uur)",
+        "afronden p90 (uur)",
+    ]
+    t = stats.threshold
+    rows = [
+        [
+            row.area,
+            shown(len(row.answered), t),
+            hours_shown(row.answered, 0.5, t),
+            hours_shown(row.answered, 0.9, t),
+            shown(len(row.closed), t),
+            hours_shown(row.closed, 0.5, t),
+            hours_shown(row.closed, 0.9, t),
+        ]
+        for row in stats.times
+    ]
+    return header, rows
+
+
+def as_csv(header: list[str], rows: list[list[str]]) -> str:
+    """A table as CSV (the same values as on the page, "<5" included)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    return out.getvalue()
