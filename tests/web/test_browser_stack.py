@@ -30,7 +30,7 @@ async def stack_workspace(stack: Stack, telegram: FakeTelegramServer) -> AsyncIt
         free_port(),
         database_url=stack.database_url,
         rasa_url=stack.rasa_url,
-        tracker_db=stack.env["RASA_TRACKER_DB"],
+        tracker_db=str(stack.tracker_db),
         rasa_token=stack.rasa_token,
     )
     async with serving(settings, Clock(), telegram) as served:
