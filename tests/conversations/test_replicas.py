@@ -6,12 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -106,46 +108,67 @@ def test_a_conversation_goes_on_at_whichever_replica_takes_the_next_turn(replica
     assert events(first, sender) == events(second, sender)
 
 
-def redis_command(*lines: str) -> list[bytes]:
-    """Commands in Redis's inline protocol on REDIS_URL's database; one reply line each."""
+def redis_get(key: str) -> bytes | None:
+    """GET `key` on REDIS_URL's database (Redis's inline protocol; a bulk reply: "$N" and N bytes, or "$-1")."""
     with socket.create_connection(("127.0.0.1", 6379), timeout=5) as connection:
-        connection.sendall(("SELECT 3\r\n" + "".join(f"{line}\r\n" for line in lines)).encode())
-        replies = b""
-        while replies.count(b"\r\n") < len(lines) + 1:
-            replies += connection.recv(4096)
-    return replies.split(b"\r\n")[1 : len(lines) + 1]
+        connection.sendall(f"SELECT 3\r\nGET {key}\r\n".encode())
+        reply = b""
+        while True:
+            reply += connection.recv(65536)
+            lines = reply.split(b"\r\n")
+            if len(lines) < 3:
+                continue  # "+OK", then the bulk header
+            header = lines[1]
+            if header == b"$-1":
+                return None
+            size = int(header[1:])
+            body = b"\r\n".join(lines[2:])
+            if len(body) >= size:
+                return body[:size]
 
 
-def holds_the_lock(sender: str) -> bool:
-    """Whether a Rasa replica holds (or waits for) a ticket on this conversation right now."""
-    return redis_command(f"EXISTS lock:{sender}") == [b":1"]
+def tickets(sender: str) -> int:
+    """How many turns hold or wait for this conversation's lock in Redis (Rasa's TicketLock, as JSON)."""
+    raw = redis_get(f"lock:{sender}")
+    return len(json.loads(raw).get("tickets", [])) if raw else 0
 
 
-def test_a_turn_arriving_at_the_other_replica_while_one_is_handled_waits_for_it(replicas: list[str]) -> None:
+def wait_until(check: Callable[[], bool], what: str, seconds: float = 60.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {seconds:.0f} s: {what}")
+        time.sleep(0.01)
+
+
+def test_a_turn_arriving_at_the_other_replica_while_one_is_handled_waits_for_it(
+    replicas: list[str], stack: Stack
+) -> None:
     """The Redis lock: a second turn of the same resident that reaches the other replica while the first is
     being handled waits until the first is saved, so each user message is followed by its own answer and
-    `action_listen` before the next one begins (never two turns on one stale conversation). (The bot itself
-    sends a resident's turns one at a time; this is the line behind it. Rasa 3.6 issues lock tickets with a
+    `action_listen` before the next one begins (never two turns on one stale conversation). The first turn is
+    held inside the action server (paused), so the overlap is certain: the second turn is sent, and the
+    action server resumed, only once the second has taken its ticket behind the first. (The bot itself sends
+    a resident's turns one at a time; this is the line behind it. Rasa 3.6 issues lock tickets with a
     read-modify-write in Redis, so two turns arriving at the very same millisecond are not covered.)"""
-    checked = 0
-    for _ in range(10):
-        sender = str(next(_senders))
-        with ThreadPoolExecutor(max_workers=2) as pool:
-            first = pool.submit(say, replicas[0], sender, "hallo")
-            while not holds_the_lock(sender) and not first.done():
-                time.sleep(0.002)
-            if first.done():
-                continue  # handled before the second could be sent: no overlap to check, take another round
-            second = pool.submit(say, replicas[1], sender, "wie is mijn wijkmakelaar?")
-            first.result(), second.result()
-        kinds = [(e["event"], e.get("text")) for e in events(replicas[0], sender) if e["event"] in ("user", "action")]
-        users = [i for i, (kind, _) in enumerate(kinds) if kind == "user"]
-        assert [kinds[i][1] for i in users] == ["hallo", "wie is mijn wijkmakelaar?"]
-        assert kinds[users[1] - 1] == ("action", None)  # the first turn ended listening before the second began
-        checked += 1
-        if checked == 3:
-            return
-    raise AssertionError(f"only {checked} overlapping turns in 10 rounds")
+    sender = str(next(_senders))
+    actions = stack.processes["actions"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        os.killpg(actions.pid, signal.SIGSTOP)
+        try:
+            # asks the action server (the contact form's validation): held there, with the lock taken
+            first = pool.submit(say, replicas[0], sender, "wie is mijn wijkmakelaar?")
+            wait_until(lambda: tickets(sender) == 1, "the first turn takes the conversation's lock")
+            second = pool.submit(say, replicas[1], sender, "hallo")
+            wait_until(lambda: tickets(sender) == 2, "the second turn waits behind the first")
+            assert not first.done() and not second.done()
+        finally:
+            os.killpg(actions.pid, signal.SIGCONT)
+        first.result(), second.result()
+    kinds = [(e["event"], e.get("text")) for e in events(replicas[0], sender) if e["event"] in ("user", "action")]
+    users = [i for i, (kind, _) in enumerate(kinds) if kind == "user"]
+    assert [kinds[i][1] for i in users] == ["wie is mijn wijkmakelaar?", "hallo"]
+    assert kinds[users[1] - 1] == ("action", None)  # the first turn ended listening before the second began
 
 
 async def test_the_bot_spreads_turns_over_the_replicas_and_skips_one_that_is_down(replicas: list[str]) -> None:
