@@ -2,7 +2,7 @@
 staff table, the item from the item table; nothing here comes from the chat, and nothing here touches the
 database or Telegram.
 
-| role | /inbox shows | Oppakken, Beantwoorden, Doorsturen, Afronden | receives forwards | /peiling |
+| role | /inbox shows | Oppakken, Beantwoorden, Doorsturen, Afronden | receives forwards | /peiling, /wijklink |
 |---|---|---|---|---|
 | wijkmakelaar, wijkcoordinator | every kind, in their areas or sent to them | yes | yes | yes |
 | lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
@@ -30,6 +30,7 @@ class Action(StrEnum):
     CLOSE = "close"  # Afronden
     RECEIVE_FORWARD = "receive_forward"  # be picked as the colleague an item is forwarded to
     POLL = "poll"  # /peiling
+    LINK = "link"  # /wijklink: the wijk's link and QR code to recruit residents
 
 
 ALL_KINDS = frozenset({"idea", "report", "question", "contact"})
@@ -49,12 +50,13 @@ class RoleRights:
     area_items: bool  # True: every item in its areas; False: only the items sent to it
 
 
+OUTREACH = frozenset({Action.POLL, Action.LINK})
 RIGHTS: dict[str, RoleRights] = {
-    "wijkmakelaar": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
-    "wijkcoordinator": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
-    "lead": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
+    "wijkmakelaar": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
+    "wijkcoordinator": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
+    "lead": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
     "inbox": RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=True),
-    "council": RoleRights(frozenset({Action.INBOX, Action.POLL}), frozenset({"idea"}), area_items=False),
+    "council": RoleRights(OUTREACH | {Action.INBOX}, frozenset({"idea"}), area_items=False),
 }
 NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
 

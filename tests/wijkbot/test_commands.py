@@ -28,11 +28,11 @@ RESIDENT = [command.name for command in RESIDENT_COMMANDS]
 @pytest.mark.parametrize(
     ("role", "own"),
     [
-        ("wijkmakelaar", ["inbox", "peiling"]),
-        ("wijkcoordinator", ["inbox", "peiling"]),
-        ("lead", ["inbox", "peiling"]),
+        ("wijkmakelaar", ["inbox", "peiling", "wijklink"]),
+        ("wijkcoordinator", ["inbox", "peiling", "wijklink"]),
+        ("lead", ["inbox", "peiling", "wijklink"]),
         ("inbox", ["inbox"]),
-        ("council", ["inbox", "peiling"]),
+        ("council", ["inbox", "peiling", "wijklink"]),
     ],
 )
 def test_a_staff_member_sees_the_commands_of_their_role_before_the_residents(role: str, own: list[str]) -> None:
