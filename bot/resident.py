@@ -174,8 +174,8 @@ def open_wijk_link(session: Session, registry: Registry, *, payload: str, user: 
         [{"text": "Nee, liever niet", "callback_data": "wl:no"}],
     ]
     return (
-        f"Je woont in {label}, zie ik aan de link. Wil je af en toe horen wat er in {label} speelt? Een peiling "
-        "of een vraag uit je wijk, nooit in de nacht. Stoppen kan altijd met /stop.",
+        f"Je woont in {label}, zie ik aan de link. Wil je af en toe horen wat er in {label} speelt? Dan krijg je "
+        "soms een peiling of een vraag uit je wijk. Stoppen kan altijd met /stop.",
         buttons,
     )
 
