@@ -18,10 +18,11 @@ flowchart TD
 from __future__ import annotations
 
 from datetime import timedelta
+from html import escape
 from typing import Any
 
 from sqlalchemy.orm import Session
-from telegram import Message, Update
+from telegram import Message, Update, User
 from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
@@ -30,9 +31,11 @@ from bot.runtime import runtime
 from wijkbot import purposes
 from wijkbot.commands import RESIDENT_COMMANDS, commands_for
 from wijkbot.items import add_photo_to_latest_item, my_items_page
+from wijkbot.municipalities import Registry
 from wijkbot.outbox import rasa_button_payload
 from wijkbot.payloads import Buttons
 from wijkbot.privacy import privacy_statement
+from wijkbot.reach import LinkError, accept_link, open_link, parse_link
 from wijkbot.residents import get_or_create_resident, set_outreach
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
@@ -44,6 +47,11 @@ UNKNOWN_COMMAND = (
 )
 NOT_TEXT = "Ik kan alleen tekst lezen. Vertel in een bericht wat je wilt delen, melden of vragen."
 GROUP_REPLY = "Ik werk alleen in een privégesprek. Stuur me een persoonlijk bericht."
+UNKNOWN_LINK = (
+    "Deze link ken ik niet (meer), maar dat geeft niet: vertel me gewoon wat je wilt delen, melden of vragen."
+)
+LINK_SUBSCRIBED = "Fijn! Je hoort af en toe wat er in je wijk speelt. Stoppen kan altijd met /stop."
+LINK_DECLINED = "Prima, je krijgt geen berichten van ons. Wil je later toch? Typ dan 'aanmelden'."
 
 
 def telegram_meta(update: Update) -> dict[str, Any]:
@@ -107,11 +115,13 @@ def button_payload(session: Session, *, data: str, chat_id: int) -> str | None:
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start: a staff invite code binds the account; otherwise the assistant greets the resident."""
+    """/start: a staff invite code binds the account; a wijk link sets the resident's wijk and, after the
+    greeting, offers outreach in one tap; otherwise the assistant greets the resident."""
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return
     rt = runtime(context)
+    offer: tuple[str, Buttons | None] | None = None
     if context.args:
         code = context.args[0]
         now, valid_for = rt.clock(), timedelta(days=rt.services.settings.staff_invite_days)
@@ -136,6 +146,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 chat.id, purposes.command_answer(update.update_id), "Je bent al aangemeld. /inbox toont wat openstaat."
             )
             return
+        offer = await rt.db(lambda s: open_wijk_link(s, rt.services.registry, payload=code, user=user))
     await rt.conversation.submit(
         update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/greet", meta=telegram_meta(update)
     )
@@ -143,6 +154,51 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     registry = rt.services.registry
     statement = await rt.db(lambda s: privacy_statement(s, registry, telegram_id=user.id))
     await rt.say(chat.id, purposes.privacy_statement(update.update_id), statement)
+    if offer is not None:
+        await rt.say(chat.id, purposes.link_offer(update.update_id), *offer)
+
+
+def open_wijk_link(session: Session, registry: Registry, *, payload: str, user: User) -> tuple[str, Buttons | None]:
+    """What to say after the greeting of `/start <payload>`: the one-tap opt-in of a wijk link (its wijk set,
+    its source recorded), or a kind word about a link that is not (or no longer) one."""
+    try:
+        link = parse_link(registry, payload)
+    except LinkError:
+        return UNKNOWN_LINK, None
+    opened = open_link(session, telegram_id=user.id, first_name=user.first_name, link=link)
+    label = escape(opened.area.label)
+    if opened.subscribed:
+        return f"Je woont in {label}, zie ik aan de link. Je krijgt al af en toe berichten uit je wijk.", None
+    buttons: Buttons = [
+        [{"text": "Ja, houd me op de hoogte", "callback_data": f"wl:yes:{opened.area.code}"}],
+        [{"text": "Nee, liever niet", "callback_data": "wl:no"}],
+    ]
+    return (
+        f"Je woont in {label}, zie ik aan de link. Wil je af en toe horen wat er in {label} speelt? Dan krijg je "
+        "soms een peiling of een vraag uit je wijk. Stoppen kan altijd met /stop.",
+        buttons,
+    )
+
+
+async def answer_link_offer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "Ja" or "Nee" under a wijk link's offer: wl:yes:<area> subscribes to that wijk, wl:no changes nothing."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    rt = runtime(context)
+    answer, _, area_code = (query.data or "").removeprefix("wl:").partition(":")
+    now = rt.clock()
+
+    def subscribe(session: Session) -> str:
+        try:
+            changed = accept_link(session, rt.services.registry, telegram_id=user.id, area_code=area_code, now=now)
+        except LinkError:
+            return "Deze knop werkt niet (meer). Typ 'aanmelden' om je aan te melden."
+        return LINK_SUBSCRIBED if changed else "Je was al aangemeld. Stoppen kan altijd met /stop."
+
+    text = await rt.db(subscribe) if answer == "yes" else LINK_DECLINED
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+    await answer_quietly(query)
 
 
 async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -30,6 +30,7 @@ from db import models
 from wijkbot import purposes
 from wijkbot.outbox import enqueue, find_by_telegram_message
 from wijkbot.payloads import Buttons
+from wijkbot.reach import LinkError, queue_wijk_links
 from wijkbot.rights import Action, NotAllowed
 from wijkbot.services import Services
 from wijkbot.staff import find_staff_by_telegram_id
@@ -299,3 +300,38 @@ async def send_web_link(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         )
 
     await rt.say(chat.id, purposes.command_answer(update.update_id), await rt.db(make))
+
+
+async def send_wijk_links(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/wijklink [bron]: for each of the staff or council member's areas, its QR code with the link to recruit
+    residents (wijkbot.reach); the source defaults to "link"."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    rt = runtime(context)
+    registry, username, now = rt.services.registry, context.bot.username, rt.clock()
+    source = (context.args or ["link"])[0]
+
+    def queue(session: Session) -> str | None:
+        staff = find_staff_by_telegram_id(session, telegram_id=user.id)
+        if staff is None:
+            return "Dit commando is alleen voor medewerkers en leden van een wijk- of dorpsraad."
+        try:
+            queue_wijk_links(
+                session,
+                registry,
+                staff=staff,
+                bot_username=username,
+                chat_id=chat.id,
+                update_id=update.update_id,
+                source=source,
+                now=now,
+            )
+        except (NotAllowed, LinkError) as exc:
+            return escape(str(exc))
+        return None
+
+    refused = await rt.db(queue)
+    if refused is not None:
+        await rt.say(chat.id, purposes.command_answer(update.update_id), refused)
+    rt.sender.wake()

@@ -168,6 +168,8 @@ class Resident(Base):
     outreach_opt_in: Mapped[bool] = mapped_column(Boolean, default=False)
     consent_at: Mapped[datetime | None]
     consent_via: Mapped[str | None] = mapped_column(String(40))
+    # the source of the wijk link that brought them (flyer, wijkkrant …), kept once they subscribed (wijkbot.reach)
+    source: Mapped[str | None] = mapped_column(String(32))
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -8,6 +8,7 @@ import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
@@ -73,6 +74,35 @@ def areas_resolve(postcode: str) -> None:
     """Print JSON: which wijk or dorp a postcode belongs to (unique, ambiguous, outside or invalid)."""
     with services() as s:
         typer.echo(json.dumps(resolve_postcode(postcode, s.registry).as_json(), ensure_ascii=False))
+
+
+@areas_app.command("link")
+def areas_link(
+    code: Annotated[str, typer.Argument(help="A wijk or dorp code, e.g. WK082613.")],
+    source: Annotated[
+        str, typer.Option("--source", help="Where the link is shown: flyer, wijkkrant, meeting … (a-z, 0-9, -).")
+    ] = "link",
+    qr: Annotated[
+        Path | None, typer.Option("--qr", help="Write a printable QR code (PNG) with the wijk's name.")
+    ] = None,
+) -> None:
+    """Print the wijk's deep link (last line): opening it sets the resident's wijk and offers outreach."""
+    from wijkbot.reach import LinkError, deep_link, make_link, qr_png
+
+    with services() as s:
+        try:
+            link = make_link(s.registry, area_code=code, source=source)
+        except LinkError as exc:
+            fail(str(exc))
+            raise
+        url = deep_link(s.settings.telegram_bot_username, link)
+    if qr is not None:
+        try:
+            qr.write_bytes(qr_png(url, caption=link.area.name))
+        except OSError as exc:
+            fail(f"cannot write the QR code to {qr}: {exc.strerror}")
+        typer.echo(f"QR code for {link.area.label} ({link.source}) written to {qr}")
+    typer.echo(url)
 
 
 @areas_app.command("list")
@@ -259,6 +289,34 @@ def db_load() -> None:
         f"{report.municipalities} municipalities, {report.areas} areas, {report.buurten} buurten, "
         f"{report.bodies} councils; {report.changed} rows changed"
     )
+
+
+@app.command("reach")
+def reach_command(
+    municipality: Annotated[
+        list[str] | None, typer.Option("--municipality", help="A municipality code, e.g. GM0828; repeat.")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """How many residents each wijk reaches: subscribers against the CBS population, new this month, by source."""
+    from wijkbot.reach import ReachError, reach
+
+    with services() as s, transaction(s.sessions) as session:
+        try:
+            rows = reach(session, s.registry, now=utcnow(), zone=s.settings.zone, municipality_codes=municipality)
+        except ReachError as exc:
+            fail(str(exc))
+            raise
+    if as_json:
+        typer.echo(json.dumps({"areas": [row.as_json() for row in rows]}, ensure_ascii=False))
+        return
+    typer.echo(f"{'code':<9} {'name':<26} {'population':>10} {'subscribers':>11} {'share':>7} {'new':>4}  by source")
+    for row in rows:
+        sources = ", ".join(f"{name} {count}" for name, count in sorted(row.by_source.items()))
+        typer.echo(
+            f"{row.code:<9} {row.name[:26]:<26} {row.population:>10} {row.subscribers:>11} "
+            f"{row.share:>7.2%} {row.new_this_month:>4}  {sources}"
+        )
 
 
 # --- polls (issue 5) --------------------------------------------------------------------------------

@@ -184,6 +184,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             "outreach_opt_in": resident.outreach_opt_in,
             "consent_at": _iso(resident.consent_at),
             "consent_via": resident.consent_via,
+            "source": resident.source,  # the wijk link that brought them (wijkbot.reach)
             "blocked": resident.blocked,
             "created_at": _iso(resident.created_at),
             "last_seen_at": _iso(resident.last_seen_at),

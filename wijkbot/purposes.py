@@ -79,6 +79,16 @@ def privacy_statement(update_id: int) -> Purpose:
     return Purpose(f"privacy:{update_id}")
 
 
+def link_offer(update_id: int) -> Purpose:
+    """The one-tap opt-in question after `/start` with a wijk link (wijkbot.reach)."""
+    return Purpose(f"offer:{update_id}")
+
+
+def wijk_link(update_id: int, area_code: str) -> Purpose:
+    """One area's link and QR code, sent by `/wijklink`."""
+    return Purpose(f"wijklink:{update_id}:{area_code}")
+
+
 def erased(update_id: int) -> Purpose:
     return Purpose(f"erased:{update_id}")
 

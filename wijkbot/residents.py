@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -51,12 +53,14 @@ def set_home_area(session: Session, resident: models.Resident, *, area_code: str
         resident.postcode = postcode
 
 
-def set_outreach(session: Session, resident: models.Resident, *, opt_in: bool, via: str) -> bool:
+def set_outreach(
+    session: Session, resident: models.Resident, *, opt_in: bool, via: str, now: datetime | None = None
+) -> bool:
     """Opt in to or out of outreach; returns whether anything changed. Consent time and channel are kept."""
     if resident.outreach_opt_in == opt_in:
         return False
     resident.outreach_opt_in = opt_in
-    resident.consent_at = utcnow() if opt_in else None
+    resident.consent_at = (now or utcnow()) if opt_in else None
     resident.consent_via = via if opt_in else None
     return True
 

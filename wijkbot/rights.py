@@ -5,7 +5,7 @@ database or Telegram.
 The web workspace (web/, wijkbot.workspace) asks the same functions: its inbox and item pages show what
 `may_see` allows, its buttons do what `check` allows; internal notes there go with the handling rights.
 
-| role | /inbox shows | Oppakken, Beantwoorden, Doorsturen, Afronden | receives forwards | /peiling |
+| role | /inbox shows | Oppakken, Beantwoorden, Doorsturen, Afronden | receives forwards | /peiling, /wijklink |
 |---|---|---|---|---|
 | wijkmakelaar, wijkcoordinator | every kind, in their areas or sent to them | yes | yes | yes |
 | lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
@@ -34,6 +34,7 @@ class Action(StrEnum):
     RECEIVE_FORWARD = "receive_forward"  # be picked as the colleague an item is forwarded to
     POLL = "poll"  # /peiling
     NOTE = "note"  # an internal note on the item page of the web workspace (never sent to the resident)
+    LINK = "link"  # /wijklink: the wijk's link and QR code to recruit residents
 
 
 ALL_KINDS = frozenset({"idea", "report", "question", "contact"})
@@ -53,12 +54,13 @@ class RoleRights:
     area_items: bool  # True: every item in its areas; False: only the items sent to it
 
 
+OUTREACH = frozenset({Action.POLL, Action.LINK})
 RIGHTS: dict[str, RoleRights] = {
-    "wijkmakelaar": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
-    "wijkcoordinator": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
-    "lead": RoleRights(HANDLING | {Action.INBOX, Action.POLL}, ALL_KINDS, area_items=True),
+    "wijkmakelaar": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
+    "wijkcoordinator": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
+    "lead": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
     "inbox": RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=True),
-    "council": RoleRights(frozenset({Action.INBOX, Action.POLL}), frozenset({"idea"}), area_items=False),
+    "council": RoleRights(OUTREACH | {Action.INBOX}, frozenset({"idea"}), area_items=False),
 }
 NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
 

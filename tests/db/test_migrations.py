@@ -72,3 +72,24 @@ def test_the_unread_postcode_table_goes_and_comes_back_empty(database_url: str) 
         assert {c["name"] for c in inspect(connection).get_columns("postcode_area")} == {"pc4", "area_code"}
         assert connection.execute(text("SELECT count(*) FROM postcode_area")).scalar_one() == 0
     engine.dispose()
+
+
+def test_the_resident_source_comes_and_goes_keeping_the_residents(database_url: str) -> None:
+    upgrade(database_url, "0011")
+    engine = make_engine(database_url)
+    insert = text(
+        "INSERT INTO resident (telegram_id, outreach_opt_in, blocked, created_at, last_seen_at) "
+        "VALUES (77, :yes, :no, :t, :t)"
+    )
+    with engine.begin() as connection:
+        connection.execute(insert, {"yes": True, "no": False, "t": datetime(2026, 12, 1, tzinfo=UTC)})
+    upgrade(database_url)
+    with engine.begin() as connection:
+        assert tuple(connection.execute(text("SELECT telegram_id, source FROM resident")).one()) == (77, None)
+        connection.execute(text("UPDATE resident SET source = 'flyer'"))
+    downgrade(database_url, "0011")
+    with engine.connect() as connection:
+        assert "source" not in {c["name"] for c in inspect(connection).get_columns("resident")}
+        assert connection.execute(text("SELECT telegram_id, outreach_opt_in FROM resident")).one() == (77, True)
+    upgrade(database_url)
+    engine.dispose()

@@ -28,11 +28,11 @@ RESIDENT = [command.name for command in RESIDENT_COMMANDS]
 @pytest.mark.parametrize(
     ("role", "own"),
     [
-        ("wijkmakelaar", ["inbox", "peiling", "web"]),
-        ("wijkcoordinator", ["inbox", "peiling", "web"]),
-        ("lead", ["inbox", "peiling", "web"]),
+        ("wijkmakelaar", ["inbox", "peiling", "wijklink", "web"]),
+        ("wijkcoordinator", ["inbox", "peiling", "wijklink", "web"]),
+        ("lead", ["inbox", "peiling", "wijklink", "web"]),
         ("inbox", ["inbox", "web"]),
-        ("council", ["inbox", "peiling", "web"]),
+        ("council", ["inbox", "peiling", "wijklink", "web"]),
     ],
 )
 def test_a_staff_member_sees_the_commands_of_their_role_before_the_residents(role: str, own: list[str]) -> None:

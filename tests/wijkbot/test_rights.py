@@ -90,6 +90,7 @@ def test_council_members_cannot_claim_reply_forward_or_close() -> None:
 
 def test_polls_are_for_area_staff_leads_and_council_not_the_fallback_inbox() -> None:
     assert set(roles_that_may(Action.POLL)) == {"wijkmakelaar", "wijkcoordinator", "lead", "council"}
+    assert set(roles_that_may(Action.LINK)) == {"wijkmakelaar", "wijkcoordinator", "lead", "council"}
     assert poll_areas(Staff("council")) == ["WK082806"]
     with pytest.raises(NotAllowed):
         poll_areas(Staff("inbox"))
