@@ -1,4 +1,6 @@
-"""Items (ideas, reports, questions): every write goes through this module.
+"""Items (ideas, reports, questions): filing, the staff notification of a new item, a resident's view.
+
+Their states and history are wijkbot.workflow's: nothing here writes `Item.status` but through it.
 
 Filing stores the item, its first history event and its recipients, and queues the staff notifications
 in the outbox, all in the caller's transaction: the notifications leave only once the item is committed.
@@ -24,17 +26,9 @@ from wijkbot.payloads import Buttons, Photo
 from wijkbot.residents import find_resident
 from wijkbot.routing import KINDS, Route, Rule, route_item
 from wijkbot.text_budget import Page, paginate
+from wijkbot.workflow import OPEN_STATES, State, resident_label, staff_of, start
 
 KIND_WORDS = {"idea": "idee", "report": "melding", "question": "vraag", "contact": "contactverzoek"}
-STATUS_WORDS = {
-    "new": "ontvangen, wacht op een reactie",
-    "claimed": "opgepakt",
-    "answered": "beantwoord",
-    "closed": "afgerond",
-    "withdrawn": "ingetrokken",
-    "expired": "gesloten na lange tijd zonder reactie",
-}
-OPEN_STATUSES = ("new", "claimed", "answered")
 MAX_TEXT = 2000
 MAX_PHOTOS = 5
 
@@ -78,14 +72,13 @@ def file_item(
         area_code=area_code,
         text=text[:MAX_TEXT],
         details=details or {},
-        status="new",
         routed_role=route.role,
         assigned_staff_id=route.staff_ids[0] if route.staff_ids else None,
         remind_at=now + remind_after,
         escalate_at=now + escalate_after,
         created_at=now,
     )
-    item.events.append(models.ItemEvent(kind="filed", status="new", text=f"{route.rule}: {route.description}"))
+    start(item, event="filed", text=f"{route.rule}: {route.description}", now=now)
     item.recipients = [models.ItemRecipient(staff_id=sid, reason="route") for sid in route.staff_ids] + [
         models.ItemRecipient(staff_id=sid, reason="council") for sid in route.council_ids
     ]
@@ -164,7 +157,7 @@ def latest_open_item(session: Session, *, resident_id: int) -> models.Item | Non
     """The resident's most recent item that is still open."""
     return session.scalars(
         select(models.Item)
-        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATUSES))
+        .where(models.Item.resident_id == resident_id, models.Item.status.in_(OPEN_STATES))
         .order_by(models.Item.id.desc())
     ).first()
 
@@ -181,7 +174,7 @@ def add_photo_to_latest_item(
         return None
     photos = [*item.details.get("photos", []), file_id][-MAX_PHOTOS:]
     item.details = {**item.details, "photos": photos}
-    for member in staff_on_telegram(session, item=item):
+    for member in staff_of(session, item=item):
         enqueue(
             session,
             purpose=purposes.item_photo(item.id, update_id, member.id),
@@ -191,13 +184,6 @@ def add_photo_to_latest_item(
             now=now,
         )
     return item.id
-
-
-def staff_on_telegram(session: Session, *, item: models.Item, leave_out: int | None = None) -> list[models.StaffMember]:
-    """The item's recipients who are active and have a Telegram chat, in the item's order; `leave_out`: a staff
-    id not to include (the one who acted)."""
-    members = (session.get(models.StaffMember, r.staff_id) for r in item.recipients if r.staff_id != leave_out)
-    return [m for m in members if m is not None and m.telegram_id is not None and m.active]
 
 
 def items_of_resident(session: Session, *, resident_id: int) -> list[models.Item]:
@@ -214,8 +200,8 @@ def describe_status(registry: Registry, item: models.Item) -> str:
     area = registry.find_area(item.area_code or "")
     where = f" ({area.name})" if area else ""
     kind = KIND_WORDS.get(item.kind, item.kind).capitalize()
-    line = f"{kind} #{item.id}{where}: {STATUS_WORDS.get(item.status, item.status)}"
-    if item.status == "closed" and item.outcome:
+    line = f"{kind} #{item.id}{where}: {resident_label(item.status)}"
+    if item.status == State.CLOSED and item.outcome:
         line += f" — {item.outcome}"
     return line
 

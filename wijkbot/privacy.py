@@ -19,12 +19,13 @@ from db import models
 from db.models import utcnow
 from wijkbot import purposes
 from wijkbot.effects import effects_of, forget_effects
-from wijkbot.items import KIND_WORDS, OPEN_STATUSES
+from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Edit
 from wijkbot.polls import export_poll_votes
 from wijkbot.residents import find_resident
+from wijkbot.workflow import FINISHED_STATES, OPEN_STATES, State, is_open, move, record
 
 ERASED = "[verwijderd]"
 WITHDRAWN = "[ingetrokken door de inwoner]"
@@ -284,9 +285,9 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
         items = list(session.scalars(select(models.Item).where(models.Item.resident_id == resident.id)))
         staff_texts = {e.text for item in items for e in item.events if e.kind == "staff_reply" and e.text}
         for item in items:
-            if item.status in OPEN_STATUSES:
+            if is_open(item):
                 told += _tell_staff_withdrawn(session, item)
-                item.status = "withdrawn"
+                move(item, State.WITHDRAWN, event="withdrawn")
             item.text = WITHDRAWN
             item.details = {}
             item.outcome = None
@@ -295,7 +296,7 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
             item.thread_until = None
             for event in item.events:
                 event.text = None
-            item.events.append(models.ItemEvent(kind="erased", status=item.status))
+            record(item, event="erased", status=State(item.status))
             anonymised += 1
         about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
         staff_updates = _staff_updates_about(session, about=about, staff_texts=staff_texts)
@@ -406,7 +407,7 @@ def expire_old_data(
     """Remove conversation content and closed items' personal data older than the retention period."""
     cutoff = (now or utcnow()) - retention
     closed_items = select(models.Item.id).where(
-        models.Item.status.in_(("closed", "withdrawn")),
+        models.Item.status.in_(FINISHED_STATES),
         models.Item.closed_at.is_not(None),
         models.Item.closed_at < cutoff,
         models.Item.text != ERASED,
@@ -451,9 +452,7 @@ def _expire_forgotten_items(session: Session, *, cutoff: datetime, now: datetime
     """Open items nobody touched for the whole retention period lose their text too: the resident is told
     (they can send it again), the item stays as an anonymous count with the status `expired`."""
     forgotten = list(
-        session.scalars(
-            select(models.Item).where(models.Item.status.in_(OPEN_STATUSES), models.Item.updated_at < cutoff)
-        )
+        session.scalars(select(models.Item).where(models.Item.status.in_(OPEN_STATES), models.Item.updated_at < cutoff))
     )
     for item in forgotten:
         resident = session.get(models.Resident, item.resident_id) if item.resident_id else None
@@ -465,8 +464,7 @@ def _expire_forgotten_items(session: Session, *, cutoff: datetime, now: datetime
                 text=EXPIRED_NOTICE.format(kind=KIND_WORDS.get(item.kind, item.kind), item=item.id),
                 now=now,
             )
-        item.status = "expired"
-        item.closed_at = now
+        move(item, State.EXPIRED, event="expired", now=now)
         item.text = ERASED
         item.details = {}
         item.outcome = None
@@ -475,7 +473,6 @@ def _expire_forgotten_items(session: Session, *, cutoff: datetime, now: datetime
         item.thread_until = None
         for event in item.events:
             event.text = None
-        item.events.append(models.ItemEvent(kind="expired", status="expired", at=now))
     return len(forgotten)
 
 

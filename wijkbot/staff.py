@@ -175,7 +175,7 @@ def deactivate_staff(
     """Take a staff member out of service: no more routing, rights, reminders or invite; their open threads
     close (the resident's next message goes to the assistant again) and the items they had claimed go back
     to their colleagues, who are reminded at once and the lead after `escalate_after`."""
-    from wijkbot.items import OPEN_STATUSES
+    from wijkbot.workflow import OPEN_STATES, State, lifecycle_of, move, record
 
     now = now or utcnow()
     member = session.get(models.StaffMember, staff_id)
@@ -184,20 +184,22 @@ def deactivate_staff(
     member.active = False
     member.invite_code = None
     member.awaiting = None
-    open_items = select(models.Item).where(models.Item.status.in_(OPEN_STATUSES))
+    open_items = select(models.Item).where(models.Item.status.in_(OPEN_STATES))
     threads = list(session.scalars(open_items.where(models.Item.thread_staff_id == member.id)))
     for item in threads:
         item.thread_staff_id = None
         item.thread_until = None
-        item.events.append(models.ItemEvent(at=now, kind="thread_closed", staff_id=member.id, text="deactivated"))
+        record(item, event="thread_closed", staff_id=member.id, text="deactivated", now=now)
     theirs = or_(models.Item.claimed_by_id == member.id, models.Item.assigned_staff_id == member.id)
     released = list(session.scalars(open_items.where(theirs)))
     for item in released:
         item.claimed_by_id = None
         item.assigned_staff_id = None
-        item.status = "new"
+        if lifecycle_of(item.kind).allows(State(item.status), State.NEW):
+            move(item, State.NEW, event="released", staff_id=member.id, now=now)
+        else:
+            record(item, event="released", status=State(item.status), staff_id=member.id, now=now)
         item.remind_at = now
         item.escalate_at = now + escalate_after
-        item.events.append(models.ItemEvent(at=now, kind="released", status="new", staff_id=member.id))
     session.flush()
     return Deactivated(member=member, threads_closed=len(threads), items_released=len(released))

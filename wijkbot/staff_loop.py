@@ -1,8 +1,8 @@
 """The staff loop: claim, reply, forward and close an item, and relay the resident's answers.
 
-Every change to an item goes through here (or wijkbot.items for filing); every message it causes is an
-outbox row in the same transaction. Who may do what is decided by wijkbot.rights, from the staff table (role,
-areas, active) and the item, never from the chat.
+Every change of an item's state goes through wijkbot.workflow (its lifecycle says which are allowed); every
+message it causes is an outbox row in the same transaction. Who may do what is decided by wijkbot.rights, from
+the staff table (role, areas, active) and the item, never from the chat.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from wijkbot import purposes
-from wijkbot.items import KIND_WORDS, OPEN_STATUSES, staff_on_telegram
+from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
 from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
 from wijkbot.staff import staff_for_area
 from wijkbot.text_budget import Page, paginate
+from wijkbot.workflow import OPEN_STATES, WAITING_STATES, State, is_open, lifecycle_of, move, notify_staff, record
+from wijkbot.workflow import staff_label as staff_label
 
 THREAD_QUIET_AFTER = timedelta(hours=48)
 REMIND_AFTER = timedelta(hours=24)  # REMINDER_AFTER_HOURS
@@ -81,26 +83,16 @@ def _resident_chat(session: Session, item: models.Item) -> models.Resident | Non
     return session.get(models.Resident, item.resident_id) if item.resident_id else None
 
 
-def _notify_colleagues(
-    session: Session, *, item: models.Item, actor: models.StaffMember, text: str, tag: str, now: datetime
-) -> None:
-    for colleague in staff_on_telegram(session, item=item, leave_out=actor.id):
-        enqueue(
-            session,
-            purpose=purposes.item_notice(item.id, tag, colleague.id),
-            chat_id=int(colleague.telegram_id or 0),
-            text=text,
-            item_id=item.id,
-            now=now,
-        )
+def _finished(item: models.Item) -> str:
+    return "ingetrokken" if item.status in (State.WITHDRAWN, State.EXPIRED) else "afgerond"
 
 
 def claim(session: Session, *, staff: models.StaffMember, item_id: int, now: datetime | None = None) -> Outcome:
     """Take an item on; the colleagues who also received it hear who did."""
     now = now or utcnow()
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLAIM)
-    if item.status not in OPEN_STATUSES:
-        return Outcome(item, f"#{item.id} is al {'afgerond' if item.status == 'closed' else 'ingetrokken'}.")
+    if not is_open(item):
+        return Outcome(item, f"#{item.id} is al {_finished(item)}.")
     won = False
     if item.claimed_by_id is None:
         # Atomic: of two colleagues pressing Oppakken at once, exactly one UPDATE still finds it unclaimed.
@@ -110,26 +102,27 @@ def claim(session: Session, *, staff: models.StaffMember, item_id: int, now: dat
             .where(
                 models.Item.id == item.id,
                 models.Item.claimed_by_id.is_(None),
-                models.Item.status.in_(OPEN_STATUSES),
+                models.Item.status == item.status,
             )
-            .values(
-                claimed_by_id=staff.id, assigned_staff_id=staff.id, status="claimed", remind_at=None, escalate_at=None
-            )
+            .values(claimed_by_id=staff.id, assigned_staff_id=staff.id, remind_at=None, escalate_at=None)
             .execution_options(synchronize_session=False)
         )
         won = getattr(result, "rowcount", 0) == 1
         session.refresh(item, ["claimed_by_id", "assigned_staff_id", "status", "remind_at", "escalate_at"])
     if not won:
-        if item.status not in OPEN_STATUSES:
-            return Outcome(item, f"#{item.id} is al afgerond.")
+        if not is_open(item):
+            return Outcome(item, f"#{item.id} is al {_finished(item)}.")
         holder = session.get(models.StaffMember, item.claimed_by_id) if item.claimed_by_id else None
         who = "jij" if item.claimed_by_id == staff.id else escape(holder.name if holder else "een collega")
         return Outcome(item, f"#{item.id} is al opgepakt door {who}.")
-    item.events.append(models.ItemEvent(kind="claimed", status="claimed", staff_id=staff.id))
-    _notify_colleagues(
+    if lifecycle_of(item.kind).allows(State(item.status), State.CLAIMED):
+        move(item, State.CLAIMED, event="claimed", staff_id=staff.id, now=now)
+    else:  # an initiative keeps its stage; who handles it is recorded
+        record(item, event="claimed", staff_id=staff.id, now=now)
+    notify_staff(
         session,
         item=item,
-        actor=staff,
+        leave_out=staff.id,
         tag="claimed",
         text=f"#{item.id} is opgepakt door {escape(staff.name)}.",
         now=now,
@@ -148,19 +141,20 @@ def reply(
 ) -> Outcome:
     """Send the staff member's answer to the resident and open a thread for the resident's answer."""
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.REPLY)
-    if item.status not in OPEN_STATUSES:
-        raise NotAllowed(f"#{item.id} is al afgerond; je antwoord is niet verstuurd.")
+    if not is_open(item):
+        raise NotAllowed(f"#{item.id} is al {_finished(item)}; je antwoord is niet verstuurd.")
     resident = _resident_chat(session, item)
     if resident is None:
         raise NotAllowed(f"De inwoner van #{item.id} heeft zijn gegevens laten wissen.")
     now = now or utcnow()
     if item.claimed_by_id is None:
         claim(session, staff=staff, item_id=item_id, now=now)
-    item.status = "answered"
+    if lifecycle_of(item.kind).allows(State(item.status), State.ANSWERED):
+        event = move(item, State.ANSWERED, event="staff_reply", staff_id=staff.id, text=text, now=now)
+    else:  # an initiative: the conversation does not change its stage
+        event = record(item, event="staff_reply", staff_id=staff.id, text=text, now=now)
     item.thread_staff_id = staff.id
     item.thread_until = now + THREAD_QUIET_AFTER
-    event = models.ItemEvent(kind="staff_reply", status="answered", staff_id=staff.id, text=text)
-    item.events.append(event)
     session.flush()
     title = staff_title(registry, staff, item)
     kind = KIND_WORDS.get(item.kind, item.kind)
@@ -187,7 +181,7 @@ def open_thread_for(session: Session, *, resident_id: int, now: datetime | None 
         select(models.Item)
         .where(
             models.Item.resident_id == resident_id,
-            models.Item.status.in_(OPEN_STATUSES),
+            models.Item.status.in_(OPEN_STATES),
             models.Item.thread_staff_id.is_not(None),
             models.Item.thread_until > now,
         )
@@ -211,7 +205,7 @@ def relay_resident_message(
         raise NotAllowed("no staff member on this thread")
     now = now or utcnow()
     item.thread_until = now + THREAD_QUIET_AFTER
-    item.events.append(models.ItemEvent(kind="resident_reply", text=text))
+    record(item, event="resident_reply", text=text, now=now)
     name = escape(resident.first_name or "De inwoner")
     body = (
         f"<b>{name}</b> antwoordt op #{item.id}:\n\n{escape(text)}\n\n"
@@ -235,19 +229,16 @@ def close(
     """Close the item and tell the resident what was done: "je zei … — wij deden …"."""
     now = now or utcnow()
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.CLOSE)
-    if item.status not in OPEN_STATUSES:
-        return Outcome(item, f"#{item.id} was al afgerond.")
+    if not is_open(item):
+        return Outcome(item, f"#{item.id} was al {_finished(item)}.")
+    if not lifecycle_of(item.kind).allows(State(item.status), State.CLOSED):
+        raise NotAllowed(f"#{item.id} is een buurtinitiatief: kies een besluit in plaats van afronden.")
     outcome = OUTCOMES.get(outcome, outcome).strip()
     if not outcome:
         raise NotAllowed("Geef een uitkomst op.")
-    item.status = "closed"
     item.outcome = outcome
-    item.closed_at = now
     item.claimed_by_id = item.claimed_by_id or staff.id
-    item.thread_until = None
-    item.remind_at = None
-    item.escalate_at = None
-    item.events.append(models.ItemEvent(kind="closed", status="closed", staff_id=staff.id, text=outcome))
+    move(item, State.CLOSED, event="closed", staff_id=staff.id, text=outcome, now=now)
     resident = _resident_chat(session, item)
     if resident is not None:
         said = item.text if len(item.text) <= 300 else item.text[:297] + "…"
@@ -264,10 +255,10 @@ def close(
             item_id=item.id,
             now=now,
         )
-    _notify_colleagues(
+    notify_staff(
         session,
         item=item,
-        actor=staff,
+        leave_out=staff.id,
         tag="closed",
         text=f"#{item.id} is afgerond door {escape(staff.name)}: {escape(outcome)}",
         now=now,
@@ -317,8 +308,8 @@ def forward(
     now = now or utcnow()
 
     item = load_item_for(session, staff=staff, item_id=item_id, action=Action.FORWARD)
-    if item.status not in OPEN_STATUSES:
-        return Outcome(item, f"#{item.id} is al afgerond.")
+    if not is_open(item):
+        return Outcome(item, f"#{item.id} is al {_finished(item)}.")
     target = next(
         (c for c in forward_candidates(session, registry, staff=staff, item_id=item_id) if c.id == to_staff_id), None
     )
@@ -328,15 +319,17 @@ def forward(
         item.area_code = target.area_codes[0]
     item.assigned_staff_id = target.id
     item.claimed_by_id = None
-    item.status = "new"
     item.thread_staff_id = None
     item.thread_until = None
     item.remind_at = now + remind_after
     item.escalate_at = now + escalate_after
     if not any(r.staff_id == target.id for r in item.recipients):
         item.recipients.append(models.ItemRecipient(staff_id=target.id, reason="forward"))
-    event = models.ItemEvent(kind="forwarded", status="new", staff_id=staff.id, text=f"to staff {target.id}")
-    item.events.append(event)
+    forwarded = f"to staff {target.id}"
+    if lifecycle_of(item.kind).allows(State(item.status), State.NEW):
+        event = move(item, State.NEW, event="forwarded", staff_id=staff.id, text=forwarded, now=now)
+    else:  # a new ticket stays new; an initiative keeps its stage
+        event = record(item, event="forwarded", status=State(item.status), staff_id=staff.id, text=forwarded, now=now)
     session.flush()
     resident = _resident_chat(session, item)
     notify_recipients(session, registry, item=item, resident=resident, tag=f"forward{event.id}", only=[target.id])
@@ -355,16 +348,13 @@ def inbox(session: Session, *, staff: models.StaffMember) -> list[models.Item]:
         session.scalars(
             select(models.Item)
             .where(
-                models.Item.status.in_(OPEN_STATUSES),
+                models.Item.status.in_(OPEN_STATES),
                 models.Item.kind.in_(sorted(inbox_kinds(staff))),
                 theirs,
             )
             .order_by(models.Item.id)
         )
     )
-
-
-INBOX_STATUS = {"new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord"}
 
 
 def inbox_page(session: Session, registry: Registry, *, staff: models.StaffMember, number: int = 1) -> Page | None:
@@ -375,7 +365,7 @@ def inbox_page(session: Session, registry: Registry, *, staff: models.StaffMembe
         area = registry.find_area(item.area_code or "")
         lines.append(
             f"#{item.id} {escape(KIND_WORDS.get(item.kind, item.kind))} · {escape(area.name if area else '?')} · "
-            f"{INBOX_STATUS.get(item.status, item.status)}: {escape(item.text[:60])}"
+            f"{staff_label(item.status)}: {escape(item.text[:60])}"
         )
     return paginate("<b>Open items</b>", lines, number=number) if lines else None
 
@@ -444,11 +434,11 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
     """Remind the recipients of items nobody claimed in time; later escalate them to the area's lead."""
     now = now or utcnow()
     reminded = escalated = 0
-    waiting = select(models.Item).where(models.Item.status == "new")
+    waiting = select(models.Item).where(models.Item.status.in_(WAITING_STATES))
     for item in session.scalars(waiting.where(models.Item.remind_at <= now)):
         item.remind_at = None
         round_ = _round(item, "reminded")
-        item.events.append(models.ItemEvent(kind="reminded"))
+        record(item, event="reminded", now=now)
         for member in _to_remind(session, item):
             enqueue(
                 session,
@@ -464,7 +454,7 @@ def remind_and_escalate(session: Session, registry: Registry, *, now: datetime |
         item.escalate_at = None
         leads = staff_for_area(session, area_code=item.area_code or "", role="lead")
         round_ = _round(item, "escalated")
-        item.events.append(models.ItemEvent(kind="escalated", text=",".join(str(lead.id) for lead in leads)))
+        record(item, event="escalated", text=",".join(str(lead.id) for lead in leads), now=now)
         area = registry.find_area(item.area_code or "")
         for lead in leads:
             if lead.telegram_id is None:

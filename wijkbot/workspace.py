@@ -15,12 +15,13 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
-from wijkbot.items import KIND_WORDS, OPEN_STATUSES, STATUS_WORDS
+from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.rights import Action, NotAllowed, check, inbox_kinds, may_see, rights_of, sees_area_items
 from wijkbot.staff_loop import OUTCOMES, forward_candidates
+from wijkbot.workflow import OPEN_STATES, State, lifecycle_of, record, resident_label, staff_label
 
-STATES = {"open": "open", "new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord", "closed": "afgerond"}
+STATES = {"open": "open"} | {state.value: staff_label(state) for state in State}
 AGES = {"": "elke leeftijd", "1": "ouder dan 1 dag", "3": "ouder dan 3 dagen", "7": "ouder dan een week"}
 THREAD_EVENTS = ("staff_reply", "resident_reply")
 EVENT_WORDS = {
@@ -165,7 +166,7 @@ def inbox(
     theirs = or_(sent_to_them, models.Item.area_code.in_(staff.area_codes)) if sees_area_items(staff) else sent_to_them
     query = select(models.Item).where(theirs, models.Item.kind.in_(sorted(inbox_kinds(staff))))
     if wanted.state == "open":
-        query = query.where(models.Item.status.in_(OPEN_STATUSES))
+        query = query.where(models.Item.status.in_(OPEN_STATES))
     else:
         query = query.where(models.Item.status == wanted.state)
     if wanted.kind:
@@ -189,7 +190,7 @@ def inbox(
                 id=item.id,
                 kind=KIND_WORDS.get(item.kind, item.kind),
                 area=area.name if area else "onbekend",
-                status=STATES.get(item.status, STATUS_WORDS.get(item.status, item.status)),
+                status=staff_label(item.status),
                 text=item.text[:120] + ("…" if len(item.text) > 120 else ""),
                 created_at=item.created_at,
                 waiting=age_words(now - item.created_at),
@@ -249,12 +250,12 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         for label, key in (("Waar", "location"), ("Wie doen mee", "involved"), ("Hulp nodig", "help_needed"))
         if item.details.get(key)
     ]
-    is_open = item.status in OPEN_STATUSES
+    is_open = item.status in lifecycle_of(item.kind).open
     return ItemView(
         id=item.id,
         kind=KIND_WORDS.get(item.kind, item.kind),
         area=area.label if area else "onbekend gebied",
-        status=STATUS_WORDS.get(item.status, item.status),
+        status=resident_label(item.status),
         resident=resident_name,
         text=item.text,
         details=details,
@@ -293,4 +294,4 @@ def add_note(
     text = text.strip()
     if not text:
         raise NotAllowed("Een lege notitie is niet opgeslagen.")
-    item.events.append(models.ItemEvent(kind="note", staff_id=staff.id, text=text[:MAX_NOTE], at=now or utcnow()))
+    record(item, event="note", staff_id=staff.id, text=text[:MAX_NOTE], now=now)
