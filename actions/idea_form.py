@@ -14,8 +14,8 @@ flowchart TD
     P -->|ambiguous| B[buttons with the candidate wijken] --> I
     P -->|outside or unknown| P
     I --> H[Welke hulp heb je nodig? buttons or words]
-    H -->|Oosterhout: criteria in profiles.yaml| C[one yes/no per criterion]
-    H -->|Oss: no criteria| Q
+    H -->|money, in Oosterhout: criteria in profiles.yaml| C[one yes/no per criterion]
+    H -->|no money, or Oss: no criteria| Q
     C --> Q[summary: klopt dit? says where it goes and what is missing]
     Q -->|ja| F[filed and routed: je idee gaat naar de wijkmakelaar van ...]
     Q -->|nee| N[not filed]
@@ -96,11 +96,16 @@ class ValidateIdeaForm(KindValidation, AreaValidation, FormValidationAction):
     async def required_slots(
         self, domain_slots: list[str], dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> list[str]:
-        """The criteria are asked only once the area is known to be in a municipality that has them; the
-        switch question right after "what" when that sounded like a report or question."""
+        """The criteria are asked only when money is asked for, once the area is known to be in a municipality
+        that has them (the deciding staff member sees the answers); the switch question right after "what"
+        when that sounded like a report or question."""
         municipality = municipality_of(tracker)
         slots = list(domain_slots)
-        if municipality is not None and not municipality.initiative_criteria:
+        help_asked = tracker.get_slot("idea_help")
+        asks_money = isinstance(help_asked, list) and "money" in help_asked
+        if (municipality is not None and not municipality.initiative_criteria) or (
+            help_asked is not None and not asks_money
+        ):
             slots = [slot for slot in slots if slot != "idea_criteria"]
         return self.kind_slots(slots, tracker)
 

@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import poll_wizard, polls, privacy, resident, staff
+from bot import initiative, poll_wizard, polls, privacy, resident, staff
 from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
 from bot.intake import StoringUpdateQueue, redispatch_pending
@@ -96,7 +96,7 @@ async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE)
     """Typed text in a private chat: staff get the staff loop, everyone else the assistant."""
     if await staff.is_staff(update, context):
         await staff.handle_staff_text(update, context)
-    else:
+    elif not await initiative.answer_postcode(update, context):  # else the assistant
         await resident.forward_text(update, context)
 
 
@@ -162,6 +162,11 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(TypeHandler(Update, store_update), group=-1)
     application.add_handler(CallbackQueryHandler(staff.press_item_button, pattern=r"^item:"))
     application.add_handler(CallbackQueryHandler(resident.press_rasa_button, pattern=r"^rb:"))
+    application.add_handler(CallbackQueryHandler(initiative.press_pick, pattern=r"^ii:\d+$"))
+    application.add_handler(CallbackQueryHandler(initiative.press_money, pattern=r"^ii:\d+:(free|money)$"))
+    application.add_handler(CallbackQueryHandler(initiative.press_amount, pattern=r"^ii:\d+:m\d+(:[jn]*)?$"))
+    application.add_handler(CallbackQueryHandler(initiative.press_support, pattern=r"^is:[a-z0-9]{8}:(support|join)$"))
+    application.add_handler(CallbackQueryHandler(initiative.press_decision, pattern=r"^ini:\d+:"))
     # --- polls and outreach (issue 5): /peiling must come before the general command, text and button handlers
     application.add_handler(poll_wizard.conversation())
     application.add_handler(PollAnswerHandler(polls.record_poll_answer))
@@ -170,6 +175,8 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CommandHandler("start", resident.start, filters=private))
     application.add_handler(CommandHandler("help", resident.show_help, filters=private))
     application.add_handler(CommandHandler("mijnideeen", resident.list_my_items, filters=private))
+    application.add_handler(CommandHandler("initiatief", initiative.start_command, filters=private))
+    application.add_handler(CommandHandler("gerealiseerd", initiative.show_realised, filters=private))
     application.add_handler(CommandHandler("stop", resident.stop_outreach, filters=private))
     application.add_handler(CommandHandler("inbox", staff.show_inbox, filters=private))
     application.add_handler(CommandHandler("web", staff.send_web_link, filters=private))

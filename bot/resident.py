@@ -26,10 +26,12 @@ from telegram import Message, Update, User
 from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
+from bot.initiative import open_share_link
 from bot.menu import set_menu
 from bot.runtime import runtime
 from wijkbot import purposes
 from wijkbot.commands import RESIDENT_COMMANDS, commands_for
+from wijkbot.initiatives import parse_share
 from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import rasa_button_payload
@@ -146,7 +148,10 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
                 chat.id, purposes.command_answer(update.update_id), "Je bent al aangemeld. /inbox toont wat openstaat."
             )
             return
-        offer = await rt.db(lambda s: open_wijk_link(s, rt.services.registry, payload=code, user=user))
+        if parse_share(code) is not None:  # an initiative's share link: its card, after the greeting
+            offer = await rt.db(lambda s: open_share_link(s, context, code=parse_share(code) or ""))
+        else:
+            offer = await rt.db(lambda s: open_wijk_link(s, rt.services.registry, payload=code, user=user))
     await rt.conversation.submit(
         update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/greet", meta=telegram_meta(update)
     )

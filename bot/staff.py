@@ -28,6 +28,7 @@ from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from db import models
 from wijkbot import purposes
+from wijkbot.initiatives import InitiativeError, decide_typed
 from wijkbot.outbox import enqueue, find_by_telegram_message
 from wijkbot.payloads import Buttons
 from wijkbot.reach import LinkError, queue_wijk_links
@@ -208,7 +209,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     now = rt.clock()
     valid_for = timedelta(minutes=rt.services.settings.staff_awaiting_minutes)
 
-    def act(session: Session) -> str:
+    def act(session: Session) -> str | tuple[str, Buttons | None]:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
             raise NotAllowed("Alleen medewerkers kunnen dit.")
@@ -225,13 +226,22 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             return expired_text(awaiting, valid_for=valid_for)
         if awaiting.action == "reply":
             return reply(session, registry, staff=staff, item_id=awaiting.item_id, text=text, now=now).message
+        if awaiting.action in ("grant", "reject"):  # an initiative's amount or reason (bot/initiative.py)
+            try:
+                return decide_typed(
+                    session, registry, staff=staff, action=awaiting.action, item_id=awaiting.item_id, text=text, now=now
+                )
+            except InitiativeError as exc:
+                set_awaiting(staff, action=awaiting.action, item_id=awaiting.item_id, now=now)  # type it again
+                return escape(str(exc))
         return close(session, staff=staff, item_id=awaiting.item_id, outcome=text, now=now).message
 
     try:
         answer = await rt.db(act)
     except NotAllowed as exc:
         answer = escape(str(exc))
-    await rt.say(chat.id, purposes.staff_answer(update.update_id), answer)
+    said, buttons = answer if isinstance(answer, tuple) else (answer, None)
+    await rt.say(chat.id, purposes.staff_answer(update.update_id), said, buttons)
 
 
 async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
+from telegram import Bot, ForceReply, InlineKeyboardButton, InlineKeyboardMarkup, InputFile
 from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TelegramError
 
@@ -103,11 +103,12 @@ class TelegramTransport:
         return None
 
     async def _send_text(self, chat_id: int, text: Text, markup: InlineKeyboardMarkup | None, *, html: bool) -> int:
+        asked = ForceReply(input_field_placeholder=text.ask[:64]) if text.ask and markup is None else None
         sent = await self.bot.send_message(
             chat_id=chat_id,
             text=text.text if html else plain_text(text.text),
             parse_mode=ParseMode.HTML if html else None,
-            reply_markup=markup,
+            reply_markup=asked or markup,
             disable_web_page_preview=True,
         )
         return sent.message_id

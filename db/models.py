@@ -235,6 +235,51 @@ class ItemEvent(Base):
     item: Mapped[Item] = relationship(back_populates="events")
 
 
+# --- initiatives: an idea that asks neighbours for support, or the municipality for money ----------
+
+
+class Initiative(Base):
+    """The initiative side of an item of kind `initiative` (its stage is the item's status, wijkbot.workflow).
+    Every write goes through wijkbot.initiatives."""
+
+    __tablename__ = "initiative"
+
+    item_id: Mapped[int] = mapped_column(ForeignKey("item.id", ondelete="CASCADE"), primary_key=True)
+    share_code: Mapped[str] = mapped_column(String(16), unique=True)
+    title: Mapped[str] = mapped_column(String(120))
+    requested: Mapped[int | None]  # whole euros the initiator asks for; None: support only
+    granted: Mapped[int | None]  # whole euros granted
+    budget_year: Mapped[int | None]  # the year whose budget the grant was taken from
+    fund: Mapped[str | None] = mapped_column(String(80))  # the other fund it was pointed to
+    reason: Mapped[str | None] = mapped_column(Text)  # why it does not fit
+    decided_by_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    decided_at: Mapped[datetime | None]
+    support_needed: Mapped[int] = mapped_column(default=10)
+    support_until: Mapped[datetime | None]
+    scope: Mapped[str] = mapped_column(String(20), default="area")  # whose support counts: area, municipality
+    criteria: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the checklist's answers, when money is asked
+    photo: Mapped[str | None] = mapped_column(String(200))  # a Telegram file id of the result
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    supporters: Mapped[list[Supporter]] = relationship(
+        cascade="all, delete-orphan", lazy="selectin", order_by="Supporter.id"
+    )
+
+
+class Supporter(Base):
+    """A neighbour who supports an initiative (`joins`: also helps). Deleted with the resident (/vergeetmij)."""
+
+    __tablename__ = "supporter"
+    __table_args__ = (UniqueConstraint("item_id", "resident_id"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    item_id: Mapped[int] = mapped_column(ForeignKey("initiative.item_id", ondelete="CASCADE"), index=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), index=True)
+    joins: Mapped[bool] = mapped_column(Boolean, default=False)
+    area_code: Mapped[str | None] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 # --- messaging: what came in, what goes out -------------------------------------------------------
 
 

@@ -319,6 +319,73 @@ def reach_command(
         )
 
 
+# --- initiatives and their budget (issue 11) ----------------------------------------------------------
+
+initiatives_app = typer.Typer(help="Buurtinitiatieven: their stage, support and money.", no_args_is_help=True)
+budget_app = typer.Typer(help="The money for initiatives: available, granted, remaining.", no_args_is_help=True)
+app.add_typer(initiatives_app, name="initiatives")
+app.add_typer(budget_app, name="budget")
+
+
+@initiatives_app.command("list")
+def initiatives_list(
+    area: Annotated[str | None, typer.Option("--area", help="Only this wijk or dorp, e.g. WK082613.")] = None,
+    stage: Annotated[
+        str | None,
+        typer.Option("--stage", help="idea, collecting, review, granted, rejected, other_fund, in_progress, done."),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Every initiative with its stage, supporters, amount requested and granted."""
+    from wijkbot.initiatives import InitiativeError, euros, list_initiatives
+
+    with services() as s, transaction(s.sessions) as session:
+        if area is not None and s.registry.find_area(area) is None:
+            fail(f"unknown area {area!r} (see `wijkbot areas list`)")
+        try:
+            rows = list_initiatives(session, area=area, stage=stage)
+        except InitiativeError as exc:
+            fail(str(exc))
+            raise
+    if as_json:
+        typer.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("No initiatives.")
+    for row in rows:
+        typer.echo(
+            f"#{row['id']:<5} {row['area']:<9} {row['stage']:<11} {row['supporters']:>3} supporters  "
+            f"asked {euros(row['requested']):>10}  granted {euros(row['granted']):>10}  {row['title']}"
+        )
+
+
+@budget_app.command("show")
+def budget_show(
+    municipality: Annotated[
+        str | None, typer.Option("--municipality", help="A municipality code, e.g. GM0826.")
+    ] = None,
+    year: Annotated[int | None, typer.Option("--year", help="Only this year.")] = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Each pot for initiatives (profiles.yaml, initiatives.budgets): available, granted, remaining."""
+    from wijkbot.initiatives import budgets, euros
+
+    with services() as s, transaction(s.sessions) as session:
+        if municipality is not None and municipality not in [m.code for m in s.registry.municipalities]:
+            fail(f"unknown municipality {municipality!r}")
+        rows = budgets(session, s.registry, municipality=municipality, year=year)
+    if as_json:
+        typer.echo(json.dumps({"budgets": [row.as_json() for row in rows]}, ensure_ascii=False))
+        return
+    if not rows:
+        typer.echo("No budgets configured (profiles.yaml, initiatives.budgets).")
+    for row in rows:
+        typer.echo(
+            f"{row.municipality} {row.area or 'all areas':<9} {row.year}  available {euros(row.available):>10}  "
+            f"granted {euros(row.granted):>10}  remaining {euros(row.remaining):>10}"
+        )
+
+
 # --- polls (issue 5) --------------------------------------------------------------------------------
 
 poll_app = typer.Typer(help="Neighbourhood polls: create, results, list.", no_args_is_help=True)

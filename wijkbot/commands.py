@@ -23,6 +23,8 @@ RESIDENT_COMMANDS: tuple[Command, ...] = (
     Command("start", "Begin (opnieuw)"),
     Command("help", "Wat kan ik hier doen?"),
     Command("mijnideeen", "Wat ik heb ingestuurd en hoe het ervoor staat"),
+    Command("initiatief", "Maak van mijn idee een buurtinitiatief, met steun van buren"),
+    Command("gerealiseerd", "Wat er in mijn wijk is gerealiseerd"),
     Command("mijngegevens", "Wat de wijkbot van mij bewaart"),
     Command("stop", "Geen peilingen en nieuws meer"),
     Command("vergeetmij", "Wis alles wat de wijkbot van mij bewaart"),

@@ -28,7 +28,13 @@ from wijkbot.routing import KINDS, Route, Rule, route_item
 from wijkbot.text_budget import Page, paginate
 from wijkbot.workflow import OPEN_STATES, State, resident_label, staff_of, start
 
-KIND_WORDS = {"idea": "idee", "report": "melding", "question": "vraag", "contact": "contactverzoek"}
+KIND_WORDS = {
+    "idea": "idee",
+    "report": "melding",
+    "question": "vraag",
+    "contact": "contactverzoek",
+    "initiative": "buurtinitiatief",
+}
 MAX_TEXT = 2000
 MAX_PHOTOS = 5
 

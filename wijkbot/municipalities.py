@@ -68,6 +68,36 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Fund:
+    """Another pot an initiative can be pointed to: what it is for and how to apply."""
+
+    name: str
+    purpose: str
+    how: str
+
+
+@dataclass(frozen=True)
+class Budget:
+    """The money for initiatives in one year, for the municipality (`area` None) or one area."""
+
+    year: int
+    amount: int
+    area: str | None = None
+
+
+@dataclass(frozen=True)
+class InitiativeRules:
+    """How a municipality runs initiatives (profiles.yaml `initiatives`); defaults are Oosterhout's platform's."""
+
+    support_needed: int = 10
+    support_days: int = 60
+    support_from: str = "area"  # whose support counts: "area" (the initiative's wijk) or "municipality"
+    decides: str = "area_staff"  # who decides: "area_staff" (its own role) or "council" (the wijk- of dorpsraad)
+    budgets: tuple[Budget, ...] = ()
+    other_funds: tuple[Fund, ...] = ()
+
+
+@dataclass(frozen=True)
 class Municipality:
     code: str
     name: str
@@ -81,11 +111,33 @@ class Municipality:
     budget: str
     initiative_criteria: tuple[Criterion, ...]
     areas: tuple[Area, ...]
+    initiatives: InitiativeRules
     bodies: tuple[Body, ...]
     pc4_index: Mapping[str, tuple[str, ...]]
     pc4_special: Mapping[str, str]
     neighbours: Mapping[str, str] = field(default_factory=dict)
     places: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+
+def _initiative_rules(raw: Mapping[str, Any], *, where: str, area_codes: set[str]) -> InitiativeRules:
+    budgets = tuple(
+        Budget(year=int(b["year"]), amount=int(b["amount"]), area=b.get("area")) for b in raw.get("budgets", [])
+    )
+    for budget in budgets:
+        if budget.area is not None and budget.area not in area_codes:
+            raise DataError(f"{where}: an initiative budget names unknown area {budget.area}")
+    keys = [(b.year, b.area) for b in budgets]
+    if len(keys) != len(set(keys)):
+        raise DataError(f"{where}: an initiative budget is given twice for the same year and area")
+    defaults = InitiativeRules()
+    return InitiativeRules(
+        support_needed=int(raw.get("support_needed", defaults.support_needed)),
+        support_days=int(raw.get("support_days", defaults.support_days)),
+        support_from=str(raw.get("support_from", defaults.support_from)),
+        decides=str(raw.get("decides", defaults.decides)),
+        budgets=budgets,
+        other_funds=tuple(Fund(str(f["name"]), str(f["for"]), str(f["how"])) for f in raw.get("other_funds", [])),
+    )
 
 
 @dataclass(frozen=True)
@@ -275,6 +327,7 @@ def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any], *, s
         budget=str(profile.get("budget", "")).strip(),
         initiative_criteria=criteria,
         areas=tuple(areas),
+        initiatives=_initiative_rules(profile.get("initiatives") or {}, where=where, area_codes=area_codes),
         bodies=tuple(bodies),
         pc4_index=pc4_index,
         pc4_special={str(k): str(v) for k, v in raw.get("pc4_special", {}).items()},

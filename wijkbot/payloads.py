@@ -71,6 +71,9 @@ class Text:
     rasa_buttons: RasaButtons | None = None
     outreach: OutreachMark | None = None
     ephemeral: bool = False  # deleted instead of marked sent (the goodbye after an erasure)
+    # a question whose answer the resident types: Telegram opens the reply field (ForceReply) with this
+    # placeholder, and the answer arrives as a reply to this message (wijkbot.initiatives: the postcode)
+    ask: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)

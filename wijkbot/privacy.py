@@ -19,6 +19,7 @@ from db import models
 from db.models import utcnow
 from wijkbot import purposes
 from wijkbot.effects import effects_of, forget_effects
+from wijkbot.initiatives import support_of, withdraw_support
 from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
@@ -222,6 +223,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             for m in messages
         ],
         "poll_votes": votes,
+        "supporting": support_of(session, resident_id=resident.id) if resident else [],
         "turns_done_once": [
             {"update_id": e.update_id, "action": e.action, "result": e.result, "at": _iso(e.created_at)}
             for e in effects
@@ -312,6 +314,7 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
             message.payload = {"text": WITHDRAWN}
             if message.status == "sent" and message.telegram_message_id is not None and message.method == "sendMessage":
                 _withdraw_on_screen(session, message)
+        withdraw_support(session, resident_id=resident.id)  # it no longer counts
         session.flush()
         session.delete(resident)
     updates = session.execute(delete(models.InboundUpdate).where(models.InboundUpdate.chat_id == telegram_id))

@@ -16,6 +16,15 @@ Purpose = NewType("Purpose", str)
 
 OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:")
 WITHDRAWN = ":withdrawn:"  # every message that tells staff an item was withdrawn has this in its purpose
+INITIATIVE_POSTCODE = "initiative:postcode:"  # a supporter's reply to this question is their postcode
+
+
+def asked_postcode(purpose: str) -> tuple[str, bool] | None:
+    """(share code, joins) of an `initiative_postcode` question; None for any other purpose."""
+    if not purpose.startswith(INITIATIVE_POSTCODE):
+        return None
+    code, _, rest = purpose.removeprefix(INITIATIVE_POSTCODE).partition(":")
+    return code, rest.startswith("join:")
 
 
 def part(purpose: Purpose, index: int) -> Purpose:
@@ -136,6 +145,30 @@ def item_reminder(item_id: int, staff_id: int, round_: int) -> Purpose:
 
 def item_escalation(item_id: int, lead_id: int, round_: int) -> Purpose:
     return Purpose(f"item:{item_id}:escalate:{lead_id}{_round(round_)}")
+
+
+def initiative_share(item_id: int, update_id: int) -> Purpose:
+    """The share link and QR code of an initiative, to its initiator."""
+    return Purpose(f"initiative:{item_id}:share:{update_id}")
+
+
+def initiative_share_qr(item_id: int, update_id: int) -> Purpose:
+    return Purpose(f"initiative:{item_id}:share:{update_id}:qr")
+
+
+def initiative_postcode(code: str, joins: bool, update_id: int) -> Purpose:
+    """The question for a supporter's postcode; their reply to it names the initiative and the button."""
+    return Purpose(f"{INITIATIVE_POSTCODE}{code}:{'join' if joins else 'support'}:{update_id}")
+
+
+def initiative_supporter(item_id: int, supporter_id: int, joined: bool) -> Purpose:
+    """The initiator hears of a new supporter (`:join` once they also join)."""
+    return Purpose(f"initiative:{item_id}:supporter:{supporter_id}{':join' if joined else ''}")
+
+
+def initiative_stage(item_id: int, stage: str, resident_id: int) -> Purpose:
+    """The initiator or one supporter hears the initiative reached a stage: once per stage and person."""
+    return Purpose(f"initiative:{item_id}:stage:{stage}:{resident_id}")
 
 
 def item_withdrawn(item_id: int, staff_id: int) -> Purpose:

@@ -10,7 +10,11 @@ The web workspace (web/, wijkbot.workspace) asks the same functions: its inbox a
 | wijkmakelaar, wijkcoordinator | every kind, in their areas or sent to them | yes | yes | yes |
 | lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
 | inbox | every kind, in their areas or sent to them (the fallback) | yes | yes | no |
-| council | ideas sent to them (the routing rules' copy) | no | no | yes |
+| council | ideas and initiatives sent to them (the routing rules' copy) | no | no | yes |
+
+Deciding on an initiative (Toekennen, Ander potje, Past niet, Start uitvoering, Gerealiseerd) is for the role
+the municipality's profile names (`initiatives.decides`: its own area staff, or the council), in the
+initiative's area only: `check_decide`.
 
 A deactivated staff member may do nothing.
 """
@@ -35,9 +39,10 @@ class Action(StrEnum):
     POLL = "poll"  # /peiling
     NOTE = "note"  # an internal note on the item page of the web workspace (never sent to the resident)
     LINK = "link"  # /wijklink: the wijk's link and QR code to recruit residents
+    DECIDE = "decide"  # decide on an initiative (only as the deciding role of its area: check_decide)
 
 
-ALL_KINDS = frozenset({"idea", "report", "question", "contact"})
+ALL_KINDS = frozenset({"idea", "report", "question", "contact", "initiative"})
 HANDLING = frozenset({Action.CLAIM, Action.REPLY, Action.FORWARD, Action.CLOSE, Action.RECEIVE_FORWARD, Action.NOTE})
 
 
@@ -56,11 +61,13 @@ class RoleRights:
 
 OUTREACH = frozenset({Action.POLL, Action.LINK})
 RIGHTS: dict[str, RoleRights] = {
-    "wijkmakelaar": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
-    "wijkcoordinator": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
+    "wijkmakelaar": RoleRights(HANDLING | OUTREACH | {Action.INBOX, Action.DECIDE}, ALL_KINDS, area_items=True),
+    "wijkcoordinator": RoleRights(HANDLING | OUTREACH | {Action.INBOX, Action.DECIDE}, ALL_KINDS, area_items=True),
     "lead": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
     "inbox": RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=True),
-    "council": RoleRights(OUTREACH | {Action.INBOX}, frozenset({"idea"}), area_items=False),
+    "council": RoleRights(
+        OUTREACH | {Action.INBOX, Action.DECIDE}, frozenset({"idea", "initiative"}), area_items=False
+    ),
 }
 NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
 
@@ -154,3 +161,16 @@ def poll_areas(staff: StaffLike, wanted: Iterable[str] | None = None) -> list[st
     if foreign:
         raise NotAllowed(f"Je kunt alleen je eigen gebied peilen, niet {', '.join(foreign)}.")
     return list(wanted)
+
+
+def check_decide(staff: StaffLike, item: ItemLike, *, deciding_role: str, deciders: str) -> None:
+    """Raise NotAllowed unless this staff member decides on this initiative: active, of the deciding role the
+    profile names, and covering its area. `deciders` says who does, in the message ("de dorpsraad")."""
+    if not staff.active:
+        raise NotAllowed("Je bent niet (meer) actief als medewerker.")
+    if Action.DECIDE not in rights_of(staff).actions or staff.role != deciding_role:
+        raise NotAllowed(f"Over dit initiatief beslist {deciders}.")
+    if item.kind != "initiative":
+        raise NotAllowed("Dit is geen buurtinitiatief.")
+    if item.area_code not in staff.area_codes:
+        raise NotAllowed("Dit initiatief hoort niet bij jouw gebied.")

@@ -31,6 +31,8 @@ from wijkbot.workflow import staff_label as staff_label
 THREAD_QUIET_AFTER = timedelta(hours=48)
 REMIND_AFTER = timedelta(hours=24)  # REMINDER_AFTER_HOURS
 ESCALATE_AFTER = timedelta(hours=72)  # ESCALATE_AFTER_HOURS
+# what a staff member's next typed message can be for, with the button that asked for it
+AWAITED = {"reply": "Beantwoorden", "close": "Afronden", "grant": "Toekennen", "reject": "Past niet"}
 AWAITING_VALID_FOR = timedelta(minutes=30)  # STAFF_AWAITING_MINUTES: a pressed Beantwoorden or Zelf typen
 OUTCOMES = {
     "done": "Het is opgepakt en uitgevoerd.",
@@ -393,7 +395,7 @@ def awaiting_of(
     """The pending Beantwoorden or Zelf typen of this staff member, if any (a pending one without a time, from
     before times were kept, counts as expired)."""
     raw: dict[str, Any] = staff.awaiting or {}
-    if raw.get("action") not in ("reply", "close") or raw.get("item_id") is None:
+    if raw.get("action") not in AWAITED or raw.get("item_id") is None:
         return None
     try:
         since = datetime.fromisoformat(str(raw["since"]))
@@ -406,7 +408,7 @@ def awaiting_of(
 def expired_text(awaiting: Awaiting, *, valid_for: timedelta = AWAITING_VALID_FOR) -> str:
     """Told to staff whose typed text came too long after pressing the button: nothing was sent."""
     minutes = round(valid_for.total_seconds() / 60)
-    button = "Beantwoorden" if awaiting.action == "reply" else "Afronden"
+    button = AWAITED.get(awaiting.action, "de knop")
     return (
         f"Je bericht is niet verstuurd: je drukte meer dan {minutes} minuten geleden op {button} bij "
         f"#{awaiting.item_id}. Druk opnieuw op {button}, of reageer (reply) op het bericht van het item."

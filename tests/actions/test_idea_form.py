@@ -95,6 +95,15 @@ async def test_help_comes_from_a_button_or_from_words(actions_services: Services
     assert messages[0]["buttons"][0] == {"title": "Geld", "payload": '/inform{"help_needed":"money"}'}
 
 
+async def test_oosterhout_asks_its_criteria_only_when_money_is_asked_for(actions_services: Services) -> None:
+    before = {"idea_what": "bankje", "area_code": "WK082613", "idea_involved": "alleen ik"}
+    for said, next_slot in ((["advies", "spullen"], "confirmed"), (["geld"], "idea_criteria")):
+        events, _ = await run(
+            ValidateIdeaForm(), form_turn("idea_form", "idea_help", {"idea_help": said}, slots=before)
+        )
+        assert slot_events(events)["requested_slot"] == next_slot
+
+
 async def test_oss_ideas_skip_the_criteria(actions_services: Services) -> None:
     turn = form_turn(
         "idea_form",
@@ -115,7 +124,7 @@ async def test_oosterhout_criteria_are_asked_one_by_one_and_the_missing_ones_exp
         "idea_what": "Een jeu de boules baan",
         "area_code": "WK082613",
         "idea_involved": "de school",
-        "idea_help": ["materials"],
+        "idea_help": ["money", "materials"],
         "location": "Dorst",
     }
     _, messages = await run(ActionAskIdeaCriteria(), tracker(slots=slots, form="idea_form"))
@@ -157,7 +166,7 @@ async def test_oosterhout_criteria_are_asked_one_by_one_and_the_missing_ones_exp
 
 
 async def test_an_unclear_criteria_answer_is_asked_again(actions_services: Services) -> None:
-    before = {"idea_what": "x", "area_code": "WK082613", "idea_involved": "alleen ik", "idea_help": ["none"]}
+    before = {"idea_what": "x", "area_code": "WK082613", "idea_involved": "alleen ik", "idea_help": ["money"]}
     turn = form_turn("idea_form", "idea_criteria", {"idea_criteria": "misschien"}, slots=before)
     events, messages = await run(ValidateIdeaForm(), turn)
     assert events == [SlotSet("idea_criteria", None), SlotSet("requested_slot", "idea_criteria")]

@@ -10,6 +10,7 @@ from wijkbot.rights import (
     Action,
     NotAllowed,
     check,
+    check_decide,
     inbox_kinds,
     may,
     may_see,
@@ -50,8 +51,8 @@ def test_every_role_of_the_staff_table_has_its_rights() -> None:
 @pytest.mark.parametrize("role", ["wijkmakelaar", "wijkcoordinator", "lead", "inbox"])
 def test_handling_staff_see_and_handle_every_kind_in_their_areas(role: str) -> None:
     staff = Staff(role)
-    assert inbox_kinds(staff) == {"idea", "report", "question", "contact"}
-    for kind in ("idea", "report", "question", "contact"):
+    assert inbox_kinds(staff) == {"idea", "report", "question", "contact", "initiative"}
+    for kind in ("idea", "report", "question", "contact", "initiative"):
         item = Item(kind)
         assert may_see(staff, item)
         for action in HANDLING:
@@ -69,9 +70,9 @@ def test_handling_staff_cannot_touch_an_item_of_another_area_unless_it_was_sent_
     check(staff, Action.CLAIM, forwarded)
 
 
-def test_council_members_see_only_the_ideas_sent_to_them() -> None:
+def test_council_members_see_only_the_ideas_and_initiatives_sent_to_them() -> None:
     council = Staff("council")
-    assert inbox_kinds(council) == {"idea"}
+    assert inbox_kinds(council) == {"idea", "initiative"}
     assert may_see(council, Item("idea", recipients=[Recipient(council.id, "council")]))
     assert not may_see(council, Item("idea"))  # in their area, but routing did not send it to them
     for kind in ("report", "question", "contact"):
@@ -86,6 +87,22 @@ def test_council_members_cannot_claim_reply_forward_or_close() -> None:
         with pytest.raises(NotAllowed):
             check(council, action, copy)
     assert "council" not in roles_that_may(Action.RECEIVE_FORWARD)
+
+
+def test_deciding_on_an_initiative_is_for_the_profiles_deciding_role_in_its_area_only() -> None:
+    assert set(roles_that_may(Action.DECIDE)) == {"wijkmakelaar", "wijkcoordinator", "council"}
+    initiative = Item("initiative", area_code="WK082806")
+    check_decide(Staff("council"), initiative, deciding_role="council", deciders="de wijkraad")
+    with pytest.raises(NotAllowed, match="Over dit initiatief beslist de wijkraad"):
+        check_decide(Staff("wijkcoordinator"), initiative, deciding_role="council", deciders="de wijkraad")
+    with pytest.raises(NotAllowed, match="Over dit initiatief beslist"):
+        check_decide(Staff("lead"), initiative, deciding_role="lead", deciders="de wethouder")  # no right at all
+    with pytest.raises(NotAllowed, match="niet bij jouw gebied"):
+        check_decide(Staff("council", area_codes=["WK082800"]), initiative, deciding_role="council", deciders="x")
+    with pytest.raises(NotAllowed, match="geen buurtinitiatief"):
+        check_decide(Staff("council"), Item("idea", area_code="WK082806"), deciding_role="council", deciders="x")
+    with pytest.raises(NotAllowed, match=r"niet \(meer\) actief"):
+        check_decide(Staff("council", active=False), initiative, deciding_role="council", deciders="x")
 
 
 def test_polls_are_for_area_staff_leads_and_council_not_the_fallback_inbox() -> None:
