@@ -36,6 +36,7 @@ from bot.telegram_transport import TelegramTransport
 from db.session import make_engine
 from wijkbot import outbox_wake
 from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
+from wijkbot.initiatives import end_support_periods
 from wijkbot.pending import expire_pending, record_handler_error
 from wijkbot.privacy import expire_old_data, stored_update
 from wijkbot.services import open_services
@@ -116,10 +117,16 @@ async def retry_waiting_turns(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Remind, then escalate, items nobody claimed in time."""
+    """Remind, then escalate, items nobody claimed in time; initiatives whose support period ended go to review."""
     rt = runtime(context)
-    reminded, escalated = await rt.db(lambda s: remind_and_escalate(s, rt.services.registry, now=rt.clock()))
-    if reminded or escalated:
+    now = rt.clock()
+    registry = rt.services.registry
+
+    def due(session: Session) -> int:
+        reminded, escalated = remind_and_escalate(session, registry, now=now)
+        return reminded + escalated + end_support_periods(session, registry, now=now)
+
+    if await rt.db(due):
         rt.sender.wake()
 
 

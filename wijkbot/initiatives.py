@@ -424,6 +424,21 @@ def to_review(
     )
 
 
+def end_support_periods(session: Session, registry: Registry, *, now: datetime) -> int:
+    """Initiatives whose support period ended without reaching the threshold go to review all the same: the
+    deciders see how much support there was, and the initiator hears it. Returns how many."""
+    ended = list(
+        session.scalars(
+            select(models.Initiative)
+            .join(models.Item, models.Item.id == models.Initiative.item_id)
+            .where(models.Item.status == State.COLLECTING.value, models.Initiative.support_until <= now)
+        )
+    )
+    for initiative in ended:
+        to_review(session, registry, initiative=initiative, reason="period ended", now=now)
+    return len(ended)
+
+
 def review_text(session: Session, registry: Registry, *, initiative: models.Initiative, now: datetime) -> str:
     """What the deciders see: the initiative, its support, the checklist's answers and the budget left."""
     item = _item(session, initiative)
@@ -897,6 +912,21 @@ def list_initiatives(session: Session, *, area: str | None = None, stage: str | 
         }
         for item, initiative in session.execute(query.order_by(models.Item.id)).all()
     ]
+
+
+def latest_realised(session: Session, *, area_code: str, since: datetime) -> str | None:
+    """The title of the initiative realised last in this area since `since` (for the check-in), if any."""
+    return session.scalar(
+        select(models.Initiative.title)
+        .join(models.Item, models.Item.id == models.Initiative.item_id)
+        .where(
+            models.Item.area_code == area_code,
+            models.Item.status == State.DONE.value,
+            models.Item.closed_at >= since,
+        )
+        .order_by(models.Item.closed_at.desc())
+        .limit(1)
+    )
 
 
 def realised_text(session: Session, registry: Registry, *, telegram_id: int) -> str:

@@ -28,6 +28,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from wijkbot import purposes
+from wijkbot.initiatives import latest_realised
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import Queued, enqueue_many, insert_in_chunks
 from wijkbot.payloads import OutreachMark, Text
@@ -43,6 +44,7 @@ IDEA_BUTTONS: list[dict[str, str]] = [
 ]
 CHECKIN_TIME = time(10, 0)
 NUDGE_STALE_AFTER = timedelta(hours=48)
+REALISED_SHOWN_FOR = timedelta(days=90)  # a realised initiative is named in the area's check-ins this long
 
 
 @dataclass(frozen=True)
@@ -213,9 +215,12 @@ def _skip(row: models.OutboxMessage, reason: str) -> None:
 # --- check-ins ------------------------------------------------------------------------------------
 
 
-def checkin_text(area_name: str) -> str:
+def checkin_text(area_name: str, realised: str | None = None) -> str:
+    """The check-in; `realised`: the title of an initiative realised there lately ("mooie voorbeelden laten
+    zien"), so neighbours see what the chat led to."""
+    shown = f"Onlangs gerealiseerd in {escape(area_name)}: «{escape(realised)}». " if realised else ""
     return (
-        f"Hoi! Wat speelt er in {escape(area_name)}? Heb je een idee of zorg over je buurt? "
+        f"Hoi! {shown}Wat speelt er in {escape(area_name)}? Heb je een idee of zorg over je buurt? "
         f"Vertel het me, dan komt het bij de juiste persoon van de gemeente.\n\n{STOP_LINE}"
     )
 
@@ -231,7 +236,7 @@ def enqueue_checkin(session: Session, registry: Registry, *, area_code: str, pol
     )
     at = policy.next_allowed(now)
     purpose = purposes.checkin(area_code, now.astimezone(policy.zone).date().isoformat())
-    text = checkin_text(area.name)
+    text = checkin_text(area.name, latest_realised(session, area_code=area_code, since=now - REALISED_SHOWN_FOR))
     rows: list[Queued] = []
     contacts: list[dict[str, Any]] = []
     for recipient in recipients:

@@ -268,7 +268,7 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         is_open=is_open,
         can_claim=is_open and item.claimed_by_id is None and _allowed(staff, Action.CLAIM, item),
         can_reply=is_open and resident is not None and _allowed(staff, Action.REPLY, item),
-        can_close=is_open and _allowed(staff, Action.CLOSE, item),
+        can_close=is_open and State.CLOSED in lifecycle_of(item.kind).states and _allowed(staff, Action.CLOSE, item),
         can_note=_allowed(staff, Action.NOTE, item),
         outcomes=[Choice(key, text) for key, text in OUTCOMES.items()],
         colleagues=[

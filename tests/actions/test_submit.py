@@ -83,7 +83,8 @@ async def test_a_confirmed_idea_is_filed_routed_and_its_notification_queued(acti
     assert "Een bankje bij de vijver" in outbox.payload["text"]
     assert texts(messages) == [
         f"Dank je wel! Je idee is ingestuurd (nummer {item.id}). Je idee gaat naar de wijkmakelaar van Den Hout. "
-        'Je krijgt antwoord in deze chat. Typ "status" om te zien hoe het ervoor staat.'
+        'Je krijgt antwoord in deze chat. Typ "status" om te zien hoe het ervoor staat. Wil je dat buren je idee '
+        "steunen, of vraag je er geld voor aan? Maak er met /initiatief een buurtinitiatief van."
     ]
 
 

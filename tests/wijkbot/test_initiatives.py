@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from tests.conftest import make_resident, make_staff
+from tests.polls_support import POLICY, make_subscriber
 from wijkbot.initiatives import (
     STAGES,
     InitiativeError,
@@ -20,6 +21,7 @@ from wijkbot.initiatives import (
     card,
     decide,
     decide_typed,
+    end_support_periods,
     list_initiatives,
     parse_amount,
     realised_text,
@@ -29,6 +31,7 @@ from wijkbot.initiatives import (
 )
 from wijkbot.items import file_item
 from wijkbot.municipalities import Budget, Registry
+from wijkbot.outreach import enqueue_checkin
 from wijkbot.privacy import erase_resident, export_resident
 from wijkbot.rights import NotAllowed
 from wijkbot.services import Services
@@ -295,7 +298,7 @@ def test_a_grant_beyond_the_remainder_is_refused_and_changes_nothing(
 def test_without_a_budget_for_the_year_nothing_is_granted(session: Session, services: Services, codes: object) -> None:
     decider = make_staff(session, services.registry, areas=[DORST])
     item, _, _ = _to_review(session, services, codes)
-    with pytest.raises(InitiativeError, match="geen budget voor initiatieven in 2028"):
+    with pytest.raises(InitiativeError, match="geen budget voor initiatieven in 2099"):
         decide(
             session,
             services.registry,
@@ -303,7 +306,7 @@ def test_without_a_budget_for_the_year_nothing_is_granted(session: Session, serv
             item_id=item.id,
             decision="grant",
             amount=10,
-            now=NOW.replace(year=2028),
+            now=NOW.replace(year=2099),
         )
 
 
@@ -413,3 +416,42 @@ def test_the_title_is_the_first_line_cut_at_a_word() -> None:
 
 def test_the_contract_stages_are_the_initiative_lifecycle() -> None:
     assert set(STAGES) == {s.value for s in INITIATIVE.states} - {State.WITHDRAWN.value, State.EXPIRED.value}
+
+
+def test_a_realised_initiative_is_named_in_its_areas_check_ins_for_ninety_days(
+    session: Session, services: Services, codes: object
+) -> None:
+    decider = make_staff(session, services.registry, areas=[DORST])
+    item, _, _ = _to_review(session, services, codes, needed=1)
+    for decision in ("support", "done"):
+        decide(session, services.registry, staff=decider, item_id=item.id, decision=decision, now=NOW)
+    subscriber = make_subscriber(session, DORST)
+
+    def checkin_text(now: datetime) -> str:
+        enqueue_checkin(session, services.registry, area_code=DORST, policy=POLICY, now=now)
+        rows = session.scalars(
+            select(models.OutboxMessage)
+            .where(models.OutboxMessage.recipient_chat_id == subscriber.telegram_id)
+            .order_by(models.OutboxMessage.id.desc())
+        )
+        return str(next(iter(rows)).payload["text"])
+
+    assert "Onlangs gerealiseerd in Dorst: «Een jeu de boules baan»." in checkin_text(NOW + timedelta(days=8))
+    assert "gerealiseerd" not in checkin_text(NOW + timedelta(days=91))
+
+
+def test_when_the_support_period_ends_short_of_the_threshold_it_goes_to_review_all_the_same(
+    session: Session, services: Services, codes: object
+) -> None:
+    decider = make_staff(session, services.registry, areas=[DORST])
+    item = _idea(session, services)
+    initiative = _start(session, services, item, codes)
+    _neighbour(session, services, initiative.share_code)
+    assert end_support_periods(session, services.registry, now=NOW + timedelta(days=59)) == 0
+    assert end_support_periods(session, services.registry, now=NOW + timedelta(days=60)) == 1
+    assert item.status == "review" and [e.text for e in item.events if e.kind == "review"] == ["period ended"]
+    review = session.scalars(
+        select(models.OutboxMessage).where(models.OutboxMessage.purpose == f"item:{item.id}:review:{decider.id}")
+    ).one()
+    assert "Steun: 1 (van wie 0 meedoen); nodig 10." in review.payload["text"]
+    assert end_support_periods(session, services.registry, now=NOW + timedelta(days=61)) == 0
