@@ -44,6 +44,7 @@ from wijkbot.initiatives import (
     own_idea,
     postcode_question,
     queue_share,
+    realised_photos,
     realised_text,
     stage_buttons,
     start_initiative,
@@ -304,8 +305,30 @@ async def show_realised(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if chat is None or user is None:
         return
     rt = runtime(context)
-    text = await rt.db(lambda s: realised_text(s, rt.services.registry, telegram_id=user.id))
-    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+    registry, now = rt.services.registry, rt.clock()
+
+    def show(session: Session) -> None:
+        answer = purposes.command_answer(update.update_id)
+        enqueue(
+            session,
+            purpose=answer,
+            chat_id=chat.id,
+            text=realised_text(session, registry, telegram_id=user.id),
+            priority=10,
+            now=now,
+        )
+        for index, photo in enumerate(realised_photos(session, registry, telegram_id=user.id), start=1):
+            enqueue(
+                session,
+                purpose=purposes.realised_photo(update.update_id, index),
+                chat_id=chat.id,
+                message=photo,
+                priority=10,
+                now=now,
+            )
+
+    await rt.db(show)
+    rt.sender.wake()
 
 
 # --- the deciders ----------------------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from bot.menu import set_menu
 from bot.runtime import runtime
 from wijkbot import purposes
 from wijkbot.commands import RESIDENT_COMMANDS, commands_for
-from wijkbot.initiatives import parse_share
+from wijkbot.initiatives import add_realised_photo, parse_share
 from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import rasa_button_payload
@@ -319,6 +319,8 @@ async def attach_photo(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
         item_id = add_photo_to_latest_item(
             session, telegram_id=user.id, file_id=file_id, update_id=update.update_id, now=now
         )
+        if item_id is None and (done := add_realised_photo(session, telegram_id=user.id, file_id=file_id, now=now)):
+            return f"Dank je! De foto staat nu bij je gerealiseerde buurtinitiatief #{done}: zo ziet de buurt het."
         if item_id is None:
             return (
                 "Dank je voor de foto. Vertel eerst in een bericht wat je wilt melden of voorstellen; "

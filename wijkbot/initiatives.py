@@ -929,6 +929,45 @@ def latest_realised(session: Session, *, area_code: str, since: datetime) -> str
     )
 
 
+REALISED_PHOTO_WITHIN = timedelta(days=30)
+
+
+def add_realised_photo(session: Session, *, telegram_id: int, file_id: str, now: datetime) -> int | None:
+    """A photo the initiator sends within 30 days after their initiative was realised becomes its photo (the
+    Telegram file id; the latest one counts). Returns the initiative's id, None when there is none."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    if resident is None:
+        return None
+    initiative = session.scalars(
+        select(models.Initiative)
+        .join(models.Item, models.Item.id == models.Initiative.item_id)
+        .where(
+            models.Item.resident_id == resident.id,
+            models.Item.status == State.DONE.value,
+            models.Item.closed_at >= now - REALISED_PHOTO_WITHIN,
+        )
+        .order_by(models.Item.closed_at.desc())
+    ).first()
+    if initiative is None:
+        return None
+    initiative.photo = file_id[:200]
+    return initiative.item_id
+
+
+def realised_photos(session: Session, registry: Registry, *, telegram_id: int) -> list[Photo]:
+    """The photos of the realised initiatives `/gerealiseerd` lists (at most three)."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    query = (
+        select(models.Initiative)
+        .join(models.Item, models.Item.id == models.Initiative.item_id)
+        .where(models.Item.status == State.DONE.value, models.Initiative.photo.is_not(None))
+    )
+    if resident is not None and resident.area_code:
+        query = query.where(models.Item.area_code == resident.area_code)
+    rows = session.scalars(query.order_by(models.Item.closed_at.desc()).limit(3))
+    return [Photo(photo=row.photo, caption=f"Gerealiseerd: {escape(row.title)}") for row in rows]
+
+
 def realised_text(session: Session, registry: Registry, *, telegram_id: int) -> str:
     """ "Gerealiseerd in jouw wijk": the realised initiatives of the resident's area (or of all, when unknown)."""
     resident = find_resident(session, telegram_id=telegram_id)

@@ -152,6 +152,11 @@ def initiative_share(item_id: int, update_id: int) -> Purpose:
     return Purpose(f"initiative:{item_id}:share:{update_id}")
 
 
+def realised_photo(update_id: int, index: int) -> Purpose:
+    """The `index`-th photo of a realised initiative shown by `/gerealiseerd`."""
+    return Purpose(f"cmd:{update_id}:photo:{index}")
+
+
 def initiative_share_qr(item_id: int, update_id: int) -> Purpose:
     return Purpose(f"initiative:{item_id}:share:{update_id}:qr")
 

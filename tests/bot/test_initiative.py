@@ -17,7 +17,7 @@ from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.bot.test_reach import GreetingRasa, buttons
 from tests.conftest import make_resident, make_staff
 from tests.fakes.telegram_api import FakeTelegramServer
-from wijkbot.initiatives import start_initiative, support
+from wijkbot.initiatives import decide, start_initiative, support
 from wijkbot.items import file_item
 
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -111,3 +111,25 @@ async def test_a_reply_to_another_message_still_goes_to_the_assistant(app: App, 
     assert runtime_of(app).conversation.rasa.turns == ["/greet", "4849 AB"]  # type: ignore[attr-defined]
     with transaction(runtime_of(app).services.sessions) as session:
         assert session.scalars(select(models.Supporter)).all() == []
+
+
+async def test_the_initiators_photo_of_the_result_is_shown_with_gerealiseerd(
+    app: App, telegram: FakeTelegramServer
+) -> None:
+    item_id = in_review(app, decider_id=9501, stranger_id=9502)
+    services = runtime_of(app).services
+    with transaction(services.sessions) as session:
+        sanne = session.scalars(select(models.StaffMember).where(models.StaffMember.telegram_id == 9501)).one()
+        for decision in ("support", "done"):
+            decide(session, services.registry, staff=sanne, item_id=item_id, decision=decision, now=NOW)
+    before = len(telegram.sent_messages(8001))
+    pushed = telegram.push_photo(8001)
+    thanks = (await telegram.wait_for_messages_async(8001, count=before + 1, timeout=10))[before]
+    assert f"gerealiseerde buurtinitiatief #{item_id}" in thanks["plain_text"]
+    await telegram.wait_for_messages_async(8002, count=3, timeout=10)  # review, in uitvoering, gerealiseerd
+    telegram.push_command(8002, "gerealiseerd")  # the neighbour lives in Dorst
+    shown, photo = (await telegram.wait_for_messages_async(8002, count=5, timeout=10))[3:5]
+    assert "Gerealiseerd in Dorst" in shown["plain_text"] and "Bankjes" in shown["plain_text"]
+    assert photo["method"] == "sendPhoto" and "Gerealiseerd: Bankjes" in photo["text"]
+    sent = telegram.calls("sendPhoto")[-1]
+    assert sent.params["photo"] == pushed["message"]["photo"][-1]["file_id"]
