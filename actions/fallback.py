@@ -25,6 +25,7 @@ OFFERED = (
     "ask_contact",
     "ask_status",
     "ask_budget",
+    "ask_realised",
     "join_initiative",
     "subscribe",
     "unsubscribe",

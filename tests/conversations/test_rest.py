@@ -276,3 +276,12 @@ def test_a_returning_resident_starts_each_session_with_the_last_area_only(stack:
             ("action", "action_listen", None),
         ]
     assert [len(session) for session in later] == [len(later[0])] * 3  # no session grows with the ones before
+
+
+@pytest.mark.parametrize(
+    "asked", ["wat is er gedaan in mijn wijk?", "welke buurtinitiatieven zijn hier al gerealiseerd"]
+)
+def test_asking_what_was_realised_nearby_gets_the_list(stack: Stack, asked: str) -> None:
+    sender = new_sender()
+    replies = rasa_say(sender, asked, telegram_metadata(sender))
+    assert "gerealiseerd" in text_of(replies) and "/initiatief" in text_of(replies)
