@@ -20,8 +20,9 @@ from telegram.ext import Application
 
 from db import models
 from db.models import utcnow
-from tests.bot.harness import bot_settings, free_port, running_bot, runtime_of
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import free_port, running_bot, runtime_of
 from tests.stack import next_update_base
 from web.app import create_app
 from web.server import WebServer

@@ -25,7 +25,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.ext import CallbackQueryHandler, ContextTypes, MessageHandler, filters
 
-from .telegram_api import (
+from devtools.fake_telegram import (
     FakeTelegramServer,
     HtmlParseError,
     parse_html,
