@@ -17,7 +17,7 @@ from actions.question_form import ValidateQuestionForm
 from actions.report_form import ActionStartReport, ValidateReportForm
 from db.session import transaction
 from tests.actions.support import form_turn, latest, run, slot_events, texts, tracker, user_event
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.services import Services
 
 KIND_BUTTONS = [

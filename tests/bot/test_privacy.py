@@ -15,7 +15,7 @@ from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from devtools.settings import bot_settings
 from tests.bot.harness import running_bot, runtime_of
-from tests.conftest import make_resident
+from tests.factories import make_resident
 from wijkbot.residents import find_resident, set_home_area
 
 App = Application[Any, Any, Any, Any, Any, Any]

@@ -22,7 +22,7 @@ from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer  # the `telegram` fixture: tests/bot/conftest.py
 from devtools.settings import bot_settings
 from tests.bot.harness import running_bot, runtime_of
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot import cli
 from wijkbot.settings import get_settings
 

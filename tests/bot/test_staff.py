@@ -15,8 +15,7 @@ from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from devtools.settings import bot_settings
 from tests.bot.harness import running_bot, runtime_of
-from tests.conftest import make_resident, make_staff
-from wijkbot.items import file_item
+from tests.factories import make_item, make_resident, make_staff
 from wijkbot.services import Services
 
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -38,9 +37,9 @@ async def app(telegram: FakeTelegramServer, sqlite_url: str) -> AsyncIterator[Ap
 def _file(services: Services, resident: models.Resident, kind: str, text: str, area: str = RUWAARD) -> int:
     with transaction(services.sessions) as session:
         resident = session.merge(resident)
-        return file_item(
-            session, services.registry, services.rules, resident=resident, kind=kind, area_code=area, text=text
-        ).item.id
+        return make_item(
+            session, services.registry, resident=resident, kind=kind, area_code=area, text=text, rules=services.rules
+        ).id
 
 
 async def test_a_council_member_s_inbox_lists_only_the_ideas_sent_to_them(
