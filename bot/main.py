@@ -93,10 +93,8 @@ async def finish_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed text in a private chat: staff get the staff loop, everyone else the assistant."""
-    if await staff.is_staff(update, context):
-        await staff.handle_staff_text(update, context)
-    else:
+    """Typed text in a private chat: staff get the staff loop, everyone else the assistant (one staff look-up)."""
+    if not await staff.handle_staff_text(update, context):
         await resident.forward_text(update, context)
 
 

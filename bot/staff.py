@@ -58,13 +58,6 @@ STAFF_HELP = (
 )
 
 
-async def is_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    user = update.effective_user
-    if user is None:
-        return False
-    return await runtime(context).db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id) is not None)
-
-
 @dataclass(frozen=True)
 class _Press:
     """One staff button press, checked: who pressed, on which item, and how to answer in their chat."""
@@ -196,11 +189,12 @@ def _plain(text: str) -> str:
     return plain_text(text)
 
 
-async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help."""
+async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help. False, and
+    nothing done, when the sender is not staff (found in the same transaction: one look-up per text)."""
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or user is None or chat is None or message.text is None:
-        return
+        return False
     rt = runtime(context)
     registry = rt.services.registry
     text = message.text.strip()
@@ -208,10 +202,10 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     now = rt.clock()
     valid_for = timedelta(minutes=rt.services.settings.staff_awaiting_minutes)
 
-    def act(session: Session) -> str:
+    def act(session: Session) -> str | None:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
-            raise NotAllowed("Alleen medewerkers kunnen dit.")
+            return None
         if replied_to is not None:
             row = find_by_telegram_message(session, chat_id=chat.id, message_id=replied_to)
             if row is not None and row.item_id is not None:
@@ -231,7 +225,10 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         answer = await rt.db(act)
     except NotAllowed as exc:
         answer = escape(str(exc))
+    if answer is None:
+        return False
     await rt.say(chat.id, purposes.staff_answer(update.update_id), answer)
+    return True
 
 
 async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
