@@ -213,7 +213,7 @@ async def test_choosing_the_report_ends_the_idea_form_and_the_report_form_takes_
         SlotSet("kind", "report"),
         SlotSet("pending_text", LAMP),
         SlotSet("pending_where", "WK082800"),
-        SlotSet("requested_slot", None),  # the form ends; dialogue/rules.yml starts the report form
+        SlotSet("requested_slot", None),  # the form ends; dialogue/idea_form_rules.yml starts the report form
     ]
     assert messages == []
 
