@@ -23,8 +23,7 @@ class Callbacks(FakeState):
         language_code: str = "nl",
     ) -> JSONDict:
         """A press on an inline button of message ``message_id`` (in the user's chat unless ``chat_id``)."""
-        user = self._remember_user(user_id, first_name, language_code)
-        target = chat_id if chat_id is not None else user_id
+        user, target = self._from_user(user_id, chat_id, first_name, language_code)
         with self._lock:
             message = copy.deepcopy(self._messages.get((target, message_id)))
             if message is None:

@@ -3,7 +3,7 @@ send (push_photo). Nothing is downloaded: the bot never fetches a file."""
 
 from __future__ import annotations
 
-from .records import ChatId, JSONDict, StoredFile, UploadedFile, bad_request
+from .records import ChatId, JSONDict, StoredFile, UploadedFile, bad_request, file_fields
 from .sending import Sending
 
 
@@ -33,26 +33,8 @@ class Files(Sending):
         stored = self._file_param("photo", params, files)
         caption, entities = self._render_caption(params)
         markup = self._check_markup(params.get("reply_markup"))
-        message["photo"] = [
-            {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "width": 90,
-                "height": 90,
-                "file_size": len(stored.data),
-            },
-            {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "width": 800,
-                "height": 800,
-                "file_size": len(stored.data),
-            },
-        ]
-        if caption is not None:
-            message["caption"] = caption
-            if entities:
-                message["caption_entities"] = entities
+        message["photo"] = [photo_size(stored, 90, 90), photo_size(stored, 800, 800)]
+        _add_caption(message, caption, entities)
         return self._finish_send("sendPhoto", params, chat_id, message, markup, params.get("caption"), caption)
 
     def _send_document(self, params: JSONDict, files: dict[str, UploadedFile]) -> JSONDict:
@@ -61,45 +43,31 @@ class Files(Sending):
         stored = self._file_param("document", params, files)
         caption, entities = self._render_caption(params)
         markup = self._check_markup(params.get("reply_markup"))
-        document: JSONDict = {
-            "file_id": stored.file_id,
-            "file_unique_id": stored.file_unique_id,
-            "file_size": len(stored.data),
-            "mime_type": stored.mime_type,
-        }
+        document: JSONDict = {**file_fields(stored), "mime_type": stored.mime_type}
         if upload is not None and upload.filename:
             document["file_name"] = upload.filename
         message["document"] = document
-        if caption is not None:
-            message["caption"] = caption
-            if entities:
-                message["caption_entities"] = entities
+        _add_caption(message, caption, entities)
         return self._finish_send("sendDocument", params, chat_id, message, markup, params.get("caption"), caption)
 
     def push_photo(
         self, user_id: int, *, caption: str | None = None, chat_id: ChatId | None = None, first_name: str = "Anna"
     ) -> JSONDict:
-        """A photo (two sizes; the file can be fetched with getFile and the file URL)."""
+        """A photo in two sizes (the bot keeps the file id; nothing is downloaded)."""
         small = self._store_file(b"\xff\xd8\xff\xe0fake-jpeg-small", "photos", ".jpg", "image/jpeg")
         large = self._store_file(b"\xff\xd8\xff\xe0fake-jpeg-large" * 8, "photos", ".jpg", "image/jpeg")
-        content: JSONDict = {
-            "photo": [
-                {
-                    "file_id": small.file_id,
-                    "file_unique_id": small.file_unique_id,
-                    "width": 90,
-                    "height": 67,
-                    "file_size": len(small.data),
-                },
-                {
-                    "file_id": large.file_id,
-                    "file_unique_id": large.file_unique_id,
-                    "width": 1280,
-                    "height": 960,
-                    "file_size": len(large.data),
-                },
-            ]
-        }
+        content: JSONDict = {"photo": [photo_size(small, 90, 67), photo_size(large, 1280, 960)]}
         if caption is not None:
             content["caption"] = caption
-        return self._push_message(user_id, content, first_name=first_name, chat_id=chat_id)
+        return self._push_message(*self._from_user(user_id, chat_id, first_name, "nl"), content)
+
+
+def photo_size(stored: StoredFile, width: int, height: int) -> JSONDict:
+    return {**file_fields(stored), "width": width, "height": height}
+
+
+def _add_caption(message: JSONDict, caption: str | None, entities: list[JSONDict]) -> None:
+    if caption is not None:
+        message["caption"] = caption
+        if entities:
+            message["caption_entities"] = entities

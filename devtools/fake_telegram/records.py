@@ -138,3 +138,8 @@ class Outcome:
     status: int
     payload: JSONDict
     drop: bool = False
+
+
+def file_fields(stored: StoredFile) -> JSONDict:
+    """What every file object of the Bot API carries: its ids and size."""
+    return {"file_id": stored.file_id, "file_unique_id": stored.file_unique_id, "file_size": len(stored.data)}

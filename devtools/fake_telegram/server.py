@@ -99,29 +99,12 @@ class FakeTelegramServer(Messages, Polls, Files, Callbacks, Commands, Updates, R
         "sendDocument": "_send_document",
     }
 
-    def __init__(
-        self,
-        token: str | None = DEFAULT_TOKEN,
-        *,
-        host: str = "127.0.0.1",
-        port: int = 0,
-        bot_first_name: str = "Wijkbot",
-        bot_username: str = "wijkbot_test_bot",
-        first_update_id: int = 1,
-    ) -> None:
-        """Create (not start) the server; ``token`` is the only token accepted (others get 401 Unauthorized),
-        ``None`` accepts any."""
-        super().__init__(
-            token,
-            host=host,
-            port=port,
-            bot_first_name=bot_first_name,
-            bot_username=bot_username,
-            first_update_id=first_update_id,
-        )
-        self._methods: dict[str, tuple[str, Handler]] = {
-            name.lower(): (name, getattr(self, attribute)) for name, attribute in self.METHODS.items()
-        }
+    def _served(self, method: str) -> tuple[str, Handler] | None:
+        """The method as Telegram spells it and its handler (method names are case-insensitive), or None."""
+        for name, attribute in self.METHODS.items():
+            if name.lower() == method.lower():
+                return name, getattr(self, attribute)
+        return None
 
     def start(self) -> FakeTelegramServer:
         """Bind a free port on ``host`` and serve in a background thread. Returns self."""
@@ -258,7 +241,7 @@ class FakeTelegramServer(Messages, Polls, Files, Callbacks, Commands, Updates, R
         arrived, arrived_mono = time.time(), time.monotonic()
         if self.token is not None and token != self.token:
             return Outcome(401, {"ok": False, "error_code": 401, "description": "Unauthorized"})
-        entry = self._methods.get(method.lower())
+        entry = self._served(method)
         call = RecordedCall(
             method=entry[0] if entry else method,
             params={},

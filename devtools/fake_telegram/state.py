@@ -137,19 +137,9 @@ class FakeState:
         return copy.deepcopy(upd)
 
     def _push_message(
-        self,
-        user_id: int,
-        content: JSONDict,
-        *,
-        first_name: str = "Anna",
-        chat_id: ChatId | None = None,
-        reply_to_message_id: int | None = None,
-        language_code: str = "nl",
-        username: str | None = None,
-        last_name: str | None = None,
+        self, user: JSONDict, target: ChatId, content: JSONDict, *, reply_to_message_id: int | None = None
     ) -> JSONDict:
-        user = self._remember_user(user_id, first_name, language_code, username, last_name)
-        target = chat_id if chat_id is not None else user_id
+        """A message from `user` (see _from_user) in chat `target`, holding `content`, queued as an update."""
         with self._lock:
             if target not in self._chats:
                 self._chats[target] = self._chat(target)
@@ -175,6 +165,19 @@ class FakeState:
             message.update(copy.deepcopy(content))
             self._messages[(target, message["message_id"])] = copy.deepcopy(message)
         return self.push_update({"message": message})
+
+    def _from_user(
+        self,
+        user_id: int,
+        chat_id: ChatId | None,
+        first_name: str,
+        language_code: str,
+        username: str | None = None,
+        last_name: str | None = None,
+    ) -> tuple[JSONDict, ChatId]:
+        """The user (remembered) and the chat of their update: their private chat unless `chat_id`."""
+        user = self._remember_user(user_id, first_name, language_code, username, last_name)
+        return user, chat_id if chat_id is not None else user_id
 
     def _remember_user(
         self,

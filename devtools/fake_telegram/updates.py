@@ -14,7 +14,16 @@ from typing import Any
 import httpx
 
 from .html import utf16_len
-from .records import DEFAULT_EXCLUDED_UPDATES, ApiError, ChatId, JSONDict, QueuedUpdate, UploadedFile, bad_request
+from .records import (
+    DEFAULT_EXCLUDED_UPDATES,
+    ApiError,
+    ChatId,
+    JSONDict,
+    QueuedUpdate,
+    UploadedFile,
+    bad_request,
+    file_fields,
+)
 from .state import FakeState
 
 
@@ -41,16 +50,8 @@ class Updates(FakeState):
         command = re.match(r"/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,64})?", text)
         if command:
             content["entities"] = [{"type": "bot_command", "offset": 0, "length": utf16_len(command.group(0))}]
-        return self._push_message(
-            user_id,
-            content,
-            first_name=first_name,
-            chat_id=chat_id,
-            reply_to_message_id=reply_to_message_id,
-            language_code=language_code,
-            username=username,
-            last_name=last_name,
-        )
+        user, target = self._from_user(user_id, chat_id, first_name, language_code, username, last_name)
+        return self._push_message(user, target, content, reply_to_message_id=reply_to_message_id)
 
     def push_command(
         self,
@@ -101,16 +102,8 @@ class Updates(FakeState):
         self, user_id: int, *, duration: int = 3, chat_id: ChatId | None = None, first_name: str = "Anna"
     ) -> JSONDict:
         stored = self._store_file(b"OggSfake-voice", "voice", ".oga", "audio/ogg")
-        content = {
-            "voice": {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
-                "duration": duration,
-                "mime_type": "audio/ogg",
-                "file_size": len(stored.data),
-            }
-        }
-        return self._push_message(user_id, content, first_name=first_name, chat_id=chat_id)
+        content = {"voice": {**file_fields(stored), "duration": duration, "mime_type": "audio/ogg"}}
+        return self._push_message(*self._from_user(user_id, chat_id, first_name, "nl"), content)
 
     def push_sticker(
         self, user_id: int, *, emoji: str = "👍", chat_id: ChatId | None = None, first_name: str = "Anna"
@@ -118,8 +111,7 @@ class Updates(FakeState):
         stored = self._store_file(b"RIFFfake-webp", "stickers", ".webp", "image/webp")
         content = {
             "sticker": {
-                "file_id": stored.file_id,
-                "file_unique_id": stored.file_unique_id,
+                **file_fields(stored),
                 "type": "regular",
                 "width": 512,
                 "height": 512,
@@ -127,10 +119,9 @@ class Updates(FakeState):
                 "is_video": False,
                 "emoji": emoji,
                 "set_name": "FakeStickers",
-                "file_size": len(stored.data),
             }
         }
-        return self._push_message(user_id, content, first_name=first_name, chat_id=chat_id)
+        return self._push_message(*self._from_user(user_id, chat_id, first_name, "nl"), content)
 
     def push_location(
         self,
@@ -142,7 +133,7 @@ class Updates(FakeState):
         first_name: str = "Anna",
     ) -> JSONDict:
         content = {"location": {"latitude": latitude, "longitude": longitude}}
-        return self._push_message(user_id, content, first_name=first_name, chat_id=chat_id)
+        return self._push_message(*self._from_user(user_id, chat_id, first_name, "nl"), content)
 
     def push_edited_text(
         self,
@@ -155,8 +146,7 @@ class Updates(FakeState):
         language_code: str = "nl",
     ) -> JSONDict:
         """An ``edited_message`` update: the user changed the text of their message ``message_id``."""
-        user = self._remember_user(user_id, first_name, language_code)
-        target = chat_id if chat_id is not None else user_id
+        user, target = self._from_user(user_id, chat_id, first_name, language_code)
         now = int(time.time())
         with self._lock:
             original = self._messages.get((target, message_id))
