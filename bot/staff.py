@@ -25,15 +25,17 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
+from bot.menu import set_menu
 from bot.runtime import runtime
 from db import models
 from wijkbot import purposes
+from wijkbot.commands import commands_for
 from wijkbot.outbox import enqueue, find_by_telegram_message
 from wijkbot.payloads import Buttons
 from wijkbot.reach import LinkError, queue_wijk_links
 from wijkbot.rights import Action, NotAllowed
 from wijkbot.services import Services
-from wijkbot.staff import find_staff_by_telegram_id
+from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.staff_loop import (
     OUTCOMES,
     awaiting_of,
@@ -332,3 +334,36 @@ async def send_wijk_links(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if refused is not None:
         await rt.say(chat.id, purposes.command_answer(update.update_id), refused)
     rt.sender.wake()
+
+
+async def accept_staff_invite(update: Update, context: ContextTypes.DEFAULT_TYPE, *, code: str) -> bool:
+    """/start <code>: a valid staff invite binds this Telegram account (wijkbot.staff.accept_invite), sets the
+    staff command menu and welcomes them; someone already staff is told so. True when the /start was staff's
+    (nothing more to do), False when it is a resident's (the code may be a wijk link)."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return False
+    rt = runtime(context)
+    now, valid_for = rt.clock(), timedelta(days=rt.services.settings.staff_invite_days)
+
+    def act(session: Session) -> tuple[models.StaffMember | None, bool]:
+        member = accept_invite(
+            session, code=code, telegram_id=user.id, name=user.full_name, now=now, valid_for=valid_for
+        )
+        if member is not None:
+            return member, True
+        return find_staff_by_telegram_id(session, telegram_id=user.id), False
+
+    member, accepted = await rt.db(act)
+    if member is None:
+        return False
+    if accepted:
+        await set_menu(context.bot, chat.id, commands_for(member))  # /inbox, /peiling as the role allows
+        text = (
+            f"Welkom, {member.name}! Je bent nu aangemeld als {member.role} voor {', '.join(member.area_codes)}. "
+            "Nieuwe meldingen en ideeën uit je gebied komen hier binnen. /inbox toont wat openstaat."
+        )
+    else:
+        text = "Je bent al aangemeld. /inbox toont wat openstaat."
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+    return True
