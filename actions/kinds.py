@@ -19,8 +19,9 @@ flowchart TD
     F -->|nee| N[not sent]
 ```
 
-The slot `kind` (categorical, influences the dialogue) says which form runs; rules in dialogue/rules.yml
-start the form after `action_triage` and switch forms when a form ends with another kind. The text to
+The slot `kind` (categorical, influences the dialogue) says which form runs; rules in dialogue/start_rules.yml
+start the form after `action_triage`, those in dialogue/<form>_rules.yml switch forms when a form ends with
+another kind. The text to
 carry over is in `pending_text` (and a place in `pending_where`); it is only used while no other typed
 message came after it (a button press in between is fine).
 """

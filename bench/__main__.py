@@ -37,7 +37,7 @@ from bench import (
 from bench.common import SCRIPT, load_average, machine, rss_mb
 from bench.report import RESULTS, write
 from bench.stack import Stack, bench_settings
-from tests.fakes.telegram_api import start_fake_telegram
+from devtools.fake_telegram import start_fake_telegram
 
 PARTS = (
     "training",

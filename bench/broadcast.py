@@ -27,7 +27,7 @@ from bench.common import cpu_ms_per, cpu_seconds, ratio
 from bench.stack import Stack
 from db import models
 from db.models import utcnow
-from tests.fakes.telegram_api import SEND_METHODS
+from devtools.fake_telegram import SEND_METHODS
 from wijkbot.outreach import Policy
 from wijkbot.polls import broadcast_poll, create_poll
 

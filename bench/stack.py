@@ -37,8 +37,8 @@ from bot.rasa_client import parse_reply
 from bot.sender import RateLimiter
 from db import models
 from db.session import make_engine, transaction
-from tests.bot.harness import bot_settings
-from tests.fakes.telegram_api import SEND_METHODS, FakeTelegramServer
+from devtools.fake_telegram import SEND_METHODS, FakeTelegramServer
+from devtools.settings import bot_settings
 from wijkbot.runner import start_backends, start_process, stop_process
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings, rasa_environment, with_rasa_token

@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
 from db.models import utcnow
-from db.session import transaction
+from db.session import in_thread
 from wijkbot import purposes
 from wijkbot.inbound import backing_off, mark_done, mark_retry, pending_updates, store_turn
 from wijkbot.outbox import enqueue
@@ -93,11 +93,7 @@ class Conversation:
         )
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
-        def run() -> Any:
-            with transaction(self.services.sessions) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread(self.services.sessions, work)
 
     async def submit(self, *, update_id: int, chat_id: int, user_id: int, text: str, meta: dict[str, Any]) -> None:
         """Mark a stored update as a resident turn and answer it (and any older waiting ones) in order.

@@ -94,10 +94,9 @@ async def finish_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 
 async def route_private_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Typed text in a private chat: staff get the staff loop, everyone else the assistant."""
-    if await staff.is_staff(update, context):
-        await staff.handle_staff_text(update, context)
-    elif not await initiative.answer_postcode(update, context):  # else the assistant
+    """Typed text in a private chat: staff get the staff loop (one staff look-up), a reply to the postcode
+    question of an initiative counts the support, everyone else gets the assistant."""
+    if not await staff.handle_staff_text(update, context) and not await initiative.answer_postcode(update, context):
         await resident.forward_text(update, context)
 
 

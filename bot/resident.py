@@ -17,7 +17,6 @@ flowchart TD
 
 from __future__ import annotations
 
-from datetime import timedelta
 from html import escape
 from typing import Any
 
@@ -25,12 +24,12 @@ from sqlalchemy.orm import Session
 from telegram import Message, Update, User
 from telegram.ext import ContextTypes
 
+from bot import staff
 from bot.callbacks import answer_quietly
 from bot.initiative import open_share_link
-from bot.menu import set_menu
 from bot.runtime import runtime
 from wijkbot import purposes
-from wijkbot.commands import RESIDENT_COMMANDS, commands_for
+from wijkbot.commands import RESIDENT_COMMANDS
 from wijkbot.initiatives import add_realised_photo, parse_share
 from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.municipalities import Registry
@@ -39,7 +38,6 @@ from wijkbot.payloads import Buttons
 from wijkbot.privacy import privacy_statement
 from wijkbot.reach import LinkError, accept_link, open_link, parse_link
 from wijkbot.residents import get_or_create_resident, set_outreach
-from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.text_budget import page_buttons
 
 UNKNOWN_COMMAND = (
@@ -117,8 +115,9 @@ def button_payload(session: Session, *, data: str, chat_id: int) -> str | None:
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/start: a staff invite code binds the account; a wijk link sets the resident's wijk and, after the
-    greeting, offers outreach in one tap; otherwise the assistant greets the resident."""
+    """/start: a staff invite code binds the account (bot.staff.accept_staff_invite); a wijk link sets the
+    resident's wijk and, after the greeting, offers outreach in one tap; otherwise the assistant greets the
+    resident."""
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return
@@ -126,27 +125,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     offer: tuple[str, Buttons | None] | None = None
     if context.args:
         code = context.args[0]
-        now, valid_for = rt.clock(), timedelta(days=rt.services.settings.staff_invite_days)
-        member = await rt.db(
-            lambda s: accept_invite(
-                s, code=code, telegram_id=user.id, name=user.full_name, now=now, valid_for=valid_for
-            )
-        )
-        if member is not None:
-            await set_menu(context.bot, chat.id, commands_for(member))  # /inbox, /peiling as the role allows
-            await rt.say(
-                chat.id,
-                purposes.command_answer(update.update_id),
-                f"Welkom, {member.name}! Je bent nu aangemeld als {member.role} voor "
-                f"{', '.join(member.area_codes)}. Nieuwe meldingen en ideeën uit je gebied komen hier "
-                "binnen. /inbox toont wat openstaat.",
-            )
-            return
-        staff = await rt.db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id))
-        if staff is not None:
-            await rt.say(
-                chat.id, purposes.command_answer(update.update_id), "Je bent al aangemeld. /inbox toont wat openstaat."
-            )
+        if await staff.accept_staff_invite(update, context, code=code):
             return
         if parse_share(code) is not None:  # an initiative's share link: its card, after the greeting
             offer = await rt.db(lambda s: open_share_link(s, context, code=parse_share(code) or ""))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +16,7 @@ from bot.processor import ChatLocks
 from bot.rasa_client import RasaClient
 from bot.sender import OutboxSender
 from db.models import utcnow
-from db.session import transaction
+from db.session import in_thread
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Buttons
 from wijkbot.purposes import Purpose
@@ -39,12 +38,7 @@ class Runtime:
 
     async def db(self, work: Callable[[Session], T]) -> T:
         """Run one transaction in a worker thread, so the event loop never waits on the database."""
-
-        def run() -> T:
-            with transaction(self.services.sessions) as session:
-                return work(session)
-
-        return await asyncio.to_thread(run)
+        return await in_thread(self.services.sessions, work)
 
     async def say(
         self,

@@ -26,12 +26,13 @@ from collections import defaultdict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
 from db.models import utcnow
-from db.session import transaction
+from db.session import in_thread
 from wijkbot.delivery import (
     IDEMPOTENT_METHODS,
     MAX_TRANSIENT_ATTEMPTS,
@@ -211,7 +212,7 @@ class OutboxSender:
 
     async def claim(self) -> list[Outgoing]:
         """Claim one batch of due rows (they are this sender's until sent, or taken over when stale)."""
-        return await asyncio.to_thread(self._claim)
+        return await in_thread(self.services.sessions, self._claim)
 
     async def send(self, rows: list[Outgoing]) -> int:
         """Send claimed rows, each chat in order; returns how many rows were handled."""
@@ -229,50 +230,48 @@ class OutboxSender:
                     if held_until is not None:
                         # keep this chat's order: the rest waits as long as the message before it
                         rest = messages[position + 1 :]
-                        await asyncio.to_thread(self._release, rest, held_until)
+                        await in_thread(self.services.sessions, partial(self._release, rest, held_until))
                         return
 
         await asyncio.gather(*(send_chat(messages) for messages in by_chat.values()))
         return len(rows)
 
-    def _claim(self) -> list[Outgoing]:
+    def _claim(self, session: Session) -> list[Outgoing]:
         now = self.clock()
-        with transaction(self.services.sessions) as session:
-            rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
-            for screen in self.claim_filters:
-                rows = screen(session, rows, now)
-            claimed = []
-            for r in rows:
-                try:
-                    payload = prepare(session, r)
-                except UnreadablePayload as exc:
-                    log.error("outbox row %s cannot be read: %s", r.id, exc)
-                    record_failure(session, row_id=r.id, token=r.claim_token or "", error=str(exc), now=now)
-                    continue
-                token, maybe_sent = r.claim_token or "", r.send_started_at is not None
-                claimed.append(Outgoing(r.id, r.recipient_chat_id, payload, r.attempts, token, maybe_sent))
-            return claimed
+        rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
+        for screen in self.claim_filters:
+            rows = screen(session, rows, now)
+        claimed = []
+        for r in rows:
+            try:
+                payload = prepare(session, r)
+            except UnreadablePayload as exc:
+                log.error("outbox row %s cannot be read: %s", r.id, exc)
+                record_failure(session, row_id=r.id, token=r.claim_token or "", error=str(exc), now=now)
+                continue
+            token, maybe_sent = r.claim_token or "", r.send_started_at is not None
+            claimed.append(Outgoing(r.id, r.recipient_chat_id, payload, r.attempts, token, maybe_sent))
+        return claimed
 
-    def _release(self, messages: list[Outgoing], until: datetime) -> None:
-        with transaction(self.services.sessions) as session:
-            for message in messages:
-                postpone(session, row_id=message.id, token=message.token, until=until, count_attempt=False)
+    def _release(self, messages: list[Outgoing], until: datetime, session: Session) -> None:
+        for message in messages:
+            postpone(session, row_id=message.id, token=message.token, until=until, count_attempt=False)
 
-    def _record(self, work: Callable[[Session], datetime | None]) -> datetime | None:
-        with transaction(self.services.sessions) as session:
-            return work(session)
+    async def _record(self, work: Callable[[Session], datetime | None]) -> datetime | None:
+        return await in_thread(self.services.sessions, work)
 
-    def _begin(self, message: Outgoing) -> bool:
+    async def _begin(self, message: Outgoing) -> bool:
         now = self.clock()
-        with transaction(self.services.sessions) as session:
-            return begin_send(session, row_id=message.id, token=message.token, now=now)
+        return await in_thread(
+            self.services.sessions, lambda s: begin_send(s, row_id=message.id, token=message.token, now=now)
+        )
 
     async def _send_one(self, message: Outgoing) -> datetime | None:
         """Send one row and record the result; a time when the rest of this chat must wait until then."""
         if message.maybe_sent and message.method not in IDEMPOTENT_METHODS:
             # an earlier sender started this call and stopped before it recorded the result
             log.warning("outbox row %s may have been sent by a sender that stopped; not sent again now", message.id)
-            return await asyncio.to_thread(self._record, self._uncertain(message, "the sender stopped during the send"))
+            return await self._record(self._uncertain(message, "the sender stopped during the send"))
         if not await self._hold_claim(message):
             return None
         record: Callable[[Session], datetime | None]
@@ -282,18 +281,18 @@ class OutboxSender:
             record = self._on_error(message, exc)
         else:
             record = self._on_sent(message, result if isinstance(result, Delivery) else Delivery(result))
-        return await asyncio.to_thread(self._record, record)
+        return await self._record(record)
 
     async def _hold_claim(self, message: Outgoing) -> bool:
         """Check and renew the claim before the rate limiter (so no database call comes between a grant and its
         send), and once more when the limiter held it long (a 429 pause): by then another sender may have taken
         the row over. False: not this sender's to send."""
         began = self.clock()
-        if not await asyncio.to_thread(self._begin, message):
+        if not await self._begin(message):
             log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
             return False
         await self.limiter.acquire(message.chat_id)
-        if self.clock() - began > RENEW_AFTER and not await asyncio.to_thread(self._begin, message):
+        if self.clock() - began > RENEW_AFTER and not await self._begin(message):
             log.warning("outbox row %s was taken over while it waited; not sent here", message.id)
             return False
         return True

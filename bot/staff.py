@@ -25,16 +25,18 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
+from bot.menu import set_menu
 from bot.runtime import runtime
 from db import models
 from wijkbot import purposes
-from wijkbot.initiatives import InitiativeError, decide_typed
+from wijkbot.commands import commands_for
+from wijkbot.initiatives import decide_typed
 from wijkbot.outbox import enqueue, find_by_telegram_message
 from wijkbot.payloads import Buttons
 from wijkbot.reach import LinkError, queue_wijk_links
 from wijkbot.rights import Action, NotAllowed
 from wijkbot.services import Services
-from wijkbot.staff import find_staff_by_telegram_id
+from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.staff_loop import (
     OUTCOMES,
     awaiting_of,
@@ -57,13 +59,6 @@ STAFF_HELP = (
     "Antwoorden: reageer (reply) op het bericht van een item, of druk op Beantwoorden. /inbox toont "
     "wat openstaat; /web geeft een inloglink voor de werkplek in je browser."
 )
-
-
-async def is_staff(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    user = update.effective_user
-    if user is None:
-        return False
-    return await runtime(context).db(lambda s: find_staff_by_telegram_id(s, telegram_id=user.id) is not None)
 
 
 @dataclass(frozen=True)
@@ -197,11 +192,12 @@ def _plain(text: str) -> str:
     return plain_text(text)
 
 
-async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help."""
+async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help. False, and
+    nothing done, when the sender is not staff (found in the same transaction: one look-up per text)."""
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or user is None or chat is None or message.text is None:
-        return
+        return False
     rt = runtime(context)
     registry = rt.services.registry
     text = message.text.strip()
@@ -209,10 +205,10 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     now = rt.clock()
     valid_for = timedelta(minutes=rt.services.settings.staff_awaiting_minutes)
 
-    def act(session: Session) -> str | tuple[str, Buttons | None]:
+    def act(session: Session) -> str | tuple[str, Buttons | None] | None:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
-            raise NotAllowed("Alleen medewerkers kunnen dit.")
+            return None
         if replied_to is not None:
             row = find_by_telegram_message(session, chat_id=chat.id, message_id=replied_to)
             if row is not None and row.item_id is not None:
@@ -227,21 +223,20 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         if awaiting.action == "reply":
             return reply(session, registry, staff=staff, item_id=awaiting.item_id, text=text, now=now).message
         if awaiting.action in ("grant", "reject"):  # an initiative's amount or reason (bot/initiative.py)
-            try:
-                return decide_typed(
-                    session, registry, staff=staff, action=awaiting.action, item_id=awaiting.item_id, text=text, now=now
-                )
-            except InitiativeError as exc:
-                set_awaiting(staff, action=awaiting.action, item_id=awaiting.item_id, now=now)  # type it again
-                return escape(str(exc))
+            return decide_typed(
+                session, registry, staff=staff, action=awaiting.action, item_id=awaiting.item_id, text=text, now=now
+            )
         return close(session, staff=staff, item_id=awaiting.item_id, outcome=text, now=now).message
 
     try:
         answer = await rt.db(act)
     except NotAllowed as exc:
         answer = escape(str(exc))
+    if answer is None:
+        return False
     said, buttons = answer if isinstance(answer, tuple) else (answer, None)
     await rt.say(chat.id, purposes.staff_answer(update.update_id), said, buttons)
+    return True
 
 
 async def show_inbox(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -345,3 +340,36 @@ async def send_wijk_links(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if refused is not None:
         await rt.say(chat.id, purposes.command_answer(update.update_id), refused)
     rt.sender.wake()
+
+
+async def accept_staff_invite(update: Update, context: ContextTypes.DEFAULT_TYPE, *, code: str) -> bool:
+    """/start <code>: a valid staff invite binds this Telegram account (wijkbot.staff.accept_invite), sets the
+    staff command menu and welcomes them; someone already staff is told so. True when the /start was staff's
+    (nothing more to do), False when it is a resident's (the code may be a wijk link)."""
+    chat, user = update.effective_chat, update.effective_user
+    if chat is None or user is None:
+        return False
+    rt = runtime(context)
+    now, valid_for = rt.clock(), timedelta(days=rt.services.settings.staff_invite_days)
+
+    def act(session: Session) -> tuple[models.StaffMember | None, bool]:
+        member = accept_invite(
+            session, code=code, telegram_id=user.id, name=user.full_name, now=now, valid_for=valid_for
+        )
+        if member is not None:
+            return member, True
+        return find_staff_by_telegram_id(session, telegram_id=user.id), False
+
+    member, accepted = await rt.db(act)
+    if member is None:
+        return False
+    if accepted:
+        await set_menu(context.bot, chat.id, commands_for(member))  # /inbox, /peiling as the role allows
+        text = (
+            f"Welkom, {member.name}! Je bent nu aangemeld als {member.role} voor {', '.join(member.area_codes)}. "
+            "Nieuwe meldingen en ideeën uit je gebied komen hier binnen. /inbox toont wat openstaat."
+        )
+    else:
+        text = "Je bent al aangemeld. /inbox toont wat openstaat."
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+    return True

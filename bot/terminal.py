@@ -11,7 +11,7 @@ from typing import Any, TextIO
 from bot.conversation import Conversation
 from bot.rasa_client import RasaClient
 from bot.sender import OutboxSender, Outgoing, RateLimiter
-from db.session import transaction
+from db.session import in_thread
 from wijkbot.inbound import record_update
 from wijkbot.payloads import Poll, Text
 from wijkbot.services import Services, open_services
@@ -30,12 +30,11 @@ class TerminalTransport:
         self.buttons: list[dict[str, str]] = []
         self._ids = itertools.count(1)
 
-    def _staff_name(self, chat_id: int) -> str | None:
+    async def _staff_name(self, chat_id: int) -> str | None:
         from wijkbot.staff import find_staff_by_telegram_id
 
-        with transaction(self.services.sessions) as session:
-            member = find_staff_by_telegram_id(session, telegram_id=chat_id)
-            return f"{member.name} ({member.role})" if member else None
+        member = await in_thread(self.services.sessions, lambda s: find_staff_by_telegram_id(s, telegram_id=chat_id))
+        return f"{member.name} ({member.role})" if member else None
 
     async def send(self, message: Outgoing) -> int | None:
         payload = message.payload
@@ -47,7 +46,7 @@ class TerminalTransport:
             for number, button in enumerate(self.buttons, start=1):
                 print(f"   [{number}] {button['title']}", file=self.out)
         else:
-            who = await asyncio.to_thread(self._staff_name, message.chat_id) or f"chat {message.chat_id}"
+            who = await self._staff_name(message.chat_id) or f"chat {message.chat_id}"
             print(f"\n  ── to staff: {who} ──\n  " + text.replace("\n", "\n  "), file=self.out)
         print("jij> ", end="", file=self.out, flush=True)
         return next(self._ids)
@@ -104,13 +103,12 @@ async def show_due(sender: OutboxSender) -> None:
 async def say(conversation: Conversation, services: Services, update_id: int, text: str, meta: dict[str, Any]) -> None:
     """Store the line like an inbound update, then take the turn."""
 
-    def store() -> None:
-        with transaction(services.sessions) as session:
-            record_update(
-                session, update_id=update_id, chat_id=TERMINAL_RESIDENT, kind="terminal", payload={"text": text}
-            )
-
-    await asyncio.to_thread(store)
+    await in_thread(
+        services.sessions,
+        lambda s: record_update(
+            s, update_id=update_id, chat_id=TERMINAL_RESIDENT, kind="terminal", payload={"text": text}
+        ),
+    )
     await conversation.submit(
         update_id=update_id, chat_id=TERMINAL_RESIDENT, user_id=TERMINAL_RESIDENT, text=text, meta=meta
     )

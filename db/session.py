@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
@@ -58,3 +59,18 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
     """One unit of work: commit on success, roll back on any error."""
     with factory() as session, session.begin():
         yield session
+
+
+T = TypeVar("T")
+
+
+async def in_thread(factory: sessionmaker[Session], work: Callable[[Session], T]) -> T:
+    """`work(session)` in one transaction (as `transaction`) in a worker thread, so an event loop never waits on
+    the database: the one way the bot's async code reaches it (bot.runtime.Runtime.db, the conversation, the
+    sender, the terminal chat)."""
+
+    def run() -> T:
+        with transaction(factory) as session:
+            return work(session)
+
+    return await asyncio.to_thread(run)

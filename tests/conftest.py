@@ -13,13 +13,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from db import models
 from db.session import transaction
 from wijkbot.municipalities import Registry, load_registry
-from wijkbot.residents import get_or_create_resident
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
-from wijkbot.staff import add_staff
 
 pytest_plugins = ["tests.stack"]
 
@@ -101,31 +98,3 @@ def services(settings: Settings) -> Iterator[Services]:
 def session(services: Services) -> Iterator[Session]:
     with transaction(services.sessions) as s:
         yield s
-
-
-# --- factories ------------------------------------------------------------------------------------
-
-_ids = iter(range(10_000_000, 99_999_999))
-
-
-def make_staff(
-    session: Session,
-    registry: Registry,
-    *,
-    areas: list[str],
-    role: str = "wijkmakelaar",
-    name: str = "Sanne",
-    telegram_id: int | None = None,
-) -> models.StaffMember:
-    return add_staff(
-        session,
-        registry,
-        name=name,
-        role=role,
-        area_codes=areas,
-        telegram_id=telegram_id if telegram_id is not None else next(_ids),
-    )
-
-
-def make_resident(session: Session, *, first_name: str = "Anna", telegram_id: int | None = None) -> models.Resident:
-    return get_or_create_resident(session, telegram_id=telegram_id or next(_ids), first_name=first_name)

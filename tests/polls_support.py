@@ -12,7 +12,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from db import models
-from tests.conftest import make_resident
+from tests.factories import make_resident
 from wijkbot.outreach import Policy
 from wijkbot.residents import set_outreach
 

@@ -134,6 +134,31 @@ def test_the_telegram_and_web_edges_hold_no_sql(package: str) -> None:
     assert problems == {}, "move these into typed functions in wijkbot/ (keyword-only, a Session parameter)"
 
 
+DEVELOPMENT_ONLY = {"tests", "bench", "devtools"}  # what the tests and the bench run on, never shipped
+
+
+def imports_of(tree: ast.AST, roots: set[str]) -> list[str]:
+    """The imports of `tree` from packages whose top name is in `roots`."""
+    return [f"line {line}: {module}" for line, module, _ in imported_modules(tree) if module.split(".")[0] in roots]
+
+
+@pytest.mark.parametrize("package", ["wijkbot", "db", "bot", "actions", "web"])
+def test_the_product_imports_nothing_made_for_development(package: str) -> None:
+    files = python_files(package)
+    assert files, f"no Python files under {package}/"
+    found = {str(p.relative_to(ROOT)): hits for p in files if (hits := imports_of(parse(p), DEVELOPMENT_ONLY))}
+    assert found == {}
+
+
+@pytest.mark.parametrize(("package", "foreign"), [("bench", {"tests"}), ("devtools", {"tests", "bench"})])
+def test_the_bench_and_the_devtools_stand_without_the_tests(package: str, foreign: set[str]) -> None:
+    """bench/ runs without tests/ (what both need lives in devtools/), and devtools/ needs neither."""
+    files = python_files(package)
+    assert files, f"no Python files under {package}/"
+    found = {str(p.relative_to(ROOT)): hits for p in files if (hits := imports_of(parse(p), foreign))}
+    assert found == {}
+
+
 def test_the_sender_walks_the_send_hooks_instead_of_importing_what_they_do() -> None:
     """Polls, media and outreach reach the sender only through wijkbot.send_hooks' two lists."""
     imported = {module for _, module, _ in imported_modules(parse(ROOT / "bot" / "sender.py"))}
@@ -155,6 +180,12 @@ def test_the_sender_walks_the_send_hooks_instead_of_importing_what_they_do() -> 
 )
 def test_a_telegram_or_rasa_import_is_found_wherever_it_stands(source: str) -> None:
     assert foreign_imports(ast.parse(source))
+
+
+def test_an_import_from_the_tests_is_found_inside_a_function() -> None:
+    tree = ast.parse("def f():\n    from tests.bot.harness import running_bot\n")
+    assert imports_of(tree, {"tests"}) == ["line 2: tests.bot.harness"]
+    assert imports_of(ast.parse("import testsuite\nfrom devtools.settings import bot_settings\n"), {"tests"}) == []
 
 
 def test_telegram_named_in_a_string_or_comment_is_not_an_import() -> None:

@@ -1103,18 +1103,24 @@ def decide_typed(
     now: datetime | None = None,
 ) -> tuple[str, Buttons | None]:
     """A decider's typed amount (after Toekennen) or reason (after Past niet): the decision, and what to tell
-    them with the next stage's button."""
+    them with the next stage's button. A wrong amount (or a grant the budget cannot carry) is explained and
+    the decider may type it again."""
+    from wijkbot.staff_loop import set_awaiting
+
     if action not in ("grant", "reject"):
         raise InitiativeError(f"nothing typed is awaited for {action!r}")
-    amount = parse_amount(text) if action == "grant" else None
-    done = decide(
-        session,
-        registry,
-        staff=staff,
-        item_id=item_id,
-        decision=action,
-        amount=amount,
-        reason=text if action == "reject" else None,
-        now=now,
-    )
+    try:
+        done = decide(
+            session,
+            registry,
+            staff=staff,
+            item_id=item_id,
+            decision=action,
+            amount=parse_amount(text) if action == "grant" else None,
+            reason=text if action == "reject" else None,
+            now=now,
+        )
+    except InitiativeError as exc:
+        set_awaiting(staff, action=action, item_id=item_id, now=now)  # type it again
+        return escape(str(exc)), None
     return done.message, stage_buttons(done.item, _municipality(registry, done.item))

@@ -9,7 +9,7 @@ from actions.idea_form import ValidateIdeaForm
 from actions.report_form import ValidateReportForm
 from db.session import transaction
 from tests.actions.support import SENDER, form_turn, latest, run, slot_events, texts, tracker
-from tests.conftest import make_resident
+from tests.factories import make_resident
 from wijkbot.residents import set_home_area
 from wijkbot.services import Services
 

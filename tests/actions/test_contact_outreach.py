@@ -9,7 +9,7 @@ from actions.outreach import ActionSubscribe, ActionUnsubscribe
 from db import models
 from db.session import transaction
 from tests.actions.support import SENDER, run, texts, tracker
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.services import Services
 
 

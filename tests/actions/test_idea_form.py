@@ -13,7 +13,7 @@ from actions.idea_form import (
 )
 from db.session import transaction
 from tests.actions.support import form_turn, latest, run, slot_events, texts, tracker
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.services import Services
 
 START_CLEARED = [

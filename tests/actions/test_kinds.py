@@ -17,7 +17,7 @@ from actions.question_form import ValidateQuestionForm
 from actions.report_form import ActionStartReport, ValidateReportForm
 from db.session import transaction
 from tests.actions.support import form_turn, latest, run, slot_events, texts, tracker, user_event
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.services import Services
 
 KIND_BUTTONS = [
@@ -213,7 +213,7 @@ async def test_choosing_the_report_ends_the_idea_form_and_the_report_form_takes_
         SlotSet("kind", "report"),
         SlotSet("pending_text", LAMP),
         SlotSet("pending_where", "WK082800"),
-        SlotSet("requested_slot", None),  # the form ends; dialogue/rules.yml starts the report form
+        SlotSet("requested_slot", None),  # the form ends; dialogue/idea_form_rules.yml starts the report form
     ]
     assert messages == []
 

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from actions.realised import ActionRealised
 from db.session import transaction
 from tests.actions.support import SENDER, run, texts, tracker
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.initiatives import decide, start_initiative, support
 from wijkbot.items import file_item
 from wijkbot.residents import set_home_area

@@ -5,7 +5,7 @@ from __future__ import annotations
 from actions.status import ActionStatus
 from db.session import transaction
 from tests.actions.support import SENDER, run, texts, tracker
-from tests.conftest import make_resident
+from tests.factories import make_resident
 from wijkbot.items import file_item
 from wijkbot.services import Services
 

@@ -13,7 +13,7 @@ from actions.submit import ActionSubmitIdea, ActionSubmitQuestion, ActionSubmitR
 from db import models
 from db.session import transaction
 from tests.actions.support import SENDER, latest, run, texts, tracker, user_event
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.services import Services
 
 IDEA_CLEARED = [

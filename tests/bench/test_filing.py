@@ -7,7 +7,7 @@ from collections import Counter
 from sqlalchemy.orm import Session
 
 from bench.filing import items_and_notices, tally
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
 from wijkbot.services import Services
 

@@ -11,8 +11,9 @@ from typing import Any
 import pytest
 from telegram.ext import Application
 
-from tests.bot.harness import bot_settings, running_bot
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot
 from tests.stack import Stack, next_update_base
 
 

@@ -15,7 +15,7 @@ from bot.main import build_application
 from bot.runtime import RUNTIME_KEY, Runtime
 from db import models
 from db.session import transaction
-from tests.fakes.telegram_api import FakeTelegramServer
+from devtools.fake_telegram import FakeTelegramServer
 from wijkbot.settings import Settings
 
 
@@ -23,28 +23,6 @@ def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         return int(probe.getsockname()[1])
-
-
-def bot_settings(
-    telegram: FakeTelegramServer,
-    *,
-    database_url: str,
-    rasa_url: str = "http://127.0.0.1:9",
-    tracker_db: str | None = None,
-    **extra: Any,
-) -> Settings:
-    values: dict[str, Any] = {
-        "telegram_bot_token": telegram.token,
-        "telegram_base_url": telegram.base_url,
-        "telegram_base_file_url": telegram.base_file_url,
-        "database_url": database_url,
-        "rasa_url": rasa_url,
-        "rasa_timeout_seconds": 10.0,
-        **extra,
-    }
-    if tracker_db is not None:
-        values["rasa_tracker_db"] = tracker_db
-    return Settings(_env_file=None, **values)
 
 
 @asynccontextmanager

@@ -11,10 +11,10 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_resident, make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram, utf16_len
-from wijkbot.items import file_item
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram, utf16_len
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_item, make_resident, make_staff
 from wijkbot.services import Services
 from wijkbot.staff_loop import reply, set_awaiting
 
@@ -47,10 +47,9 @@ def _refused(telegram: FakeTelegramServer) -> list[Any]:
 def _file(services: Services, resident: models.Resident, text: str) -> int:
     with transaction(services.sessions) as session:
         resident = session.merge(resident)
-        filed = file_item(
-            session, services.registry, services.rules, resident=resident, kind="idea", area_code=DORST, text=text
-        )
-        return filed.item.id
+        return make_item(
+            session, services.registry, resident=resident, area_code=DORST, text=text, rules=services.rules
+        ).id
 
 
 async def test_a_long_relayed_resident_answer_reaches_the_staff_member_whole(

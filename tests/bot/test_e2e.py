@@ -11,9 +11,9 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
+from devtools.fake_telegram import FakeTelegramServer
 from tests.bot.harness import Chat, runtime_of
-from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer
+from tests.factories import make_staff
 from tests.stack import Stack
 
 pytestmark = pytest.mark.rasa

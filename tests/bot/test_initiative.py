@@ -13,10 +13,11 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
+from devtools.fake_telegram import FakeTelegramServer
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
 from tests.bot.test_reach import GreetingRasa, buttons
-from tests.conftest import make_resident, make_staff
-from tests.fakes.telegram_api import FakeTelegramServer
+from tests.factories import make_resident, make_staff
 from wijkbot.initiatives import decide, start_initiative, support
 from wijkbot.items import file_item
 

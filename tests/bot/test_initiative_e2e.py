@@ -17,10 +17,10 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
+from devtools.fake_telegram import FakeTelegramServer
 from tests.bot.harness import Chat, runtime_of
 from tests.bot.test_e2e import finish_idea, share_idea_until_summary
-from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer
+from tests.factories import make_staff
 from tests.stack import Stack
 from wijkbot.initiatives import BUDGET_ZONE, budgets
 from wijkbot.municipalities import Budget, Registry

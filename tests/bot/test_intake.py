@@ -21,9 +21,10 @@ from bot.rasa_client import RasaReply
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_resident, make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_resident, make_staff
 from wijkbot.inbound import mark_retry, record_update
 from wijkbot.items import file_item
 from wijkbot.pending import (

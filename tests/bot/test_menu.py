@@ -11,9 +11,10 @@ from telegram.ext import CommandHandler
 from bot.main import build_application
 from bot.menu import register_menus
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_staff
 from wijkbot.commands import RESIDENT_COMMANDS, STAFF_COMMANDS
 from wijkbot.staff import deactivate_staff, invite_staff
 

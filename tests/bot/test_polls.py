@@ -25,9 +25,10 @@ from bot.telegram_transport import TelegramTransport
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_staff
 from tests.polls_support import DEN_HOUT, DORST, NOW, POLICY, SLOTJES, ZONE, make_subscriber, ticking_from
 from wijkbot.outreach import Policy, enqueue_checkin
 from wijkbot.polls import broadcast_poll, close_due_polls, create_poll, open_due_polls, poll_results

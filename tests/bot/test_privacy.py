@@ -12,9 +12,10 @@ from telegram.ext import Application
 from bot.rasa_client import RasaReply
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_resident
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_resident
 from wijkbot.residents import find_resident, set_home_area
 
 App = Application[Any, Any, Any, Any, Any, Any]

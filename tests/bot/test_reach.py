@@ -19,9 +19,10 @@ from typer.testing import CliRunner
 from bot.rasa_client import RasaReply
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer  # the `telegram` fixture: tests/bot/conftest.py
+from devtools.fake_telegram import FakeTelegramServer  # the `telegram` fixture: tests/bot/conftest.py
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_staff
 from wijkbot import cli
 from wijkbot.settings import get_settings
 

@@ -10,8 +10,8 @@ from telegram.ext import Application
 
 from db import models
 from db.session import transaction
+from devtools.fake_telegram import FakeTelegramServer
 from tests.bot.harness import Chat, runtime_of
-from tests.fakes.telegram_api import FakeTelegramServer
 from wijkbot.reach import reach
 
 pytestmark = pytest.mark.rasa

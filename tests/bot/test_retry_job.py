@@ -19,7 +19,7 @@ from bot.sender import OutboxSender
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.inbound import record_update
 from wijkbot.pending import MAX_ERRORS, OPERATOR_ALERT, RESIDENT_NOTICE
 from wijkbot.services import Services

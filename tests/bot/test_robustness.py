@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from telegram.ext import Application
 
-from tests.fakes.telegram_api import FakeTelegramServer, parse_html
+from devtools.fake_telegram import FakeTelegramServer, parse_html
 
 pytestmark = pytest.mark.rasa
 App = Application[Any, Any, Any, Any, Any, Any]

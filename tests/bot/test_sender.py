@@ -16,8 +16,8 @@ from bot.telegram_transport import TelegramTransport
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.conftest import make_resident, make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, fast_request, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, fast_request, start_fake_telegram
+from tests.factories import make_resident, make_staff
 from wijkbot.delivery import MAYBE_DELIVERED_AFTER
 from wijkbot.outbox import begin_send, claim_due, enqueue
 from wijkbot.payloads import Edit

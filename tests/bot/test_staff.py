@@ -12,10 +12,10 @@ from telegram.ext import Application
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.bot.harness import bot_settings, running_bot, runtime_of
-from tests.conftest import make_resident, make_staff
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
-from wijkbot.items import file_item
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import running_bot, runtime_of
+from tests.factories import make_item, make_resident, make_staff
 from wijkbot.services import Services
 
 App = Application[Any, Any, Any, Any, Any, Any]
@@ -37,9 +37,9 @@ async def app(telegram: FakeTelegramServer, sqlite_url: str) -> AsyncIterator[Ap
 def _file(services: Services, resident: models.Resident, kind: str, text: str, area: str = RUWAARD) -> int:
     with transaction(services.sessions) as session:
         resident = session.merge(resident)
-        return file_item(
-            session, services.registry, services.rules, resident=resident, kind=kind, area_code=area, text=text
-        ).item.id
+        return make_item(
+            session, services.registry, resident=resident, kind=kind, area_code=area, text=text, rules=services.rules
+        ).id
 
 
 async def test_a_council_member_s_inbox_lists_only_the_ideas_sent_to_them(
@@ -108,3 +108,26 @@ async def test_a_text_typed_long_after_beantwoorden_is_not_sent_to_the_resident(
     telegram.push_text(2201, "Ja hoor, ga je gang")
     [answer] = await telegram.wait_for_messages_async(2203, count=1, timeout=10)
     assert "Ja hoor, ga je gang" in answer["text"]
+
+
+async def test_a_private_text_looks_the_sender_up_as_staff_once(
+    app: App, telegram: FakeTelegramServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """route_private_text asks once whether the sender is staff, in the transaction that handles the text."""
+    import bot.staff
+
+    services = runtime_of(app).services
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082613"], telegram_id=2301, name="Sanne")
+    looked_up: list[int] = []
+    real = bot.staff.find_staff_by_telegram_id
+
+    def counting(session: Any, *, telegram_id: int) -> models.StaffMember | None:
+        looked_up.append(telegram_id)
+        return real(session, telegram_id=telegram_id)
+
+    monkeypatch.setattr(bot.staff, "find_staff_by_telegram_id", counting)
+    telegram.push_text(2301, "hallo")
+    [help_text] = await telegram.wait_for_messages_async(2301, count=1, timeout=10)
+    assert "/inbox" in help_text["text"]
+    assert looked_up == [2301]

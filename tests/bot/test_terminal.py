@@ -7,7 +7,7 @@ import io
 import pytest
 
 from bot.terminal import run_terminal_chat
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from tests.stack import Stack
 from wijkbot.settings import Settings
 

@@ -10,7 +10,7 @@ from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
 from db import models
 from db.session import transaction
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from wijkbot import purposes
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Edit, Poll

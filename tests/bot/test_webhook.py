@@ -9,8 +9,9 @@ from sqlalchemy import func, select
 
 from db import models
 from db.session import transaction
-from tests.bot.harness import bot_settings, free_port, running_bot, runtime_of
-from tests.fakes.telegram_api import FakeTelegramServer, post_update_async, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, post_update_async, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import free_port, running_bot, runtime_of
 
 SECRET = "s3cr3t-token_for-tests"
 

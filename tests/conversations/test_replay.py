@@ -13,7 +13,7 @@ from sqlalchemy import select
 
 from db import models
 from db.session import transaction
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from tests.stack import Stack, telegram_metadata
 
 pytestmark = pytest.mark.rasa

@@ -20,12 +20,13 @@ from telegram.ext import Application
 
 from db import models
 from db.models import utcnow
-from tests.bot.harness import bot_settings, free_port, running_bot, runtime_of
-from tests.fakes.telegram_api import FakeTelegramServer, start_fake_telegram
+from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
+from devtools.settings import bot_settings
+from tests.bot.harness import free_port, running_bot, runtime_of
+from tests.factories import make_item
 from tests.stack import next_update_base
 from web.app import create_app
 from web.server import WebServer
-from wijkbot.items import file_item
 from wijkbot.services import Services
 from wijkbot.settings import Settings
 
@@ -47,16 +48,9 @@ def file_in_den_hout(
     session: Session, services: Services, resident: models.Resident, kind: str, text: str, **details: str
 ) -> models.Item:
     """A resident's item in Den Hout (WK082611), routed and notified as the action server files it."""
-    return file_item(
-        session,
-        services.registry,
-        services.rules,
-        resident=resident,
-        kind=kind,
-        area_code="WK082611",
-        text=text,
-        details=details,
-    ).item
+    return make_item(
+        session, services.registry, resident=resident, kind=kind, text=text, details=details, rules=services.rules
+    )
 
 
 @dataclass

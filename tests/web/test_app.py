@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from db import models
 from db.session import transaction
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_item_recipient, make_resident, make_staff
 from tests.web.conftest import Clock, file_in_den_hout
 from web.app import COOKIE, create_app
 from wijkbot.services import Services
@@ -61,7 +61,7 @@ def setup(services: Services) -> Iterator[Setup]:
         report = file_in_den_hout(session, services, resident, "report", "Losse tegel")
         idea = file_in_den_hout(session, services, resident, "idea", "Een bankje")
         if not any(r.staff_id == kees.id for r in idea.recipients):  # the routing rules' council copy
-            idea.recipients.append(models.ItemRecipient(staff_id=kees.id, reason="council"))
+            make_item_recipient(session, item=idea, staff=kees, reason="council")
         ids = {"sanne": 7001, "kees": 7002, "piet": 7003, "report": report.id, "idea": idea.id, "resident": 7100}
     clock = Clock()
     with TestClient(create_app(services, clock=clock, wake=lambda: None)) as client:

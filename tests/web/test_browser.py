@@ -12,7 +12,7 @@ from playwright.async_api import Browser, Page, expect
 from db import models
 from db.session import transaction
 from tests.bot.harness import runtime_of
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from tests.web.conftest import Workspace, axe_violations, file_in_den_hout
 
 HOSTILE = '<img src=x onerror="window.pwned=1">Losse <b>tegel</b> & kuil bij de school'

@@ -11,10 +11,10 @@ import pytest
 from playwright.async_api import Page, expect
 
 from db.session import transaction
+from devtools.fake_telegram import FakeTelegramServer
 from tests.bot.harness import Chat, free_port, runtime_of
 from tests.bot.test_e2e import finish_idea, item_of, share_idea_until_summary
-from tests.conftest import make_staff
-from tests.fakes.telegram_api import FakeTelegramServer
+from tests.factories import make_staff
 from tests.stack import Stack
 from tests.web.conftest import Clock, Workspace, axe_violations, serving, web_settings
 from tests.web.test_browser import login_link

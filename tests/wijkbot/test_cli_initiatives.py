@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from db.session import transaction
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.cli import app
 from wijkbot.initiatives import decide, start_initiative, support
 from wijkbot.items import file_item

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 
 from db import models
 from db.session import transaction
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from tests.polls_support import DEN_HOUT, SLOTJES, make_subscriber
 from wijkbot.cli import app
 from wijkbot.payloads import Ballot, Delivery, Poll

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.orm import Session
 
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.contacts import contact_details
 from wijkbot.services import Services
 

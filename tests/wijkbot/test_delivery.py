@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import models
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.delivery import (
     MAYBE_DELIVERED_AFTER,
     record_failure,

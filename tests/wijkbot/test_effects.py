@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.session import transaction
-from tests.conftest import make_resident
+from tests.factories import make_resident
 from wijkbot.effects import TurnKey, effects_of, forget_effects, run_once, update_id_from_metadata
 from wijkbot.privacy import erase_resident, expire_old_data, export_resident
 from wijkbot.services import Services

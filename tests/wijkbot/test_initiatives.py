@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import models
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from tests.polls_support import POLICY, make_subscriber
 from wijkbot.initiatives import (
     STAGES,

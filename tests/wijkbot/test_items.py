@@ -8,7 +8,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.session import transaction
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item, items_of_resident, render_notification
 from wijkbot.services import Services
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot import purposes
 from wijkbot.delivery import Uncertainty, on_uncertain
 from wijkbot.municipalities import Registry

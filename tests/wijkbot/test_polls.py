@@ -9,7 +9,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from db import models
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from tests.polls_support import (
     DEN_HOUT,
     DORST,

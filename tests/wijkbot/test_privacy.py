@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import Base, utcnow
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.inbound import record_update
 from wijkbot.items import file_item
 from wijkbot.municipalities import Registry, registry_for

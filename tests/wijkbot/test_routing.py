@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.orm import Session
 
-from tests.conftest import make_staff
+from tests.factories import make_staff
 from wijkbot.municipalities import Registry
 from wijkbot.routing import RoutingError, load_rules, parse_rules, route_item
 

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
 from wijkbot.rights import NotAllowed
 from wijkbot.services import Services

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from db.session import transaction
-from tests.conftest import make_resident, make_staff
+from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
 from wijkbot.services import Services
 from wijkbot.staff_loop import (

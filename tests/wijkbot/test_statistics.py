@@ -14,10 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import models
-from tests.conftest import make_resident, make_staff
-from wijkbot.items import file_item
+from tests.factories import make_item, make_item_event, make_staff
 from wijkbot.municipalities import Registry
-from wijkbot.routing import load_rules
 from wijkbot.statistics import as_csv, month_table, percentile, shown, statistics_for, time_table
 
 ZONE = ZoneInfo("Europe/Amsterdam")
@@ -25,26 +23,22 @@ NOV = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
 
 
 def filed(session: Session, registry: Registry, kind: str, area: str, at: datetime) -> models.Item:
-    item = file_item(
-        session, registry, load_rules(registry), resident=make_resident(session), kind=kind, area_code=area, text="x"
-    ).item
-    item.created_at = at
-    return item
+    return make_item(session, registry, kind=kind, area_code=area, text="x", created_at=at)
 
 
 def seed(session: Session, registry: Registry) -> models.StaffMember:
     sanne = make_staff(session, registry, areas=["WK082611", "WK082613"], name="Sanne")
     reports = [filed(session, registry, "report", "WK082611", NOV + timedelta(days=n)) for n in range(6)]
     for report, hours in zip(reports, (1, 2, 3, 4, 5, 10), strict=True):
-        report.events.append(models.ItemEvent(kind="staff_reply", at=report.created_at + timedelta(hours=hours)))
-        report.events.append(models.ItemEvent(kind="staff_reply", at=report.created_at + timedelta(hours=200)))
+        make_item_event(session, item=report, at=report.created_at + timedelta(hours=hours))
+        make_item_event(session, item=report, at=report.created_at + timedelta(hours=200))
     for report, hours in zip(reports, (24, 48, 72, 96, 120), strict=False):
         report.status, report.closed_at = "closed", report.created_at + timedelta(hours=hours)
     filed(session, registry, "idea", "WK082611", NOV)
     filed(session, registry, "idea", "WK082611", NOV)
     filed(session, registry, "question", "WK082611", datetime(2026, 11, 30, 23, 30, tzinfo=UTC))  # 1 Dec in NL
     elsewhere = filed(session, registry, "idea", "WK082613", NOV)
-    elsewhere.events.append(models.ItemEvent(kind="staff_reply", at=NOV + timedelta(hours=2)))
+    make_item_event(session, item=elsewhere, at=NOV + timedelta(hours=2))
     filed(session, registry, "report", "WK082601", NOV)  # not Sanne's area
     session.flush()
     return sanne

@@ -5,7 +5,7 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tests.fakes.telegram_api import parse_html
+from devtools.fake_telegram import parse_html
 from wijkbot.telegram_html import MAX_MESSAGE, plain_text, sanitize_html, split_message
 
 

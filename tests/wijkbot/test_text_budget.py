@@ -9,8 +9,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from db import models
-from tests.conftest import make_resident, make_staff
-from tests.fakes.telegram_api import parse_html, utf16_len
+from devtools.fake_telegram import parse_html, utf16_len
+from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import Queued, enqueue, enqueue_many

@@ -10,21 +10,16 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
-from tests.conftest import make_resident, make_staff
-from wijkbot.items import file_item
+from tests.factories import make_item, make_item_recipient, make_staff
 from wijkbot.municipalities import Registry
 from wijkbot.rights import NotAllowed
-from wijkbot.routing import load_rules
 from wijkbot.staff_loop import close
 from wijkbot.staff_loop import inbox as telegram_inbox
 from wijkbot.workspace import InboxFilter, add_note, inbox, item_view
 
 
 def file(session: Session, registry: Registry, kind: str, area: str, text: str) -> models.Item:
-    resident = make_resident(session)
-    return file_item(
-        session, registry, load_rules(registry), resident=resident, kind=kind, area_code=area, text=text
-    ).item
+    return make_item(session, registry, kind=kind, area_code=area, text=text)
 
 
 def test_the_open_inbox_is_telegrams_inbox_for_every_role(session: Session, registry: Registry) -> None:
@@ -39,8 +34,7 @@ def test_the_open_inbox_is_telegrams_inbox_for_every_role(session: Session, regi
         for area in ("WK082611", "WK082613", "WK082601"):
             file(session, registry, kind, area, f"{kind} in {area}")
     copied = file(session, registry, "report", "WK082611", "a report with a council copy (not for their eyes)")
-    copied.recipients.append(models.ItemRecipient(staff_id=staff[2].id, reason="council"))
-    session.flush()
+    make_item_recipient(session, item=copied, staff=staff[2], reason="council")
     done = file(session, registry, "report", "WK082611", "al afgerond")
     close(session, staff=staff[0], item_id=done.id, outcome="done")
     for member in staff:
