@@ -46,14 +46,13 @@ from wijkbot.payloads import Buttons, Photo, Text
 from wijkbot.postcodes import Status, resolve_postcode
 from wijkbot.residents import find_resident, get_or_create_resident, set_home_area
 from wijkbot.rights import NotAllowed, check_decide
-from wijkbot.workflow import State, become_initiative, is_open, move, notify_staff, record, staff_of
+from wijkbot.workflow import State, become_initiative, is_open, move, notify_staff, record, staff_label, staff_of
 
 PREFIX = "i_"
 CODE = re.compile(r"[a-z0-9]{8}")
 STAGES = ("idea", "collecting", "review", "granted", "rejected", "other_fund", "in_progress", "done")
 MAX_AMOUNT = 1_000_000
 TITLE_LENGTH = 80
-DECISIONS = ("grant", "reject", "fund", "support", "start", "done")
 BUDGET_ZONE = ZoneInfo("Europe/Amsterdam")  # budget years are Dutch calendar years
 
 
@@ -524,46 +523,128 @@ def decide(
     reason), start the work or mark it realised; recorded with who and when and told to everyone involved."""
     now = now or utcnow()
     item, initiative = load_for_decision(session, registry, staff=staff, item_id=item_id)
-    if decision not in DECISIONS:
+    step = STEPS.get(decision)
+    if step is None:
         raise InitiativeError(f"unknown decision {decision!r}")
     if not is_open(item):
         return Decided(item, f"#{item.id} is al afgehandeld ({escape(item.status)}).")
-    handlers: dict[str, Callable[..., Decided]] = {
-        "grant": _grant,
-        "support": _support_without_money,
-        "fund": _other_fund,
-        "reject": _reject,
-        "start": _start_work,
-        "done": _done,
-    }
-    return handlers[decision](
-        session, registry, staff, item, initiative, amount=amount, reason=reason, fund=fund, now=now
+    if item.status != step.source:
+        raise InitiativeError(f"#{item.id} staat op {item.status}; dit kan alleen bij {step.source.value}.")
+    values: dict[str, object] = {"title": escape(initiative.title), "staff": escape(staff.name), "id": item.id}
+    noted = None
+    if decision == "grant":
+        noted = _grant(session, registry, item, initiative, amount=amount, now=now, values=values)
+    elif decision == "fund":
+        noted = _other_fund(registry, item, initiative, fund=fund, values=values)
+    elif decision == "reject":
+        noted = _reject(initiative, reason=reason, values=values)
+    elif decision == "done":
+        item.outcome = "Gerealiseerd"
+    if step.decides:
+        initiative.decided_by_id = staff.id
+        initiative.decided_at = now
+    move(item, step.target, event=step.event, staff_id=staff.id, text=noted, now=now)
+    _tell_people(
+        session,
+        initiative,
+        item,
+        stage=step.target,
+        text=step.to_initiator.format(**values),
+        supporters_text=step.to_supporters.format(**values),
+        now=now,
     )
+    if step.decides:
+        told = f"#{item.id}: {staff_label(step.target)} door {escape(staff.name)}" + (
+            f" ({escape(noted)})" if noted else ""
+        )
+        notify_staff(session, item=item, tag=f"decided{len(item.events)}", text=told, leave_out=staff.id, now=now)
+    return Decided(item, step.to_decider.format(**values))
 
 
-def _require_stage(item: models.Item, *stages: State) -> None:
-    if item.status not in stages:
-        names = " of ".join(s.value for s in stages)
-        raise InitiativeError(f"#{item.id} staat op {item.status}; dit kan alleen bij {names}.")
+@dataclass(frozen=True)
+class Step:
+    """One decision: the stage it needs, the stage it leads to, and what each person hears ({title}, {staff},
+    {id}, and per decision {amount} {left} {year}, {fund} {purpose} {how}, {reason})."""
+
+    source: State
+    target: State
+    event: str
+    to_initiator: str
+    to_supporters: str
+    to_decider: str
+    decides: bool = True  # recorded as the decision (who, when) and told to colleagues
 
 
-def _decided_by(initiative: models.Initiative, staff: models.StaffMember, now: datetime) -> None:
-    initiative.decided_by_id = staff.id
-    initiative.decided_at = now
+STEPS: dict[str, Step] = {
+    "grant": Step(
+        State.REVIEW,
+        State.GRANTED,
+        "granted",
+        "<b>Goed nieuws!</b> Voor je buurtinitiatief «{title}» is {amount} toegekend door {staff}. Jullie horen "
+        "hier hoe het verder gaat.",
+        "<b>Goed nieuws!</b> Het buurtinitiatief «{title}» dat je steunt, krijgt {amount}.",
+        "{amount} toegekend aan #{id}. Nog {left} over in {year}.",
+    ),
+    "support": Step(
+        State.REVIEW,
+        State.IN_PROGRESS,
+        "supported_without_money",
+        "Je buurtinitiatief «{title}» kan van start: {staff} steunt het en helpt je verder (zonder geld uit het "
+        "budget).",
+        "Het buurtinitiatief «{title}» dat je steunt, gaat van start.",
+        "#{id} gaat van start, zonder geld uit het budget.",
+    ),
+    "fund": Step(
+        State.REVIEW,
+        State.OTHER_FUND,
+        "other_fund",
+        "Je buurtinitiatief «{title}» past beter bij een ander potje: <b>{fund}</b>, voor {purpose}. Zo vraag je "
+        "het aan: {how}.",
+        "Het buurtinitiatief «{title}» dat je steunt, gaat verder via {fund}.",
+        "#{id} is doorverwezen naar {fund}.",
+    ),
+    "reject": Step(
+        State.REVIEW,
+        State.REJECTED,
+        "rejected",
+        "Je buurtinitiatief «{title}» past helaas niet. {staff} legt uit waarom:\n\n{reason}",
+        "Het buurtinitiatief «{title}» dat je steunt, past helaas niet: {reason}",
+        "#{id} is afgewezen; de initiatiefnemer en wie steunden hebben de reden gekregen.",
+    ),
+    "start": Step(
+        State.GRANTED,
+        State.IN_PROGRESS,
+        "in_progress",
+        "Je buurtinitiatief «{title}» is in uitvoering. Succes!",
+        "Het buurtinitiatief «{title}» dat je steunt, is in uitvoering.",
+        "#{id} staat op in uitvoering.",
+        decides=False,
+    ),
+    "done": Step(
+        State.IN_PROGRESS,
+        State.DONE,
+        "done",
+        "<b>Gerealiseerd!</b> Je buurtinitiatief «{title}» is af. Dank je wel voor je inzet! Stuur gerust een foto "
+        "van het resultaat, dan laten we het aan de buurt zien.",
+        "<b>Gerealiseerd!</b> Het buurtinitiatief «{title}» dat je steunde, is af.",
+        "#{id} is gerealiseerd.",
+        decides=False,
+    ),
+}
+DECISIONS = tuple(STEPS)
 
 
 def _grant(
     session: Session,
     registry: Registry,
-    staff: models.StaffMember,
     item: models.Item,
     initiative: models.Initiative,
     *,
     amount: int | None,
     now: datetime,
-    **_: Any,
-) -> Decided:
-    _require_stage(item, State.REVIEW)
+    values: dict[str, object],
+) -> str:
+    """Check the amount against this year's pot and record it; InitiativeError (nothing changed) otherwise."""
     if amount is None or not 0 < amount <= MAX_AMOUNT:
         raise InitiativeError("Geef een bedrag in hele euro's, bijvoorbeeld 750.")
     year = _year(now, registry)
@@ -580,166 +661,29 @@ def _grant(
         )
     initiative.granted = amount
     initiative.budget_year = year
-    _decided_by(initiative, staff, now)
-    move(item, State.GRANTED, event="granted", staff_id=staff.id, text=euros(amount), now=now)
-    title = escape(initiative.title)
-    _tell_people(
-        session,
-        initiative,
-        item,
-        stage=State.GRANTED,
-        text=f"<b>Goed nieuws!</b> Voor je buurtinitiatief «{title}» is {euros(amount)} toegekend door "
-        f"{escape(staff.name)}. Jullie hoort hoe het verder gaat.",
-        supporters_text=f"<b>Goed nieuws!</b> Het buurtinitiatief «{title}» dat je steunt, krijgt {euros(amount)}.",
-        now=now,
-    )
-    _tell_colleagues(session, item, staff, f"#{item.id}: {euros(amount)} toegekend door {escape(staff.name)}.", now)
-    left = ledger.remaining - amount
-    return Decided(item, f"{euros(amount)} toegekend aan #{item.id}. Nog {euros(left)} over in {year}.")
-
-
-def _support_without_money(
-    session: Session,
-    registry: Registry,
-    staff: models.StaffMember,
-    item: models.Item,
-    initiative: models.Initiative,
-    *,
-    now: datetime,
-    **_: Any,
-) -> Decided:
-    _require_stage(item, State.REVIEW)
-    _decided_by(initiative, staff, now)
-    move(item, State.IN_PROGRESS, event="supported_without_money", staff_id=staff.id, now=now)
-    title = escape(initiative.title)
-    _tell_people(
-        session,
-        initiative,
-        item,
-        stage=State.IN_PROGRESS,
-        text=f"Je buurtinitiatief «{title}» kan van start: {escape(staff.name)} steunt het en helpt je verder "
-        "(zonder geld uit het budget).",
-        supporters_text=f"Het buurtinitiatief «{title}» dat je steunt, gaat van start.",
-        now=now,
-    )
-    return Decided(item, f"#{item.id} gaat van start, zonder geld uit het budget.")
+    values.update(amount=euros(amount), left=euros(ledger.remaining - amount), year=year)
+    return euros(amount)
 
 
 def _other_fund(
-    session: Session,
-    registry: Registry,
-    staff: models.StaffMember,
-    item: models.Item,
-    initiative: models.Initiative,
-    *,
-    fund: int | None,
-    now: datetime,
-    **_: Any,
-) -> Decided:
-    _require_stage(item, State.REVIEW)
+    registry: Registry, item: models.Item, initiative: models.Initiative, *, fund: int | None, values: dict[str, object]
+) -> str:
     funds: Sequence[Fund] = _municipality(registry, item).initiatives.other_funds
     if fund is None or not 0 <= fund < len(funds):
         raise InitiativeError("Kies een van de potjes.")
     chosen = funds[fund]
     initiative.fund = chosen.name[:80]
-    _decided_by(initiative, staff, now)
-    move(item, State.OTHER_FUND, event="other_fund", staff_id=staff.id, text=chosen.name, now=now)
-    title = escape(initiative.title)
-    _tell_people(
-        session,
-        initiative,
-        item,
-        stage=State.OTHER_FUND,
-        text=f"Je buurtinitiatief «{title}» past beter bij een ander potje: <b>{escape(chosen.name)}</b>, voor "
-        f"{escape(chosen.purpose)}. Zo vraag je het aan: {escape(chosen.how)}.",
-        supporters_text=f"Het buurtinitiatief «{title}» dat je steunt, gaat verder via {escape(chosen.name)}.",
-        now=now,
-    )
-    return Decided(item, f"#{item.id} is doorverwezen naar {escape(chosen.name)}.")
+    values.update(fund=escape(chosen.name), purpose=escape(chosen.purpose), how=escape(chosen.how))
+    return chosen.name
 
 
-def _reject(
-    session: Session,
-    registry: Registry,
-    staff: models.StaffMember,
-    item: models.Item,
-    initiative: models.Initiative,
-    *,
-    reason: str | None,
-    now: datetime,
-    **_: Any,
-) -> Decided:
-    _require_stage(item, State.REVIEW)
+def _reject(initiative: models.Initiative, *, reason: str | None, values: dict[str, object]) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise InitiativeError("Geef een reden: de initiatiefnemer en wie steunden krijgen die te lezen.")
     initiative.reason = reason[:2000]
-    _decided_by(initiative, staff, now)
-    move(item, State.REJECTED, event="rejected", staff_id=staff.id, text=reason, now=now)
-    title = escape(initiative.title)
-    _tell_people(
-        session,
-        initiative,
-        item,
-        stage=State.REJECTED,
-        text=f"Je buurtinitiatief «{title}» past helaas niet. {escape(staff.name)} legt uit waarom:\n\n"
-        f"{escape(reason)}",
-        supporters_text=f"Het buurtinitiatief «{title}» dat je steunt, past helaas niet: {escape(reason)}",
-        now=now,
-    )
-    return Decided(item, f"#{item.id} is afgewezen; de initiatiefnemer en wie steunden hebben de reden gekregen.")
-
-
-def _start_work(
-    session: Session,
-    registry: Registry,
-    staff: models.StaffMember,
-    item: models.Item,
-    initiative: models.Initiative,
-    *,
-    now: datetime,
-    **_: Any,
-) -> Decided:
-    _require_stage(item, State.GRANTED)
-    move(item, State.IN_PROGRESS, event="in_progress", staff_id=staff.id, now=now)
-    title = escape(initiative.title)
-    _tell_people(
-        session,
-        initiative,
-        item,
-        stage=State.IN_PROGRESS,
-        text=f"Je buurtinitiatief «{title}» is in uitvoering. Succes!",
-        supporters_text=f"Het buurtinitiatief «{title}» dat je steunt, is in uitvoering.",
-        now=now,
-    )
-    return Decided(item, f"#{item.id} staat op in uitvoering.")
-
-
-def _done(
-    session: Session,
-    registry: Registry,
-    staff: models.StaffMember,
-    item: models.Item,
-    initiative: models.Initiative,
-    *,
-    now: datetime,
-    **_: Any,
-) -> Decided:
-    _require_stage(item, State.IN_PROGRESS)
-    item.outcome = "Gerealiseerd"
-    move(item, State.DONE, event="done", staff_id=staff.id, now=now)
-    title = escape(initiative.title)
-    _tell_people(
-        session,
-        initiative,
-        item,
-        stage=State.DONE,
-        text=f"<b>Gerealiseerd!</b> Je buurtinitiatief «{title}» is af. Dank je wel voor je inzet! Stuur gerust "
-        "een foto van het resultaat, dan laten we het aan de buurt zien.",
-        supporters_text=f"<b>Gerealiseerd!</b> Het buurtinitiatief «{title}» dat je steunde, is af.",
-        now=now,
-    )
-    return Decided(item, f"#{item.id} is gerealiseerd.")
+    values["reason"] = escape(reason)
+    return reason
 
 
 def stage_buttons(item: models.Item, municipality: Municipality) -> Buttons | None:
@@ -786,10 +730,6 @@ def _tell_people(
             item_id=item.id,
             now=now,
         )
-
-
-def _tell_colleagues(session: Session, item: models.Item, staff: models.StaffMember, text: str, now: datetime) -> None:
-    notify_staff(session, item=item, tag=f"decided{len(item.events)}", text=text, leave_out=staff.id, now=now)
 
 
 def _deciding_role(municipality: Municipality) -> str:
