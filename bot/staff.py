@@ -31,6 +31,7 @@ from db import models
 from wijkbot import purposes
 from wijkbot.commands import commands_for
 from wijkbot.initiatives import decide_typed
+from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue, find_by_telegram_message
 from wijkbot.payloads import Buttons
 from wijkbot.reach import LinkError, queue_wijk_links
@@ -39,6 +40,7 @@ from wijkbot.services import Services
 from wijkbot.staff import accept_invite, find_staff_by_telegram_id
 from wijkbot.staff_loop import (
     OUTCOMES,
+    advise,
     awaiting_of,
     claim,
     close,
@@ -98,6 +100,13 @@ def _ask_reply(press: _Press) -> str:
     return "Typ je antwoord."
 
 
+def _ask_advice(press: _Press) -> str:
+    item = load_item_for(press.session, staff=press.staff, item_id=press.item_id, action=Action.ADVISE)
+    set_awaiting(press.staff, action="advise", item_id=item.id, now=press.now)
+    press.ask(f"Typ je advies over #{item.id}. Het gaat naar de gemeente, niet naar de inwoner.")
+    return "Typ je advies."
+
+
 def _ask_colleague(press: _Press) -> str:
     candidates = forward_candidates(press.session, press.services.registry, staff=press.staff, item_id=press.item_id)
     if not candidates:
@@ -150,6 +159,7 @@ def _outcome(press: _Press) -> str:
 ITEM_ACTIONS: dict[str, Callable[[_Press], str]] = {
     "claim": _claim,
     "reply": _ask_reply,
+    "advise": _ask_advice,
     "forward": _ask_colleague,
     "fwd": _forward,
     "close": _ask_outcome,
@@ -192,6 +202,22 @@ def _plain(text: str) -> str:
     return plain_text(text)
 
 
+Answer = str | tuple[str, Buttons | None]
+# what a staff member's typed text does after the button that asked for it (wijkbot.staff_loop.AWAITED)
+TYPED: dict[str, Callable[[Session, Registry, models.StaffMember, int, str, datetime], Answer]] = {
+    "reply": lambda s, r, staff, item, text, now: reply(s, r, staff=staff, item_id=item, text=text, now=now).message,
+    "advise": lambda s, r, staff, item, text, now: advise(s, r, staff=staff, item_id=item, text=text, now=now).message,
+    "close": lambda s, r, staff, item, text, now: close(s, staff=staff, item_id=item, outcome=text, now=now).message,
+    # an initiative's amount (Toekennen) or reason (Past niet), bot/initiative.py
+    "grant": lambda s, r, staff, item, text, now: decide_typed(
+        s, r, staff=staff, action="grant", item_id=item, text=text, now=now
+    ),
+    "reject": lambda s, r, staff, item, text, now: decide_typed(
+        s, r, staff=staff, action="reject", item_id=item, text=text, now=now
+    ),
+}
+
+
 async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help. False, and
     nothing done, when the sender is not staff (found in the same transaction: one look-up per text)."""
@@ -205,7 +231,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     now = rt.clock()
     valid_for = timedelta(minutes=rt.services.settings.staff_awaiting_minutes)
 
-    def act(session: Session) -> str | tuple[str, Buttons | None] | None:
+    def act(session: Session) -> Answer | None:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id)
         if staff is None:
             return None
@@ -220,13 +246,7 @@ async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         set_awaiting(staff, action=None)
         if awaiting.expired:  # typed long after the button: it may not be meant for the resident any more
             return expired_text(awaiting, valid_for=valid_for)
-        if awaiting.action == "reply":
-            return reply(session, registry, staff=staff, item_id=awaiting.item_id, text=text, now=now).message
-        if awaiting.action in ("grant", "reject"):  # an initiative's amount or reason (bot/initiative.py)
-            return decide_typed(
-                session, registry, staff=staff, action=awaiting.action, item_id=awaiting.item_id, text=text, now=now
-            )
-        return close(session, staff=staff, item_id=awaiting.item_id, outcome=text, now=now).message
+        return TYPED[awaiting.action](session, registry, staff, awaiting.item_id, text, now)
 
     try:
         answer = await rt.db(act)

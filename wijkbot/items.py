@@ -118,8 +118,8 @@ def notify_recipients(
             session,
             purpose=purposes.item_notice(item.id, tag, member.id),
             chat_id=int(member.telegram_id or 0),
-            text=render_notification(registry, item=item, resident=resident),
-            buttons=None if council else staff_buttons(item.id),
+            text=render_notification(registry, item=item, resident=resident, council=council),
+            buttons=council_buttons(item.id) if council else staff_buttons(item.id),
             item_id=item.id,
         )
     return queued
@@ -139,8 +139,21 @@ def staff_buttons(item_id: int) -> Buttons:
     ]
 
 
-def render_notification(registry: Registry, *, item: models.Item, resident: models.Resident | None) -> str:
-    """What staff see: kind, area, the resident's first name and their text, all escaped for Telegram HTML."""
+def council_buttons(item_id: int) -> Buttons:
+    """What a raad member can do with the copy the routing rules sent them."""
+    return [
+        [
+            {"text": "Beantwoorden", "callback_data": f"item:{item_id}:reply"},
+            {"text": "Advies geven", "callback_data": f"item:{item_id}:advise"},
+        ]
+    ]
+
+
+def render_notification(
+    registry: Registry, *, item: models.Item, resident: models.Resident | None, council: bool = False
+) -> str:
+    """What staff see: kind, area, the resident's first name and their text, all escaped for Telegram HTML; a
+    raad member's copy says what they can do with it."""
     area = registry.find_area(item.area_code or "")
     where = area.label if area else "onbekend gebied"
     name = escape((resident.first_name if resident else None) or "een inwoner")
@@ -155,7 +168,14 @@ def render_notification(registry: Registry, *, item: models.Item, resident: mode
         if value:
             lines.append(f"<i>{label}:</i> {escape(str(value)[:300])}")
     lines.append("")
-    lines.append("Antwoord met <i>Beantwoorden</i> of door op dit bericht te reageren (reply).")
+    if council:
+        staff_title = registry.municipality(area.municipality_code).staff_title if area else "gemeente"
+        lines.append(
+            f"Dit is een kopie voor de raad; de {escape(staff_title)} pakt het op. Antwoord de inwoner met "
+            "<i>Beantwoorden</i>, of geef je advies aan de gemeente met <i>Advies geven</i> (de inwoner ziet dat niet)."
+        )
+    else:
+        lines.append("Antwoord met <i>Beantwoorden</i> of door op dit bericht te reageren (reply).")
     return "\n".join(lines)
 
 

@@ -10,7 +10,7 @@ The web workspace (web/, wijkbot.workspace) asks the same functions: its inbox a
 | wijkmakelaar, wijkcoordinator | every kind, in their areas or sent to them | yes | yes | yes |
 | lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
 | inbox | every kind, in their areas or sent to them (the fallback) | yes | yes | no |
-| council | ideas and initiatives sent to them (the routing rules' copy) | no | no | yes |
+| council | ideas and initiatives sent to them (the routing rules' copy) | Beantwoorden, and Advies geven | no | yes |
 
 Deciding on an initiative (Toekennen, Ander potje, Past niet, Start uitvoering, Gerealiseerd) is for the role
 the municipality's profile names (`initiatives.decides`: its own area staff, or the council), in the
@@ -40,6 +40,7 @@ class Action(StrEnum):
     NOTE = "note"  # an internal note on the item page of the web workspace (never sent to the resident)
     LINK = "link"  # /wijklink: the wijk's link and QR code to recruit residents
     DECIDE = "decide"  # decide on an initiative (only as the deciding role of its area: check_decide)
+    ADVISE = "advise"  # Advies geven: a raad member's advice on an item, to its staff (never to the resident)
 
 
 ALL_KINDS = frozenset({"idea", "report", "question", "contact", "initiative"})
@@ -60,13 +61,15 @@ class RoleRights:
 
 
 OUTREACH = frozenset({Action.POLL, Action.LINK})
+# what a council member may do with the copy of an item the routing rules sent them
+ON_A_COPY = frozenset({Action.REPLY, Action.ADVISE})
 RIGHTS: dict[str, RoleRights] = {
     "wijkmakelaar": RoleRights(HANDLING | OUTREACH | {Action.INBOX, Action.DECIDE}, ALL_KINDS, area_items=True),
     "wijkcoordinator": RoleRights(HANDLING | OUTREACH | {Action.INBOX, Action.DECIDE}, ALL_KINDS, area_items=True),
     "lead": RoleRights(HANDLING | OUTREACH | {Action.INBOX}, ALL_KINDS, area_items=True),
     "inbox": RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=True),
     "council": RoleRights(
-        OUTREACH | {Action.INBOX, Action.DECIDE}, frozenset({"idea", "initiative"}), area_items=False
+        OUTREACH | ON_A_COPY | {Action.INBOX, Action.DECIDE}, frozenset({"idea", "initiative"}), area_items=False
     ),
 }
 NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
@@ -146,7 +149,9 @@ def check(staff: StaffLike, action: Action, item: ItemLike | None = None) -> Non
         return
     if item.kind not in rights.kinds:
         raise NotAllowed("Je hebt geen rechten om dit item te behandelen.")
-    handled_by_them = any(r.staff_id == staff.id and r.reason != "council" for r in item.recipients)
+    handled_by_them = any(
+        r.staff_id == staff.id and (r.reason != "council" or action in ON_A_COPY) for r in item.recipients
+    )
     if not handled_by_them and not (rights.area_items and item.area_code in staff.area_codes):
         raise NotAllowed("Dit item hoort niet bij jouw gebied.")
 

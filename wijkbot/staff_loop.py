@@ -32,7 +32,13 @@ THREAD_QUIET_AFTER = timedelta(hours=48)
 REMIND_AFTER = timedelta(hours=24)  # REMINDER_AFTER_HOURS
 ESCALATE_AFTER = timedelta(hours=72)  # ESCALATE_AFTER_HOURS
 # what a staff member's next typed message can be for, with the button that asked for it
-AWAITED = {"reply": "Beantwoorden", "close": "Afronden", "grant": "Toekennen", "reject": "Past niet"}
+AWAITED = {
+    "reply": "Beantwoorden",
+    "close": "Afronden",
+    "grant": "Toekennen",
+    "reject": "Past niet",
+    "advise": "Advies geven",
+}
 AWAITING_VALID_FOR = timedelta(minutes=30)  # STAFF_AWAITING_MINUTES: a pressed Beantwoorden or Zelf typen
 OUTCOMES = {
     "done": "Het is opgepakt en uitgevoerd.",
@@ -59,6 +65,8 @@ def staff_title(registry: Registry, staff: models.StaffMember, item: models.Item
         municipality = registry.municipality(area.municipality_code)
         if staff.role == municipality.staff_role:
             return municipality.staff_title
+        if staff.role == "council":
+            return municipality.council_title
     return {
         "lead": municipality_lead(registry, area),
         "inbox": "medewerker van de gemeente",
@@ -149,11 +157,12 @@ def reply(
     if resident is None:
         raise NotAllowed(f"De inwoner van #{item.id} heeft zijn gegevens laten wissen.")
     now = now or utcnow()
-    if item.claimed_by_id is None:
+    council = staff.role == "council"  # the raad answers on its copy: nobody's claim, no change of state
+    if item.claimed_by_id is None and not council:
         claim(session, staff=staff, item_id=item_id, now=now)
-    if lifecycle_of(item.kind).allows(State(item.status), State.ANSWERED):
+    if not council and lifecycle_of(item.kind).allows(State(item.status), State.ANSWERED):
         event = move(item, State.ANSWERED, event="staff_reply", staff_id=staff.id, text=text, now=now)
-    else:  # an initiative: the conversation does not change its stage
+    else:  # an initiative, or the raad: the conversation does not change the state
         event = record(item, event="staff_reply", staff_id=staff.id, text=text, now=now)
     item.thread_staff_id = staff.id
     item.thread_until = now + THREAD_QUIET_AFTER
@@ -173,7 +182,48 @@ def reply(
         priority=10,
         now=now,
     )
+    if council:  # the item's staff see what the raad told the resident
+        notify_staff(
+            session,
+            item=item,
+            leave_out=staff.id,
+            tag=f"council{event.id}",
+            text=f"<b>{escape(staff.name)} ({escape(title)})</b> antwoordde de inwoner van #{item.id}:\n\n"
+            f"{escape(text)}",
+            now=now,
+        )
     return Outcome(item, f"Je antwoord op #{item.id} is naar de inwoner gestuurd.")
+
+
+def advise(
+    session: Session,
+    registry: Registry,
+    *,
+    staff: models.StaffMember,
+    item_id: int,
+    text: str,
+    now: datetime | None = None,
+) -> Outcome:
+    """A raad member's advice on an item: kept in its history and told to its staff, never to the resident."""
+    item = load_item_for(session, staff=staff, item_id=item_id, action=Action.ADVISE)
+    text = text.strip()
+    if not text:
+        raise NotAllowed("Een leeg advies is niet verstuurd.")
+    now = now or utcnow()
+    event = record(item, event="advice", staff_id=staff.id, text=text[:2000], now=now)
+    session.flush()
+    notify_staff(
+        session,
+        item=item,
+        leave_out=staff.id,
+        tag=f"advice{event.id}",
+        text=f"<b>Advies van {escape(staff.name)} ({escape(staff_title(registry, staff, item))})</b> over "
+        f"#{item.id}:\n\n{escape(text[:2000])}\n\n<i>De inwoner ziet dit niet.</i>",
+        now=now,
+    )
+    area = registry.find_area(item.area_code or "")
+    who = registry.municipality(area.municipality_code).staff_title if area else "medewerkers"
+    return Outcome(item, f"Je advies over #{item.id} is naar de {escape(who)} gestuurd.")
 
 
 def open_thread_for(session: Session, *, resident_id: int, now: datetime | None = None) -> models.Item | None:

@@ -37,6 +37,17 @@ EVENT_WORDS = {
     "erased": "gegevens gewist op verzoek",
     "expired": "gesloten na lange tijd",
     "withdrawn": "ingetrokken",
+    "advice": "advies van de raad",
+    "became_initiative": "buurtinitiatief geworden",
+    "initiative_started": "steun verzamelen",
+    "supported": "gesteund door een buurtbewoner",
+    "review": "te beoordelen",
+    "granted": "toegekend",
+    "rejected": "afgewezen",
+    "other_fund": "ander potje",
+    "supported_without_money": "gesteund zonder geld",
+    "in_progress": "in uitvoering",
+    "done": "gerealiseerd",
 }
 MAX_NOTE = 2000
 MAX_SEARCH = 100
@@ -242,7 +253,7 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         if event.kind in THREAD_EVENTS and event.text:
             from_resident = event.kind == "resident_reply"
             thread.append(Message(event.at, resident_name if from_resident else who, event.text, from_resident))
-        if event.kind == "note" and event.text:
+        if event.kind in ("note", "advice") and event.text:  # internal: never sent to the resident
             notes.append(Message(event.at, who, event.text))
         history.append(HistoryLine(event.at, EVENT_WORDS.get(event.kind, event.kind), who))
     details = [

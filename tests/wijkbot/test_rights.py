@@ -79,14 +79,19 @@ def test_council_members_see_only_the_ideas_and_initiatives_sent_to_them() -> No
         assert not may_see(council, Item(kind, recipients=[Recipient(council.id, "council")]))
 
 
-def test_council_members_cannot_claim_reply_forward_or_close() -> None:
+def test_council_members_answer_and_advise_on_their_copy_but_do_not_handle_it() -> None:
     council = Staff("council")
     copy = Item("idea", recipients=[Recipient(council.id, "council")])
-    for action in HANDLING:
+    for action in (Action.CLAIM, Action.FORWARD, Action.CLOSE):
         assert not may(council, action)
         with pytest.raises(NotAllowed):
             check(council, action, copy)
+    for action in (Action.REPLY, Action.ADVISE):
+        check(council, action, copy)
+        with pytest.raises(NotAllowed, match="gebied"):  # not sent to them
+            check(council, action, Item("idea", recipients=[Recipient(999, "council")]))
     assert "council" not in roles_that_may(Action.RECEIVE_FORWARD)
+    assert roles_that_may(Action.ADVISE) == ("council",)
 
 
 def test_deciding_on_an_initiative_is_for_the_profiles_deciding_role_in_its_area_only() -> None:

@@ -16,6 +16,7 @@ from wijkbot.items import file_item
 from wijkbot.services import Services
 from wijkbot.staff_loop import (
     NotAllowed,
+    advise,
     awaiting_of,
     claim,
     close,
@@ -157,7 +158,7 @@ def test_a_council_member_s_inbox_shows_only_the_ideas_copied_to_them(session: S
     assert filed["idea"] in inbox(session, staff=council)
 
 
-def test_a_council_member_cannot_handle_the_idea_copied_to_them(session: Session, services: Services) -> None:
+def _copied_to_the_raad(session: Session, services: Services) -> tuple[models.StaffMember, models.Item]:
     council = make_staff(session, services.registry, areas=["WK082806"], role="council", name="Raadslid")
     item = file_item(
         session,
@@ -168,10 +169,14 @@ def test_a_council_member_cannot_handle_the_idea_copied_to_them(session: Session
         area_code="WK082806",
         text="Een moestuin",
     ).item
-    assert any(r.staff_id == council.id for r in item.recipients)
+    assert any(r.staff_id == council.id and r.reason == "council" for r in item.recipients)
+    return council, item
+
+
+def test_a_council_member_cannot_handle_the_idea_copied_to_them(session: Session, services: Services) -> None:
+    council, item = _copied_to_the_raad(session, services)
     for act in (
         lambda: claim(session, staff=council, item_id=item.id),
-        lambda: reply(session, services.registry, staff=council, item_id=item.id, text="hoi"),
         lambda: close(session, staff=council, item_id=item.id, outcome="done"),
         lambda: forward_candidates(session, services.registry, staff=council, item_id=item.id),
     ):
@@ -242,3 +247,56 @@ def test_a_pressed_beantwoorden_waits_thirty_minutes_for_the_text(filed: tuple) 
     assert "niet verstuurd" in expired_text(late)
     set_awaiting(sanne, action=None)
     assert awaiting_of(sanne) is None
+
+
+def test_the_raad_answers_the_resident_on_its_copy_marked_as_the_raad_and_the_staff_see_it(
+    session: Session, services: Services
+) -> None:
+    coordinator = make_staff(session, services.registry, areas=["WK082806"], role="wijkcoordinator", name="Co")
+    council, item = _copied_to_the_raad(session, services)
+    copy = next(r for r in _outbox(session) if r.recipient_chat_id == council.telegram_id)
+    assert [b["callback_data"] for row in copy.payload["buttons"] for b in row] == [
+        f"item:{item.id}:reply",
+        f"item:{item.id}:advise",
+    ]
+    assert "kopie voor de raad" in copy.payload["text"] and "Advies geven" in copy.payload["text"]
+    reply(session, services.registry, staff=council, item_id=item.id, text="Kom naar onze vergadering!")
+    assert (item.status, item.claimed_by_id, item.thread_staff_id) == ("new", None, council.id)  # nobody's claim
+    resident = session.get(models.Resident, item.resident_id)
+    assert resident is not None
+    to_resident = next(r for r in _outbox(session) if r.purpose.startswith(f"item:{item.id}:reply:"))
+    assert to_resident.recipient_chat_id == resident.telegram_id
+    assert "Antwoord van Raadslid (wijk- of dorpsraad)" in to_resident.payload["text"]
+    told = [
+        r
+        for r in _outbox(session)
+        if r.recipient_chat_id == coordinator.telegram_id and "antwoordde" in r.payload["text"]
+    ]
+    assert len(told) == 1 and "Kom naar onze vergadering!" in told[0].payload["text"]
+
+
+def test_the_raad_advises_the_staff_on_an_item_and_the_resident_never_sees_it(
+    session: Session, services: Services
+) -> None:
+    coordinator = make_staff(session, services.registry, areas=["WK082806"], role="wijkcoordinator", name="Co")
+    council, item = _copied_to_the_raad(session, services)
+    resident = session.get(models.Resident, item.resident_id)
+    assert resident is not None
+    before = {r.id for r in _outbox(session)}
+    outcome = advise(session, services.registry, staff=council, item_id=item.id, text="Past bij de buurtmoestuin")
+    assert "wijkcoördinator" in outcome.message
+    assert [(e.kind, e.staff_id, e.text) for e in item.events][-1] == (
+        "advice",
+        council.id,
+        "Past bij de buurtmoestuin",
+    )
+    new = [r for r in _outbox(session) if r.id not in before]
+    assert [r.recipient_chat_id for r in new] == [coordinator.telegram_id]
+    assert "Advies van Raadslid" in new[0].payload["text"] and "De inwoner ziet dit niet" in new[0].payload["text"]
+    with pytest.raises(NotAllowed, match="leeg"):
+        advise(session, services.registry, staff=council, item_id=item.id, text="  ")
+    other = make_staff(session, services.registry, areas=["WK082800"], role="council", name="Andere raad")
+    with pytest.raises(NotAllowed):
+        advise(session, services.registry, staff=other, item_id=item.id, text="ook wat")
+    with pytest.raises(NotAllowed):  # advice is the raad's; staff write notes
+        advise(session, services.registry, staff=coordinator, item_id=item.id, text="notitie")
