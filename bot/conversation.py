@@ -72,6 +72,15 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
     return result
 
 
+def _waiting_turns(session: Session, chat_id: int) -> list[tuple[int, dict[str, Any], int]]:
+    """(update id, payload, attempts) of this chat's resident turns still to answer, oldest first."""
+    return [
+        (r.update_id, dict(r.payload), r.attempts)
+        for r in pending_updates(session, chat_id=chat_id)
+        if r.kind == "rasa"
+    ]
+
+
 class Conversation:
     """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
 
@@ -91,6 +100,8 @@ class Conversation:
         self.holding_after = (
             holding_after if holding_after is not None else services.settings.holding_reply_after_seconds
         )
+        # updates stored as resident turns by `submit`: the handlers' end (finish_update) has nothing to mark
+        self.stored_turns: set[int] = set()
 
     async def _db(self, work: Callable[[Session], Any]) -> Any:
         return await in_thread(self.services.sessions, work)
@@ -104,26 +115,33 @@ class Conversation:
         """
         now = self.clock()
 
-        def store(session: Session) -> bool:
+        def store(session: Session) -> list[tuple[int, dict[str, Any], int]] | None:
+            """The turn stored and, unless an older one backs off, the chat's waiting turns: one transaction."""
             store_turn(session, update_id=update_id, chat_id=chat_id, user_id=user_id, text=text, meta=meta)
-            return backing_off(session, chat_id=chat_id, before=update_id, now=now)
+            if backing_off(session, chat_id=chat_id, before=update_id, now=now):
+                return None
+            return _waiting_turns(session, chat_id)
 
-        if await self._db(store):
-            return
-        await self.drain(chat_id)
+        rows = await self._db(store)
+        self.stored_turns.add(update_id)
+        if rows is not None:
+            await self._answer_in_order(chat_id, rows)
+
+    def took(self, update_id: int) -> bool:
+        """Whether `submit` stored this update as a resident turn (asked once, by the handlers' end)."""
+        if update_id in self.stored_turns:
+            self.stored_turns.discard(update_id)
+            return True
+        return False
 
     async def drain(self, chat_id: int) -> bool:
         """Answer this chat's waiting turns, oldest first. Hold the chat lock. False when Rasa is away (the
         turn waits with backoff and a holding reply). A turn that raises anything else stops this chat's
         round too (its later turns wait behind it, in order) and counts an error: after `MAX_ERRORS` it is
         failed, the resident told and the inbox alerted (wijkbot.pending.record_turn_error)."""
-        rows = await self._db(
-            lambda s: [
-                (r.update_id, dict(r.payload), r.attempts)
-                for r in pending_updates(s, chat_id=chat_id)
-                if r.kind == "rasa"
-            ]
-        )
+        return await self._answer_in_order(chat_id, await self._db(lambda s: _waiting_turns(s, chat_id)))
+
+    async def _answer_in_order(self, chat_id: int, rows: list[tuple[int, dict[str, Any], int]]) -> bool:
         for update_id, payload, attempts in rows:
             try:
                 await self._answer(update_id=update_id, chat_id=chat_id, payload=payload, retry=attempts > 0)

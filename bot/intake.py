@@ -35,16 +35,27 @@ class StoringUpdateQueue(asyncio.Queue[object]):
         super().__init__()
         self.store: StoreUpdate | None = None
         self.max_store_delay = max_store_delay
+        self._admitted: set[int] = set()  # queued here as stored and pending: the handlers need not look again
 
     async def put(self, item: object) -> None:
-        if isinstance(item, Update) and self.store is not None and not await self._store(item):
-            log.info("update %s was delivered again; it is stored and handled once", item.update_id)
-            return
+        if isinstance(item, Update) and self.store is not None:
+            if not await self._store(item):
+                log.info("update %s was delivered again; it is stored and handled once", item.update_id)
+                return
+            self._admitted.add(item.update_id)
         await super().put(item)
 
     async def put_stored(self, update: Update) -> None:
         """Queue an update that is in the inbound log already (handed back on start)."""
+        self._admitted.add(update.update_id)
         await super().put(update)
+
+    def admitted(self, update_id: int) -> bool:
+        """Whether this update came through this queue newly stored (asked once, by the first handler)."""
+        if update_id in self._admitted:
+            self._admitted.discard(update_id)
+            return True
+        return False
 
     async def _store(self, update: Update) -> bool:
         """Store, retrying while the database is away: until it is stored, Telegram is not acknowledged."""

@@ -74,6 +74,9 @@ async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
     """Before any handler: an update is stored (normally at intake already, see bot/intake.py) and still
     pending; one handled before stops here."""
     rt = runtime(context)
+    queue = context.application.update_queue
+    if isinstance(queue, StoringUpdateQueue) and queue.admitted(update.update_id):
+        return  # stored by the intake just now (or handed back on start): pending, nothing to look up
     store = record(update, now=rt.clock())
 
     def admit(session: Session) -> bool:
@@ -88,8 +91,9 @@ async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 async def finish_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Mark handled every update that is not a waiting resident turn (those are marked when answered)."""
     rt = runtime(context)
+    if rt.conversation.took(update.update_id):  # a resident turn: marked done when answered, nothing to do
+        return
     now = rt.clock()
-
     await rt.db(lambda s: finish_handled(s, update_id=update.update_id, now=now))
 
 
