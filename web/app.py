@@ -42,7 +42,7 @@ from wijkbot.staff_loop import claim, close, forward, reply
 from wijkbot.statistics import as_csv, month_table, statistics_for, time_table
 from wijkbot.telegram_html import plain_text
 from wijkbot.web_login import LoginRefused, redeem
-from wijkbot.workspace import InboxFilter, add_note, inbox, item_view
+from wijkbot.workspace import InboxFilter, add_note, fill_canned_answer, inbox, item_view, open_blanks
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "wijkbot_session"
@@ -210,13 +210,27 @@ def create_app(
         web = check_csrf(read_session(request), csrf)
         return show_inbox(request, InboxFilter(area, kind, state, age, search), web)
 
-    def show_item(request: Request, item_id: int, web: WebSession | None, notice: str = "") -> Response:
+    def show_item(
+        request: Request,
+        item_id: int,
+        web: WebSession | None,
+        notice: str = "",
+        *,
+        reply_text: str = "",
+        status: int = 200,
+    ) -> Response:
         with db() as session:
             staff = staff_of(session, web)
             view = item_view(session, services.registry, staff=staff, item_id=item_id)
             name = staff.name
-        context = {"title": f"Item {view.id}", "item": view, "notice": notice, "staff_name": name}
-        return page(request, "item.html", context, web=web)
+        context = {
+            "title": f"Item {view.id}",
+            "item": view,
+            "notice": notice,
+            "staff_name": name,
+            "reply_text": reply_text,
+        }
+        return page(request, "item.html", context, status=status, web=web)
 
     @app.get("/items/{item_id}", response_class=HTMLResponse)
     def item_page(request: Request, item_id: int) -> Response:
@@ -233,8 +247,26 @@ def create_app(
     def claim_item(request: Request, item_id: int, csrf: str = Form("")) -> Response:
         return act(request, item_id, csrf, lambda s, staff: claim(s, staff=staff, item_id=item_id, now=clock()).message)
 
+    @app.post("/items/{item_id}/canned", response_class=HTMLResponse)
+    def canned_answer(request: Request, item_id: int, csrf: str = Form(""), key: str = Form("")) -> Response:
+        """A standard answer into the reply box (nothing is sent): with HTMX only the box, otherwise the page."""
+        web = check_csrf(read_session(request), csrf)
+        with db() as session:
+            staff = staff_of(session, web)
+            text = fill_canned_answer(session, services.registry, staff=staff, item_id=item_id, key=key[:40])
+        if request.headers.get("HX-Request") == "true":
+            return page(request, "reply_box.html", {"reply_text": text}, web=web)
+        notice = "Het standaardantwoord staat in het antwoordvak. Pas het aan en verstuur het."
+        return show_item(request, item_id, web, notice, reply_text=text)
+
     @app.post("/items/{item_id}/reply", response_class=HTMLResponse)
     def reply_item(request: Request, item_id: int, csrf: str = Form(""), text: str = Form("")) -> Response:
+        blanks = open_blanks(text)
+        if blanks:
+            web = check_csrf(read_session(request), csrf)
+            notice = f"Vul eerst {', '.join(blanks)} in. Er is nog niets verstuurd."
+            return show_item(request, item_id, web, notice, reply_text=text, status=422)
+
         def work(session: Session, staff: models.StaffMember) -> str:
             if not text.strip():
                 raise NotAllowed("Je antwoord is leeg; er is niets verstuurd.")

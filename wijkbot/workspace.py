@@ -1,12 +1,13 @@
 """What the web workspace shows and does, for one signed-in staff member: the inbox with its filters, an item's
-page (history, the resident's thread, internal notes) and the actions on it. Rights come from wijkbot.rights
-exactly as in Telegram: an item is shown when `may_see` allows it (what /inbox would list), an action is done
-through wijkbot.staff_loop, which asks `check`. Imports neither telegram nor the web framework; returns plain
-text (the web templates escape it).
+page (history, the resident's thread, internal notes, the municipality's standard answers) and the actions on it.
+Rights come from wijkbot.rights exactly as in Telegram: an item is shown when `may_see` allows it (what /inbox
+would list), an action is done through wijkbot.staff_loop, which asks `check`. Imports neither telegram nor the
+web framework; returns plain text (the web templates escape it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -16,7 +17,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES, STATUS_WORDS
-from wijkbot.municipalities import Registry
+from wijkbot.municipalities import CannedAnswer, Registry
 from wijkbot.rights import Action, NotAllowed, check, inbox_kinds, may_see, rights_of, sees_area_items
 from wijkbot.staff_loop import OUTCOMES, forward_candidates
 
@@ -39,6 +40,8 @@ EVENT_WORDS = {
 }
 MAX_NOTE = 2000
 MAX_SEARCH = 100
+PLACEHOLDER = re.compile(r"\{(voornaam|nummer|gebied|medewerker)\}")
+BLANK = re.compile(r"\[\[[^\[\]]*\]\]")
 
 
 @dataclass(frozen=True)
@@ -127,6 +130,7 @@ class ItemView:
     can_note: bool
     outcomes: list[Choice] = field(default_factory=list)
     colleagues: list[Choice] = field(default_factory=list)  # who it can be forwarded to (empty: no Doorsturen)
+    canned: list[Choice] = field(default_factory=list)  # the municipality's standard answers for this kind
 
 
 def _allowed(staff: models.StaffMember, action: Action, item: models.Item) -> bool:
@@ -270,6 +274,9 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         can_close=is_open and _allowed(staff, Action.CLOSE, item),
         can_note=_allowed(staff, Action.NOTE, item),
         outcomes=[Choice(key, text) for key, text in OUTCOMES.items()],
+        canned=[Choice(answer.key, answer.title) for answer in _canned_answers(registry, item)]
+        if is_open and resident is not None and _allowed(staff, Action.REPLY, item)
+        else [],
         colleagues=[
             Choice(str(colleague.id), colleague.name)
             for colleague in (
@@ -279,6 +286,45 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
             )
         ],
     )
+
+
+def _canned_answers(registry: Registry, item: models.Item) -> list[CannedAnswer]:
+    """The standard answers of the item's municipality (profiles.yaml) that fit its kind."""
+    area = registry.find_area(item.area_code or "")
+    if area is None:
+        return []
+    return [a for a in registry.municipality(area.municipality_code).canned_answers if a.fits(item.kind)]
+
+
+def fill_canned_answer(
+    session: Session, registry: Registry, *, staff: models.StaffMember, item_id: int, key: str
+) -> str:
+    """The text of standard answer `key` for this item, its {voornaam}, {nummer}, {gebied} and {medewerker}
+    filled in, to put in the reply box (nothing is sent): only for staff who may answer the item."""
+    check(staff, Action.REPLY)
+    item = session.get(models.Item, item_id)
+    if item is None or not may_see(staff, item):
+        raise NotAllowed("Dit item bestaat niet of hoort niet bij jou.")
+    check(staff, Action.REPLY, item)
+    answer = next((a for a in _canned_answers(registry, item) if a.key == key), None)
+    if answer is None:
+        raise NotAllowed("Dit standaardantwoord bestaat niet (meer) voor dit item.")
+    resident = session.get(models.Resident, item.resident_id) if item.resident_id else None
+    area = registry.find_area(item.area_code or "")
+    values = {
+        "voornaam": (resident.first_name if resident else None) or "",
+        "nummer": str(item.id),
+        "gebied": area.label if area else "je buurt",
+        "medewerker": staff.name,
+    }
+    # one pass: a filled-in value (a resident's name) is never read as a placeholder itself
+    text = PLACEHOLDER.sub(lambda found: values.get(found.group(1), found.group(0)), answer.text)
+    return text.replace("Hoi , ", "Hoi, ")
+
+
+def open_blanks(text: str) -> list[str]:
+    """The [[…]] places of a standard answer that are still in the text: it may not be sent like this."""
+    return BLANK.findall(text)
 
 
 def add_note(

@@ -29,6 +29,7 @@ FORMS = [
     "/items/{id}/close",
     "/items/{id}/forward",
     "/items/{id}/note",
+    "/items/{id}/canned",
 ]
 
 
@@ -91,7 +92,8 @@ def test_every_form_refuses_a_post_without_the_session_csrf_token(setup: Setup) 
     for path in FORMS:
         url = path.format(id=setup.ids["report"])
         for token in ("", "forged"):
-            response = setup.client.post(url, data={"csrf": token, "text": "x", "outcome": "done", "to": "1"})
+            data = {"csrf": token, "text": "x", "outcome": "done", "to": "1", "key": "bedankt"}
+            response = setup.client.post(url, data=data)
             assert response.status_code == 403, (url, token)
     with transaction(setup.services.sessions) as session:
         item = session.get(models.Item, setup.ids["report"])
@@ -174,3 +176,37 @@ def test_forwarding_from_the_web_hands_the_item_to_the_colleague(setup: Setup) -
         assert any(f"#{item}" in row.payload["text"] for row in notified)
     setup.sign_in("piet")
     assert setup.client.get(f"/items/{item}").status_code == 200  # forwarded to him: his now, as in Telegram
+
+
+def test_a_standard_answer_fills_the_reply_box_and_is_sent_only_once_its_blanks_are_filled(setup: Setup) -> None:
+    csrf = setup.sign_in("sanne")
+    item = setup.ids["report"]
+    page = setup.client.get(f"/items/{item}")
+    assert '<option value="doorgegeven">Melding doorgegeven aan de buitendienst</option>' in page.text
+    assert 'value="afspraak"' not in page.text  # for ideas only
+    box = setup.client.post(
+        f"/items/{item}/canned", data={"csrf": csrf, "key": "doorgegeven"}, headers={"HX-Request": "true"}
+    )
+    assert box.status_code == 200 and box.text.startswith('<textarea id="reply-text"')  # only the box: HTMX swaps it
+    assert "Hoi Anna, bedankt voor je melding. Ik heb het doorgegeven aan [[wie]]." in box.text
+    whole = setup.client.post(f"/items/{item}/canned", data={"csrf": csrf, "key": "doorgegeven"})  # without script
+    assert "<h1>" in whole.text and "[[termijn]]" in whole.text and "Pas het aan" in whole.text
+    assert setup.client.post(f"/items/{item}/canned", data={"csrf": csrf, "key": "geheim"}).status_code == 403
+
+    unfilled = "Hoi Anna, ik heb het doorgegeven aan [[wie]]. Zij pakken het binnen [[termijn]] op."
+    refused = setup.client.post(f"/items/{item}/reply", data={"csrf": csrf, "text": unfilled})
+    assert refused.status_code == 422 and "Vul eerst [[wie]], [[termijn]] in." in refused.text
+    assert "Zij pakken het binnen [[termijn]] op.</textarea>" in refused.text  # the text is kept for editing
+    filled = "Hoi Anna, ik heb het doorgegeven aan de buitendienst. Zij pakken het binnen een week op."
+    assert setup.client.post(f"/items/{item}/reply", data={"csrf": csrf, "text": filled}).status_code == 200
+    with transaction(setup.services.sessions) as session:
+        rows = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 7100))
+        assert [filled in row.payload["text"] for row in rows] == [True]
+
+
+def test_a_council_member_cannot_fill_a_standard_answer(setup: Setup) -> None:
+    csrf = setup.sign_in("kees")
+    idea = setup.client.get(f"/items/{setup.ids['idea']}")
+    assert idea.status_code == 200 and "Standaardantwoord" not in idea.text
+    response = setup.client.post(f"/items/{setup.ids['idea']}/canned", data={"csrf": csrf, "key": "bedankt"})
+    assert response.status_code == 403 and "Hoi" not in response.text

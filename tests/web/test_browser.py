@@ -5,6 +5,7 @@ that never do, rights as in Telegram, refused links, escaping, and axe-core (WCA
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 
 from playwright.async_api import Browser, Page, expect
@@ -167,3 +168,26 @@ async def test_statistics_page_passes_axe_and_its_csv_is_the_table(workspace: Wo
     assert lines[0] == "maand,gebied,idee,melding,vraag,contactverzoek,totaal"
     shown_rows = await months.locator("tbody tr").all_inner_texts()
     assert [line.split(",") for line in lines[1:]] == [row.split("\t") for row in shown_rows]
+
+
+async def test_a_standard_answer_fills_the_reply_box_in_place_and_is_edited_before_sending(
+    workspace: Workspace, page: Page
+) -> None:
+    ids = seed(workspace)
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.goto(f"{workspace.url}/items/{ids['report']}")
+    assert await axe_violations(page) == []
+    await page.get_by_label("Standaardantwoord").select_option(label="Melding doorgegeven aan de buitendienst")
+    await page.get_by_role("button", name="Invullen").click()
+    box = page.get_by_label("Antwoord aan Anna")
+    await expect(box).to_have_value(re.compile(r"^Hoi Anna, bedankt voor je melding\. .*\[\[wie\]\]"))
+    assert page.url == f"{workspace.url}/items/{ids['report']}"  # HTMX swapped the box; the page stayed
+    await page.get_by_role("button", name="Antwoord versturen").click()  # blanks still in it: nothing is sent
+    await expect(page.get_by_role("status")).to_contain_text("Vul eerst [[wie]], [[termijn]] in.")
+    text = (await box.input_value()).replace("[[wie]]", "de buitendienst").replace("[[termijn]]", "een week")
+    await box.fill(text)
+    await page.get_by_role("button", name="Antwoord versturen").click()
+    await expect(page.get_by_role("status")).to_contain_text("naar de inwoner gestuurd")
+    messages = await workspace.telegram.wait_for_messages_async(ids["resident"], count=1, timeout=30)
+    assert "doorgegeven aan de buitendienst. Zij pakken het meestal binnen een week op." in messages[0]["text"]
+    assert "[[" not in messages[0]["text"]

@@ -165,6 +165,24 @@ def test_a_bad_data_file_is_refused_naming_the_file_the_place_and_the_problem(
     assert f"at {where}: {what}" in message
 
 
+def test_canned_answers_load_with_their_kinds_and_a_key_twice_or_an_unknown_kind_is_refused(tmp_path: Path) -> None:
+    answer = {"key": "bedankt", "title": "Bedankt", "text": "Hoi {voornaam}", "kinds": ["report"]}
+    loaded = load_registry(
+        data_dir=_write(tmp_path / "ok", profiles=_changed(PROFILES, "municipalities.GM0826.canned_answers", [answer]))
+    )
+    (canned,) = loaded.municipality("GM0826").canned_answers
+    assert canned.fits("report") and not canned.fits("idea")
+    folder = _write(
+        tmp_path / "twice", profiles=_changed(PROFILES, "municipalities.GM0826.canned_answers", [answer, answer])
+    )
+    with pytest.raises(DataError, match=re.escape(f"{folder / 'profiles.yaml'}: municipality GM0826: canned_answers")):
+        load_registry(data_dir=folder)
+    wrong = {**answer, "kinds": ["klacht"]}
+    folder = _write(tmp_path / "kind", profiles=_changed(PROFILES, "municipalities.GM0826.canned_answers", [wrong]))
+    with pytest.raises(DataError, match=re.escape("at $.municipalities.GM0826.canned_answers[0].kinds[0]: 'klacht'")):
+        load_registry(data_dir=folder)
+
+
 def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
     facts = _changed(_changed(FACTS, "municipalities.0.areas.0.kind", "stad"), "municipalities.0.name", ...)
     with pytest.raises(DataError) as refused:

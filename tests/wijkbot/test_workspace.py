@@ -17,7 +17,7 @@ from wijkbot.rights import NotAllowed
 from wijkbot.routing import load_rules
 from wijkbot.staff_loop import close
 from wijkbot.staff_loop import inbox as telegram_inbox
-from wijkbot.workspace import InboxFilter, add_note, inbox, item_view
+from wijkbot.workspace import InboxFilter, add_note, fill_canned_answer, inbox, item_view, open_blanks
 
 
 def file(session: Session, registry: Registry, kind: str, area: str, text: str) -> models.Item:
@@ -85,3 +85,37 @@ def test_the_item_view_and_notes_follow_the_rights(session: Session, registry: R
         add_note(session, staff=kees, item_id=report.id, text="x")
     with pytest.raises(NotAllowed):
         item_view(session, registry, staff=sanne, item_id=report.id + 1000)
+
+
+def test_standard_answers_fit_the_kind_and_are_filled_in_once(session: Session, registry: Registry) -> None:
+    sanne = make_staff(session, registry, areas=["WK082611"], name="Sanne")
+    resident = make_resident(session, first_name="{nummer} Anna")  # a name is never read as a placeholder
+    report = file_item(
+        session, registry, load_rules(registry), resident=resident, kind="report", area_code="WK082611", text="x"
+    ).item
+    idea = file(session, registry, "idea", "WK082611", "een bankje")
+    keys = [choice.value for choice in item_view(session, registry, staff=sanne, item_id=report.id).canned]
+    assert keys == ["bedankt", "meer_weten", "doorgegeven"]  # GM0826's answers for every kind and for reports
+    assert "afspraak" in [c.value for c in item_view(session, registry, staff=sanne, item_id=idea.id).canned]
+    text = fill_canned_answer(session, registry, staff=sanne, item_id=report.id, key="bedankt")
+    assert text.startswith(f"Hoi {{nummer}} Anna, bedankt voor je bericht (#{report.id}).")
+    assert text.endswith("Groet, Sanne") and open_blanks(text) == ["[[aantal]]"]
+    asked = fill_canned_answer(session, registry, staff=sanne, item_id=report.id, key="meer_weten")
+    assert "Waar precies in Den Hout is het" in asked and open_blanks(asked) == []
+    with pytest.raises(NotAllowed, match="bestaat niet"):
+        fill_canned_answer(session, registry, staff=sanne, item_id=report.id, key="afspraak")  # ideas only
+
+
+def test_only_who_may_answer_gets_standard_answers(session: Session, registry: Registry) -> None:
+    piet = make_staff(session, registry, areas=["WK082613"], name="Piet")
+    kees = make_staff(session, registry, areas=["WK082611"], name="Kees", role="council")
+    idea = file(session, registry, "idea", "WK082611", "een bankje")
+    idea.recipients.append(models.ItemRecipient(staff_id=kees.id, reason="council"))
+    session.flush()
+    assert item_view(session, registry, staff=kees, item_id=idea.id).canned == []
+    for member in (kees, piet):
+        with pytest.raises(NotAllowed):
+            fill_canned_answer(session, registry, staff=member, item_id=idea.id, key="bedankt")
+    sanne = make_staff(session, registry, areas=["WK082611"], name="Sanne")
+    close(session, staff=sanne, item_id=idea.id, outcome="done")
+    assert item_view(session, registry, staff=sanne, item_id=idea.id).canned == []  # closed: no reply box
