@@ -1,8 +1,9 @@
 """Statistics per wijk for the web workspace: items by kind per month, and the time to the first answer and to
-closing (median and p90). Only counts leave this module, and a count under SMALL_GROUP_THRESHOLD (5) is shown
-as "<5" (a time over fewer items is not shown at all): a small number can point at one resident. A staff member
-sees the areas they work for (their own areas, as the staff table says) and the kinds their role handles (a
-council member: ideas only, as in their inbox); months are the municipality's.
+closing (median and p90), each table with a chart that draws one of its columns (`month_chart`, `time_chart`).
+Only counts leave this module, and a count under SMALL_GROUP_THRESHOLD (5) is shown as "<5" (a time over fewer
+items is not shown at all), in the tables, their CSV and the charts alike: a small number can point at one
+resident. A staff member sees the areas they work for (their own areas, as the staff table says) and the kinds
+their role handles (a council member: ideas only, as in their inbox); months are the municipality's.
 Imports neither telegram nor the web framework.
 """
 
@@ -161,6 +162,49 @@ def time_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
         for row in stats.times
     ]
     return header, rows
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What a chart beside a table draws: one bar per row of the table, saying what the table says."""
+
+    title: str
+    labels: list[str]
+    values: list[float]  # bar lengths: 0 where the table hides the number
+    texts: list[str]  # the table's cell for each bar ("<5", "<5 items", "–" included)
+    axis: str
+
+
+def _shown_value(value: float, count: int, threshold: int) -> float:
+    return value if count >= threshold else 0.0
+
+
+def month_chart(stats: Statistics) -> Chart:
+    """The "totaal" column of `month_table`: items per month and area, small numbers as "<5" and no bar."""
+    _, rows = month_table(stats)
+    return Chart(
+        title="Items per maand en gebied",
+        labels=[f"{row.month} · {row.area}" for row in stats.months],
+        values=[_shown_value(row.total, row.total, stats.threshold) for row in stats.months],
+        texts=[cells[-1] for cells in rows],
+        axis="aantal items",
+    )
+
+
+def time_chart(stats: Statistics) -> Chart:
+    """The "eerste antwoord mediaan" column of `time_table`: per area, shown only over enough items."""
+    _, rows = time_table(stats)
+    t = stats.threshold
+    return Chart(
+        title="Tijd tot het eerste antwoord per gebied (mediaan)",
+        labels=[row.area for row in stats.times],
+        values=[
+            _shown_value(percentile(row.answered, 0.5), len(row.answered), t) if row.answered else 0.0
+            for row in stats.times
+        ],
+        texts=[cells[2] for cells in rows],
+        axis="uren",
+    )
 
 
 def as_csv(header: list[str], rows: list[list[str]]) -> str:

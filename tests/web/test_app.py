@@ -157,6 +157,18 @@ def test_statistics_need_a_session_and_name_a_known_table(setup: Setup) -> None:
     assert setup.client.get("/stats/doorlooptijden.csv").text.startswith("gebied,beantwoord (aantal)")
 
 
+def test_the_charts_need_a_session_and_are_pngs_beside_their_tables(setup: Setup) -> None:
+    assert setup.client.get("/stats/maanden.png").status_code == 401
+    setup.sign_in("sanne")
+    page = setup.client.get("/stats")
+    for table in ("maanden", "doorlooptijden"):
+        assert f'<img src="/stats/{table}.png" alt="Staafdiagram: ' in page.text
+        chart = setup.client.get(f"/stats/{table}.png")
+        assert chart.status_code == 200 and chart.headers["content-type"] == "image/png"
+        assert chart.content.startswith(b"\x89PNG") and chart.headers["cache-control"] == "no-store"
+    assert setup.client.get("/stats/geheim.png").status_code == 404
+
+
 def test_forwarding_from_the_web_hands_the_item_to_the_colleague(setup: Setup) -> None:
     csrf = setup.sign_in("sanne")
     item = setup.ids["report"]

@@ -161,6 +161,10 @@ async def test_statistics_page_passes_axe_and_its_csv_is_the_table(workspace: Wo
     await expect(page.get_by_role("heading", level=1)).to_have_text("Statistieken")
     months = page.locator("#months")
     await expect(months.get_by_role("row").filter(has_text="Den Hout")).to_contain_text("<5")
+    charts = page.get_by_role("img", name=re.compile("^Staafdiagram: "))
+    await expect(charts).to_have_count(2)
+    for chart in await charts.all():  # each chart beside its table was served and drawn
+        assert await chart.evaluate("image => image.decode().then(() => image.naturalWidth > 0, () => false)")
     assert await axe_violations(page) == []
     response = await page.request.get(f"{workspace.url}/stats/maanden.csv")
     assert response.status == 200 and response.headers["content-type"].startswith("text/csv")
