@@ -34,6 +34,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from db import models
 from db.models import utcnow
 from db.session import transaction
+from web.photos import Image, PhotoUnavailable, telegram_fetcher
 from wijkbot import outbox_wake
 from wijkbot.charts import labelled_bar_chart_png
 from wijkbot.rights import NotAllowed
@@ -43,7 +44,15 @@ from wijkbot.staff_loop import claim, close, forward, reply
 from wijkbot.statistics import as_csv, month_chart, month_table, statistics_for, time_chart, time_table
 from wijkbot.telegram_html import plain_text
 from wijkbot.web_login import LoginRefused, redeem
-from wijkbot.workspace import InboxFilter, add_note, fill_canned_answer, inbox, item_view, open_blanks
+from wijkbot.workspace import (
+    InboxFilter,
+    add_note,
+    fill_canned_answer,
+    inbox,
+    item_view,
+    open_blanks,
+    photo_file_id,
+)
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "wijkbot_session"
@@ -82,10 +91,13 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     wake: Callable[[], None] = outbox_wake.queued,
     secret_key: str | None = None,
+    fetch_photo: Callable[[str], Image] | None = None,
 ) -> FastAPI:
     """The workspace for these services. `clock` is the one clock (link expiry, sessions, actions); `wake` is
-    called after a change that queued messages."""
+    called after a change that queued messages; `fetch_photo` gets a resident's photo by its Telegram file id
+    (default: from the Bot API of the settings, web.photos)."""
     settings = services.settings
+    fetch_photo = fetch_photo or telegram_fetcher(settings)
     if secret_key is None:
         key = settings.web_secret_key
         secret_key = key.get_secret_value() if key is not None else secrets.token_urlsafe(32)
@@ -236,6 +248,19 @@ def create_app(
     @app.get("/items/{item_id}", response_class=HTMLResponse)
     def item_page(request: Request, item_id: int) -> Response:
         return show_item(request, item_id, read_session(request))
+
+    @app.get("/items/{item_id}/photos/{number}")
+    def item_photo(request: Request, item_id: int, number: int) -> Response:
+        """A resident's photo, fetched from Telegram for a staff member who may see the item; never cached."""
+        web = read_session(request)
+        with db() as session:
+            file_id = photo_file_id(session, staff=staff_of(session, web), item_id=item_id, number=number)
+        try:
+            image = fetch_photo(file_id)
+        except PhotoUnavailable:
+            message = "Deze foto is nu niet te laden. Probeer het later nog eens."
+            return page(request, "message.html", {"title": "Foto niet beschikbaar", "message": message}, status=502)
+        return Response(image.data, media_type=image.content_type, headers={"Cache-Control": "no-store"})
 
     def act(request: Request, item_id: int, csrf: str, work: Callable[[Session, models.StaffMember], str]) -> Response:
         web = check_csrf(read_session(request), csrf)

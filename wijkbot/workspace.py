@@ -131,6 +131,7 @@ class ItemView:
     outcomes: list[Choice] = field(default_factory=list)
     colleagues: list[Choice] = field(default_factory=list)  # who it can be forwarded to (empty: no Doorsturen)
     canned: list[Choice] = field(default_factory=list)  # the municipality's standard answers for this kind
+    photos: int = 0  # how many photos the resident sent with it (shown as /items/<id>/photos/<1..n>)
 
 
 def _allowed(staff: models.StaffMember, action: Action, item: models.Item) -> bool:
@@ -274,6 +275,7 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         can_close=is_open and _allowed(staff, Action.CLOSE, item),
         can_note=_allowed(staff, Action.NOTE, item),
         outcomes=[Choice(key, text) for key, text in OUTCOMES.items()],
+        photos=len(_photos(item)),
         canned=[Choice(answer.key, answer.title) for answer in _canned_answers(registry, item)]
         if is_open and resident is not None and _allowed(staff, Action.REPLY, item)
         else [],
@@ -286,6 +288,21 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
             )
         ],
     )
+
+
+def _photos(item: models.Item) -> list[str]:
+    return [str(file_id) for file_id in item.details.get("photos", []) if file_id]
+
+
+def photo_file_id(session: Session, *, staff: models.StaffMember, item_id: int, number: int) -> str:
+    """The Telegram file id of the item's `number`-th photo (1, 2, …), for a staff member who may see the item
+    (as its page); NotAllowed otherwise, with the same words whether the item or the photo exists or not."""
+    check(staff, Action.INBOX)
+    item = session.get(models.Item, item_id)
+    photos = _photos(item) if item is not None and may_see(staff, item) else []
+    if not 1 <= number <= len(photos):
+        raise NotAllowed("Deze foto bestaat niet of hoort niet bij jou.")
+    return photos[number - 1]
 
 
 def _canned_answers(registry: Registry, item: models.Item) -> list[CannedAnswer]:

@@ -17,10 +17,13 @@ from db.session import transaction
 from tests.conftest import make_resident, make_staff
 from tests.web.conftest import Clock, file_in_den_hout
 from web.app import COOKIE, create_app
+from web.photos import Image, PhotoUnavailable, image_type
 from wijkbot.services import Services
 from wijkbot.staff import deactivate_staff
 from wijkbot.web_login import create_login_link
 
+JPEG = b"\xff\xd8\xff\xe0" + b"resident photo"
+PHOTOS = {"file-tegel-1": Image(JPEG, "image/jpeg"), "file-tegel-2": Image(JPEG + b"2", "image/jpeg")}
 FORMS = [
     "/logout",
     "/inbox",
@@ -60,12 +63,14 @@ def setup(services: Services) -> Iterator[Setup]:
         make_staff(session, services.registry, areas=["WK082613"], name="Piet", telegram_id=7003)
         resident = make_resident(session, telegram_id=7100)
         report = file_in_den_hout(session, services, resident, "report", "Losse tegel")
+        report.details = {**report.details, "photos": ["file-tegel-1", "file-tegel-2"]}
         idea = file_in_den_hout(session, services, resident, "idea", "Een bankje")
         if not any(r.staff_id == kees.id for r in idea.recipients):  # the routing rules' council copy
             idea.recipients.append(models.ItemRecipient(staff_id=kees.id, reason="council"))
         ids = {"sanne": 7001, "kees": 7002, "piet": 7003, "report": report.id, "idea": idea.id, "resident": 7100}
     clock = Clock()
-    with TestClient(create_app(services, clock=clock, wake=lambda: None)) as client:
+    fetch = PHOTOS.__getitem__  # the Bot API's files, by file id (a KeyError for any other)
+    with TestClient(create_app(services, clock=clock, wake=lambda: None, fetch_photo=fetch)) as client:
         yield Setup(services, clock, client, ids)
 
 
@@ -222,3 +227,38 @@ def test_a_council_member_cannot_fill_a_standard_answer(setup: Setup) -> None:
     assert idea.status_code == 200 and "Standaardantwoord" not in idea.text
     response = setup.client.post(f"/items/{setup.ids['idea']}/canned", data={"csrf": csrf, "key": "bedankt"})
     assert response.status_code == 403 and "Hoi" not in response.text
+
+
+def test_photos_are_served_by_number_only_to_staff_who_may_see_the_item(setup: Setup) -> None:
+    item = setup.ids["report"]
+    assert setup.client.get(f"/items/{item}/photos/1").status_code == 401
+    setup.sign_in("sanne")
+    page = setup.client.get(f"/items/{item}")
+    assert f'<img src="/items/{item}/photos/1"' in page.text and f'<img src="/items/{item}/photos/2"' in page.text
+    assert "file-tegel" not in page.text  # the Telegram file id never reaches the browser
+    photo = setup.client.get(f"/items/{item}/photos/2")
+    assert photo.status_code == 200 and photo.content == JPEG + b"2"
+    assert photo.headers["content-type"] == "image/jpeg" and photo.headers["cache-control"] == "no-store"
+    for number in (0, 3):
+        assert setup.client.get(f"/items/{item}/photos/{number}").status_code == 403
+    setup.sign_in("kees")  # council: not their report
+    assert setup.client.get(f"/items/{item}/photos/1").status_code == 403
+    setup.sign_in("piet")  # another wijk
+    assert setup.client.get(f"/items/{item}/photos/1").status_code == 403
+
+
+def test_a_photo_telegram_cannot_give_is_a_clear_page(services: Services) -> None:
+    def gone(file_id: str) -> Image:
+        raise PhotoUnavailable("gone")
+
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082611"], telegram_id=7011)
+        report = file_in_den_hout(session, services, make_resident(session, telegram_id=7111), "report", "Kuil")
+        report.details = {**report.details, "photos": ["file-old"]}
+        link = create_login_link(session, telegram_id=7011, base_url="x")
+        item = report.id
+    client = TestClient(create_app(services, wake=lambda: None, fetch_photo=gone))
+    client.get("/login/" + link.url.rsplit("/", 1)[1])
+    response = client.get(f"/items/{item}/photos/1")
+    assert response.status_code == 502 and "Deze foto is nu niet te laden" in response.text
+    assert image_type(b"<html><script>") is None and image_type(b"RIFF0000WEBPVP8 ") == "image/webp"

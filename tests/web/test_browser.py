@@ -195,3 +195,21 @@ async def test_a_standard_answer_fills_the_reply_box_in_place_and_is_edited_befo
     messages = await workspace.telegram.wait_for_messages_async(ids["resident"], count=1, timeout=30)
     assert "doorgegeven aan de buitendienst. Zij pakken het meestal binnen een week op." in messages[0]["text"]
     assert "[[" not in messages[0]["text"]
+
+
+async def test_a_residents_photo_shows_on_the_item_page_fetched_from_telegram(workspace: Workspace, page: Page) -> None:
+    ids = seed(workspace)
+    workspace.telegram.push_photo(ids["resident"])  # a photo after the report: it joins the open item
+    await workspace.telegram.wait_for_async(
+        lambda: any(m["method"] == "sendPhoto" for m in workspace.telegram.sent_messages(ids["sanne"])), 30
+    )
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.goto(f"{workspace.url}/items/{ids['report']}")
+    photo = page.get_by_role("img", name=f"Foto 1 van 1 bij #{ids['report']}")
+    await expect(photo).to_be_visible()
+    source = await photo.get_attribute("src")
+    assert source == f"/items/{ids['report']}/photos/1"
+    response = await page.request.get(f"{workspace.url}{source}")  # the page's session, through the Bot API
+    assert response.status == 200 and response.headers["content-type"] == "image/jpeg"
+    assert (await response.body()).startswith(b"\xff\xd8\xff\xe0fake-jpeg-large")
+    assert await axe_violations(page) == []
