@@ -37,6 +37,7 @@ from db.session import transaction
 from web.photos import Image, PhotoUnavailable, telegram_fetcher
 from wijkbot import outbox_wake
 from wijkbot.charts import labelled_bar_chart_png
+from wijkbot.departments import forward_to_department
 from wijkbot.rights import NotAllowed
 from wijkbot.services import Services
 from wijkbot.staff import active_staff
@@ -323,6 +324,24 @@ def create_app(
                 staff=staff,
                 item_id=item_id,
                 to_staff_id=int(to),
+                now=clock(),
+                remind_after=timedelta(hours=settings.reminder_after_hours),
+                escalate_after=timedelta(hours=settings.escalate_after_hours),
+            ).message
+
+        return act(request, item_id, csrf, work)
+
+    @app.post("/items/{item_id}/forward-department", response_class=HTMLResponse)
+    def forward_item_to_department(
+        request: Request, item_id: int, csrf: str = Form(""), department: str = Form("")
+    ) -> Response:
+        def work(session: Session, staff: models.StaffMember) -> str:
+            return forward_to_department(
+                session,
+                services.registry,
+                staff=staff,
+                item_id=item_id,
+                key=department[:40],
                 now=clock(),
                 remind_after=timedelta(hours=settings.reminder_after_hours),
                 escalate_after=timedelta(hours=settings.escalate_after_hours),

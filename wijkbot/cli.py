@@ -50,7 +50,12 @@ app.add_typer(db_app, name="db")
 
 AreaOption = Annotated[list[str], typer.Option("--area", help="A wijk or dorp code, e.g. WK082611; repeat.")]
 RoleOption = Annotated[
-    str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}. Default: the municipality's own.")
+    str,
+    typer.Option(
+        "--role",
+        help=f"One of: {', '.join(ROLES)}, or afdeling:<key> (a department in profiles.yaml). "
+        "Default: the municipality's own.",
+    ),
 ]
 
 

@@ -68,6 +68,15 @@ class Criterion:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A team of the municipality (gebiedsbeheer, afval, groen, …) with its own queue: the staff with the role
+    `afdeling:<key>` (profiles.yaml)."""
+
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
 class CannedAnswer:
     """A standard answer staff can pick on the item page of the web workspace (profiles.yaml), then edit."""
 
@@ -100,6 +109,10 @@ class Municipality:
     neighbours: Mapping[str, str] = field(default_factory=dict)
     places: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     canned_answers: tuple[CannedAnswer, ...] = ()
+    departments: tuple[Department, ...] = ()
+
+    def department(self, key: str) -> Department | None:
+        return next((department for department in self.departments if department.key == key), None)
 
 
 @dataclass(frozen=True)
@@ -314,6 +327,17 @@ def _parse_canned_answers(profile: Mapping[str, Any], *, where: str) -> tuple[Ca
     return answers
 
 
+def _parse_departments(profile: Mapping[str, Any], *, where: str) -> tuple[Department, ...]:
+    departments = tuple(
+        Department(key=str(raw["key"]), name=str(raw["name"]).strip()) for raw in profile.get("departments", [])
+    )
+    keys = [department.key for department in departments]
+    doubled = sorted({key for key in keys if keys.count(key) > 1})
+    if doubled:
+        raise DataError(f"{where}: departments has the key(s) {doubled} more than once")
+    return departments
+
+
 def _read_yaml(name: str, data_dir: Path | None) -> dict[str, Any]:
     """`municipalities.yaml` or `profiles.yaml`, checked against its schema (wijkbot/data/schema/)."""
     path = (data_dir or DATA_DIR) / name
@@ -342,6 +366,7 @@ def load_registry(codes: Iterable[str] | None = None, *, data_dir: Path | None =
             replace(
                 _parse_municipality(by_code[c], profiles[c], source=source),
                 canned_answers=_parse_canned_answers(profiles[c], where=f"{profile_source}: municipality {c}"),
+                departments=_parse_departments(profiles[c], where=f"{profile_source}: municipality {c}"),
             )
             for c in wanted
         )

@@ -11,6 +11,7 @@ The web workspace (web/, wijkbot.workspace) asks the same functions: its inbox a
 | lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
 | inbox | every kind, in their areas or sent to them (the fallback) | yes | yes | no |
 | council | ideas sent to them (the routing rules' copy) | no | no | yes |
+| afdeling:<key> (a department) | every kind forwarded to their department | yes | as a department | no |
 
 A deactivated staff member may do nothing.
 """
@@ -63,6 +64,20 @@ RIGHTS: dict[str, RoleRights] = {
     "council": RoleRights(OUTREACH | {Action.INBOX}, frozenset({"idea"}), area_items=False),
 }
 NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
+# A department's staff (role `afdeling:<key>`, the departments are data: wijkbot/data/profiles.yaml): they handle
+# what is forwarded to their department and see nothing else; not in RIGHTS, so never a colleague to forward to.
+DEPARTMENT_PREFIX = "afdeling:"
+DEPARTMENT = RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=False)
+
+
+def department_key(role: str) -> str | None:
+    """The department of a role `afdeling:<key>`; None for any other role."""
+    key = role.removeprefix(DEPARTMENT_PREFIX)
+    return key if role.startswith(DEPARTMENT_PREFIX) and key else None
+
+
+def department_role(key: str) -> str:
+    return f"{DEPARTMENT_PREFIX}{key}"
 
 
 class StaffLike(Protocol):
@@ -96,6 +111,8 @@ def rights_of(staff: StaffLike) -> RoleRights:
     """The rights of this staff member's role; none at all once deactivated or for an unknown role."""
     if not staff.active:
         return NOTHING
+    if department_key(staff.role) is not None:
+        return DEPARTMENT
     return RIGHTS.get(staff.role, NOTHING)
 
 

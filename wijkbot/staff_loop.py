@@ -21,7 +21,7 @@ from wijkbot import purposes
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES, staff_on_telegram
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
-from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
+from wijkbot.rights import Action, check, department_key, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
 from wijkbot.staff import staff_for_area
 from wijkbot.text_budget import Page, paginate
@@ -55,6 +55,8 @@ def staff_title(registry: Registry, staff: models.StaffMember, item: models.Item
         municipality = registry.municipality(area.municipality_code)
         if staff.role == municipality.staff_role:
             return municipality.staff_title
+        if (department := municipality.department(department_key(staff.role) or "")) is not None:
+            return f"afdeling {department.name}"
     return {
         "lead": municipality_lead(registry, area),
         "inbox": "medewerker van de gemeente",

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.departments import department_choices
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES, STATUS_WORDS
 from wijkbot.municipalities import CannedAnswer, Registry
 from wijkbot.rights import Action, NotAllowed, check, inbox_kinds, may_see, rights_of, sees_area_items
@@ -131,6 +132,7 @@ class ItemView:
     outcomes: list[Choice] = field(default_factory=list)
     colleagues: list[Choice] = field(default_factory=list)  # who it can be forwarded to (empty: no Doorsturen)
     canned: list[Choice] = field(default_factory=list)  # the municipality's standard answers for this kind
+    departments: list[Choice] = field(default_factory=list)  # departments it can be forwarded to
     photos: int = 0  # how many photos the resident sent with it (shown as /items/<id>/photos/<1..n>)
 
 
@@ -276,6 +278,14 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         can_note=_allowed(staff, Action.NOTE, item),
         outcomes=[Choice(key, text) for key, text in OUTCOMES.items()],
         photos=len(_photos(item)),
+        departments=[
+            Choice(department.key, department.name)
+            for department in (
+                department_choices(session, registry, staff=staff, item_id=item.id)
+                if is_open and _allowed(staff, Action.FORWARD, item)
+                else []
+            )
+        ],
         canned=[Choice(answer.key, answer.title) for answer in _canned_answers(registry, item)]
         if is_open and resident is not None and _allowed(staff, Action.REPLY, item)
         else [],

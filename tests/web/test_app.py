@@ -33,6 +33,7 @@ FORMS = [
     "/items/{id}/forward",
     "/items/{id}/note",
     "/items/{id}/canned",
+    "/items/{id}/forward-department",
 ]
 
 
@@ -97,7 +98,7 @@ def test_every_form_refuses_a_post_without_the_session_csrf_token(setup: Setup) 
     for path in FORMS:
         url = path.format(id=setup.ids["report"])
         for token in ("", "forged"):
-            data = {"csrf": token, "text": "x", "outcome": "done", "to": "1", "key": "bedankt"}
+            data = {"csrf": token, "text": "x", "outcome": "done", "to": "1", "key": "bedankt", "department": "groen"}
             response = setup.client.post(url, data=data)
             assert response.status_code == 403, (url, token)
     with transaction(setup.services.sessions) as session:
@@ -262,3 +263,23 @@ def test_a_photo_telegram_cannot_give_is_a_clear_page(services: Services) -> Non
     response = client.get(f"/items/{item}/photos/1")
     assert response.status_code == 502 and "Deze foto is nu niet te laden" in response.text
     assert image_type(b"<html><script>") is None and image_type(b"RIFF0000WEBPVP8 ") == "image/webp"
+
+
+def test_forwarding_to_a_department_from_the_web_puts_it_in_the_departments_queue(setup: Setup) -> None:
+    with transaction(setup.services.sessions) as session:
+        make_staff(
+            session, setup.services.registry, areas=["WK082611"], name="Gert", role="afdeling:groen", telegram_id=7020
+        )
+    csrf = setup.sign_in("sanne")
+    item = setup.ids["report"]
+    page = setup.client.get(f"/items/{item}")
+    assert '<option value="groen">Groen</option>' in page.text and 'value="afval"' not in page.text  # no staff there
+    refused = setup.client.post(f"/items/{item}/forward-department", data={"csrf": csrf, "department": "afval"})
+    assert refused.status_code == 403
+    done = setup.client.post(f"/items/{item}/forward-department", data={"csrf": csrf, "department": "groen"})
+    assert done.status_code == 200 and "doorgestuurd naar de afdeling Groen" in done.text
+    setup.ids["gert"] = 7020
+    setup.sign_in("gert")
+    assert f'href="/items/{item}"' in setup.client.get("/inbox").text  # the department's queue
+    assert f'href="/items/{setup.ids["idea"]}"' not in setup.client.get("/inbox").text  # nothing else
+    assert setup.client.get(f"/items/{setup.ids['idea']}").status_code == 403

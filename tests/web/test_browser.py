@@ -11,6 +11,7 @@ from datetime import timedelta
 from playwright.async_api import Browser, Page, expect
 
 from db import models
+from db.models import utcnow
 from db.session import transaction
 from tests.bot.harness import runtime_of
 from tests.conftest import make_resident, make_staff
@@ -213,3 +214,32 @@ async def test_a_residents_photo_shows_on_the_item_page_fetched_from_telegram(wo
     assert response.status == 200 and response.headers["content-type"] == "image/jpeg"
     assert (await response.body()).startswith(b"\xff\xd8\xff\xe0fake-jpeg-large")
     assert await axe_violations(page) == []
+
+
+async def test_forward_to_a_department_and_a_department_member_finds_it_in_their_queue(
+    workspace: Workspace, browser: Browser, page: Page
+) -> None:
+    ids = seed(workspace)
+    services = runtime_of(workspace.app).services
+    with transaction(services.sessions) as session:
+        gert = make_staff(
+            session, services.registry, areas=["WK082611"], name="Gert", role="afdeling:groen", telegram_id=next(_users)
+        )
+        gert_id = int(gert.telegram_id or 0)
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.goto(f"{workspace.url}/items/{ids['report']}")
+    await page.get_by_label("Doorsturen naar een afdeling").select_option(label="Groen")
+    assert await axe_violations(page) == []
+    await page.get_by_role("button", name="Naar de afdeling").click()
+    await expect(page.get_by_role("status")).to_contain_text("doorgestuurd naar de afdeling Groen")
+    # wijkbot.items.notify_recipients queues on the wall clock, not the injected one: let the bot's clock reach it
+    workspace.clock.now = utcnow() + timedelta(seconds=1)
+    [notice] = await workspace.telegram.wait_for_messages_async(gert_id, count=1, timeout=30)  # told in Telegram
+    assert f"#{ids['report']}" in notice["text"]
+
+    other = await browser.new_context()
+    department = await other.new_page()
+    await department.goto(await login_link(workspace, gert_id))
+    await expect(department.locator("#items")).to_contain_text(f"#{ids['report']}")
+    assert await axe_violations(department) == []
+    await other.close()

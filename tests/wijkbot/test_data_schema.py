@@ -183,6 +183,17 @@ def test_canned_answers_load_with_their_kinds_and_a_key_twice_or_an_unknown_kind
         load_registry(data_dir=folder)
 
 
+def test_departments_load_and_a_key_twice_is_refused(tmp_path: Path) -> None:
+    groen = {"key": "groen", "name": "Groen"}
+    path = "municipalities.GM0826.departments"
+    loaded = load_registry(data_dir=_write(tmp_path / "ok", profiles=_changed(PROFILES, path, [groen])))
+    assert loaded.municipality("GM0826").department("groen") is not None
+    assert loaded.municipality("GM0826").department("afval") is None
+    folder = _write(tmp_path / "twice", profiles=_changed(PROFILES, path, [groen, groen]))
+    with pytest.raises(DataError, match=re.escape(f"{folder / 'profiles.yaml'}: municipality GM0826: departments")):
+        load_registry(data_dir=folder)
+
+
 def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:
     facts = _changed(_changed(FACTS, "municipalities.0.areas.0.kind", "stad"), "municipalities.0.name", ...)
     with pytest.raises(DataError) as refused:
