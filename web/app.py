@@ -44,6 +44,7 @@ from wijkbot.staff import active_staff
 from wijkbot.staff_loop import claim, close, forward, reply
 from wijkbot.statistics import as_csv, month_chart, month_table, statistics_for, time_chart, time_table
 from wijkbot.telegram_html import plain_text
+from wijkbot.themes import shipped_themes
 from wijkbot.web_login import LoginRefused, redeem
 from wijkbot.workspace import (
     InboxFilter,
@@ -99,6 +100,7 @@ def create_app(
     (default: from the Bot API of the settings, web.photos)."""
     settings = services.settings
     fetch_photo = fetch_photo or telegram_fetcher(settings)
+    shipped_themes()  # a bad themes.yaml stops the start, with the file, the place and the problem
     if secret_key is None:
         key = settings.web_secret_key
         secret_key = key.get_secret_value() if key is not None else secrets.token_urlsafe(32)
@@ -220,9 +222,10 @@ def create_app(
         state: str = Form("open"),
         age: str = Form(""),
         search: str = Form(""),
+        theme: str = Form(""),
     ) -> Response:
         web = check_csrf(read_session(request), csrf)
-        return show_inbox(request, InboxFilter(area, kind, state, age, search), web)
+        return show_inbox(request, InboxFilter(area, kind, state, age, search, theme=theme), web)
 
     def show_item(
         request: Request,

@@ -21,6 +21,7 @@ from wijkbot.items import KIND_WORDS, OPEN_STATUSES, STATUS_WORDS
 from wijkbot.municipalities import CannedAnswer, Registry
 from wijkbot.rights import Action, NotAllowed, check, inbox_kinds, may_see, rights_of, sees_area_items
 from wijkbot.staff_loop import OUTCOMES, forward_candidates
+from wijkbot.themes import find_theme, shipped_themes
 
 STATES = {"open": "open", "new": "nieuw", "claimed": "opgepakt", "answered": "beantwoord", "closed": "afgerond"}
 AGES = {"": "elke leeftijd", "1": "ouder dan 1 dag", "3": "ouder dan 3 dagen", "7": "ouder dan een week"}
@@ -54,6 +55,7 @@ class InboxFilter:
     state: str = "open"
     age: str = ""
     search: str = ""
+    theme: str = ""  # a key of wijkbot/data/themes.yaml
 
     def cleaned(self) -> InboxFilter:
         return InboxFilter(
@@ -62,6 +64,7 @@ class InboxFilter:
             state=self.state if self.state in STATES else "open",
             age=self.age if self.age in AGES else "",
             search=" ".join(self.search.split())[:MAX_SEARCH],
+            theme=self.theme if find_theme(self.theme) is not None else "",
         )
 
 
@@ -90,6 +93,7 @@ class Inbox:
     states: list[Choice]
     ages: list[Choice]
     filter: InboxFilter
+    themes: list[Choice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -181,10 +185,12 @@ def inbox(
         query = query.where(models.Item.area_code == wanted.area)
     if wanted.age:
         query = query.where(models.Item.created_at <= now - timedelta(days=int(wanted.age)))
+    theme = find_theme(wanted.theme)
+    if theme is not None:
+        query = query.where(or_(*(models.Item.text.ilike(_containing(word), escape="\\") for word in theme.words)))
     if wanted.search:
         number = wanted.search.lstrip("#")
-        pattern = "%" + wanted.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        matches = models.Item.text.ilike(pattern, escape="\\")
+        matches = models.Item.text.ilike(_containing(wanted.search), escape="\\")
         query = query.where(or_(matches, models.Item.id == int(number)) if number.isdigit() else matches)
     rows = []
     for item in session.scalars(query.order_by(models.Item.id)):
@@ -216,7 +222,13 @@ def inbox(
         states=[Choice(key, label) for key, label in STATES.items()],
         ages=[Choice(key, label) for key, label in AGES.items()],
         filter=wanted,
+        themes=[Choice("", "alle thema's")] + [Choice(theme.key, theme.name) for theme in shipped_themes()],
     )
+
+
+def _containing(text: str) -> str:
+    """A LIKE pattern for `text` anywhere, its own %, _ and \\ taken literally (escape "\\")."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _staff_names(session: Session, ids: set[int]) -> dict[int, str]:

@@ -150,6 +150,11 @@ async def test_the_inbox_filters_by_kind_and_search_without_putting_them_in_the_
     await page.get_by_label("Zoeken in de tekst of op nummer").fill("tegel")
     await page.get_by_role("button", name="Filteren").click()
     await expect(page.locator("#items")).to_contain_text(f"#{ids['report']}")
+    await page.get_by_label("Thema").select_option(label="Straat, stoep en verlichting")  # "tegel"
+    await expect(page.locator("#items")).to_contain_text(f"#{ids['report']}")
+    await page.get_by_label("Thema").select_option(label="Groen en bomen")
+    await expect(page.locator("#items")).to_contain_text("Geen items met deze filters.")
+    await page.get_by_label("Thema").select_option(label="alle thema's")
     await page.get_by_label("Soort").select_option("idea")
     await expect(page.locator("#items")).to_contain_text("Geen items met deze filters.")
     assert "tegel" not in page.url and page.url == f"{workspace.url}/inbox"

@@ -79,7 +79,7 @@ def _changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 def test_the_shipped_files_match_their_schemas_and_the_schemas_are_valid_json_schema() -> None:
-    for name in ("municipalities", "profiles", "routing"):
+    for name in ("municipalities", "profiles", "routing", "themes"):
         Draft202012Validator.check_schema(schema(name))
         check(yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text(encoding="utf-8")), name, source=name)
 
