@@ -42,7 +42,15 @@ from wijkbot.rights import NotAllowed
 from wijkbot.services import Services
 from wijkbot.staff import active_staff
 from wijkbot.staff_loop import claim, close, forward, reply
-from wijkbot.statistics import as_csv, month_chart, month_table, statistics_for, time_chart, time_table
+from wijkbot.statistics import (
+    as_csv,
+    month_chart,
+    month_table,
+    statistics_for,
+    theme_table,
+    time_chart,
+    time_table,
+)
 from wijkbot.telegram_html import plain_text
 from wijkbot.themes import shipped_themes
 from wijkbot.web_login import LoginRefused, redeem
@@ -381,6 +389,7 @@ def create_app(
             "staff_name": name,
             "stats": found,
             "months": month_table(found),
+            "themes": theme_table(found),
             "times": time_table(found),
         }
         return page(request, "stats.html", context, web=web)
@@ -400,7 +409,7 @@ def create_app(
 
     @app.get("/stats/{table}.csv")
     def stats_csv(request: Request, table: str) -> Response:
-        tables = {"maanden": month_table, "doorlooptijden": time_table}
+        tables = {"maanden": month_table, "themas": theme_table, "doorlooptijden": time_table}
         if table not in tables:
             return refused(request, "Deze tabel bestaat niet.", read_session(request), status=404)
         _, found = statistics(read_session(request))

@@ -161,6 +161,8 @@ def test_statistics_need_a_session_and_name_a_known_table(setup: Setup) -> None:
     assert page.status_code == 200 and "Den Hout" not in page.text
     assert setup.client.get("/stats/geheim.csv").status_code == 404
     assert setup.client.get("/stats/doorlooptijden.csv").text.startswith("gebied,beantwoord (aantal)")
+    assert setup.client.get("/stats/themas.csv").text.startswith("maand,gebied,Groen en bomen,")
+    assert setup.client.get("/stats/themas.png").status_code == 404  # a table without a chart
 
 
 def test_the_charts_need_a_session_and_are_pngs_beside_their_tables(setup: Setup) -> None:

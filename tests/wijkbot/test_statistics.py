@@ -26,9 +26,11 @@ from wijkbot.statistics import (
     percentile,
     shown,
     statistics_for,
+    theme_table,
     time_chart,
     time_table,
 )
+from wijkbot.workspace import InboxFilter, inbox
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 NOV = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
@@ -119,3 +121,27 @@ def test_each_chart_draws_a_column_of_its_table_and_hides_small_numbers_as_the_t
         title=chart.title, labels=chart.labels, values=chart.values, texts=chart.texts, subtitle=chart.axis
     )
     assert png.startswith(b"\x89PNG")
+
+
+def test_items_by_theme_per_month_as_the_inbox_filter_finds_them(session: Session, registry: Registry) -> None:
+    sanne = make_staff(session, registry, areas=["WK082611"], name="Sanne")
+    texts = ["Losse TEGEL"] * 5 + ["Een boom ligt op de stoep", "Hallo"]  # the boom is groen and straat
+    for text in texts:
+        filed(session, registry, "report", "WK082611", NOV).text = text
+    session.flush()
+    stats = statistics_for(session, registry, staff=sanne, zone=ZONE)
+    header, rows = theme_table(stats)
+    assert header == [
+        "maand",
+        "gebied",
+        "Groen en bomen",
+        "Afval en vervuiling",
+        "Straat, stoep en verlichting",
+        "Verkeer en parkeren",
+        "Spelen en ontmoeten",
+        "geen thema",
+    ]
+    assert rows == [["2026-11", "Den Hout", "<5", "0", "6", "0", "0", "<5"]]
+    for theme in ("groen", "straat"):  # the same items as the inbox's theme filter
+        found = inbox(session, registry, staff=sanne, wanted=InboxFilter(theme=theme, state="open")).rows
+        assert len(found) == {"groen": 1, "straat": 6}[theme]
