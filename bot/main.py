@@ -35,6 +35,7 @@ from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
 from db.session import make_engine
 from wijkbot import outbox_wake
+from wijkbot.digest import due_month, queue_digests
 from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
 from wijkbot.initiatives import end_support_periods
 from wijkbot.pending import expire_pending, record_handler_error
@@ -130,6 +131,29 @@ async def send_reminders(context: ContextTypes.DEFAULT_TYPE) -> None:
         return reminded + escalated + end_support_periods(session, registry, now=now)
 
     if await rt.db(due):
+        rt.sender.wake()
+
+
+async def send_monthly_digest(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The wijkwethouder digest (wijkbot.digest): from the 1st at 09:00 the previous month's, once per lead."""
+    rt = runtime(context)
+    settings = rt.services.settings
+    now = rt.clock()
+    month = due_month(now, settings.zone)
+    if month is None:
+        return
+    queued = await rt.db(
+        lambda s: queue_digests(
+            s,
+            rt.services.registry,
+            month=month,
+            zone=settings.zone,
+            now=now,
+            web_url=settings.web_url,
+            threshold=settings.small_group_threshold,
+        )
+    )
+    if queued:
         rt.sender.wake()
 
 
@@ -239,6 +263,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
             jobs.run_repeating(retry_waiting_turns, interval=2.0, first=1.0, name="retry-waiting-turns")
             jobs.run_repeating(send_reminders, interval=timedelta(minutes=1), first=5.0, name="reminders")
             jobs.run_repeating(expire_old_data_job, interval=timedelta(hours=6), first=60.0, name="retention")
+            jobs.run_repeating(send_monthly_digest, interval=timedelta(hours=1), first=120.0, name="digest")
             polls.schedule_jobs(jobs)  # polls and outreach (issue 5): due polls, closing polls, check-ins, nudges
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:

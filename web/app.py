@@ -34,15 +34,35 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from db import models
 from db.models import utcnow
 from db.session import transaction
+from web.photos import Image, PhotoUnavailable, telegram_fetcher
 from wijkbot import outbox_wake
+from wijkbot.charts import labelled_bar_chart_png
+from wijkbot.departments import forward_to_department
 from wijkbot.rights import NotAllowed
 from wijkbot.services import Services
 from wijkbot.staff import active_staff
 from wijkbot.staff_loop import claim, close, forward, reply
-from wijkbot.statistics import as_csv, month_table, statistics_for, time_table
+from wijkbot.statistics import (
+    as_csv,
+    month_chart,
+    month_table,
+    statistics_for,
+    theme_table,
+    time_chart,
+    time_table,
+)
 from wijkbot.telegram_html import plain_text
+from wijkbot.themes import shipped_themes
 from wijkbot.web_login import LoginRefused, redeem
-from wijkbot.workspace import InboxFilter, add_note, inbox, item_view
+from wijkbot.workspace import (
+    InboxFilter,
+    add_note,
+    fill_canned_answer,
+    inbox,
+    item_view,
+    open_blanks,
+    photo_file_id,
+)
 
 HERE = Path(__file__).resolve().parent
 COOKIE = "wijkbot_session"
@@ -81,10 +101,14 @@ def create_app(
     clock: Callable[[], datetime] = utcnow,
     wake: Callable[[], None] = outbox_wake.queued,
     secret_key: str | None = None,
+    fetch_photo: Callable[[str], Image] | None = None,
 ) -> FastAPI:
     """The workspace for these services. `clock` is the one clock (link expiry, sessions, actions); `wake` is
-    called after a change that queued messages."""
+    called after a change that queued messages; `fetch_photo` gets a resident's photo by its Telegram file id
+    (default: from the Bot API of the settings, web.photos)."""
     settings = services.settings
+    fetch_photo = fetch_photo or telegram_fetcher(settings)
+    shipped_themes()  # a bad themes.yaml stops the start, with the file, the place and the problem
     if secret_key is None:
         key = settings.web_secret_key
         secret_key = key.get_secret_value() if key is not None else secrets.token_urlsafe(32)
@@ -206,21 +230,49 @@ def create_app(
         state: str = Form("open"),
         age: str = Form(""),
         search: str = Form(""),
+        theme: str = Form(""),
     ) -> Response:
         web = check_csrf(read_session(request), csrf)
-        return show_inbox(request, InboxFilter(area, kind, state, age, search), web)
+        return show_inbox(request, InboxFilter(area, kind, state, age, search, theme=theme), web)
 
-    def show_item(request: Request, item_id: int, web: WebSession | None, notice: str = "") -> Response:
+    def show_item(
+        request: Request,
+        item_id: int,
+        web: WebSession | None,
+        notice: str = "",
+        *,
+        reply_text: str = "",
+        status: int = 200,
+    ) -> Response:
         with db() as session:
             staff = staff_of(session, web)
             view = item_view(session, services.registry, staff=staff, item_id=item_id)
             name = staff.name
-        context = {"title": f"Item {view.id}", "item": view, "notice": notice, "staff_name": name}
-        return page(request, "item.html", context, web=web)
+        context = {
+            "title": f"Item {view.id}",
+            "item": view,
+            "notice": notice,
+            "staff_name": name,
+            "reply_text": reply_text,
+        }
+        return page(request, "item.html", context, status=status, web=web)
 
     @app.get("/items/{item_id}", response_class=HTMLResponse)
     def item_page(request: Request, item_id: int) -> Response:
         return show_item(request, item_id, read_session(request))
+
+    @app.get("/items/{item_id}/photos/{number}")
+    def item_photo(request: Request, item_id: int, number: int) -> Response:
+        """A resident's photo, fetched from Telegram for a staff member who may see the item; never cached."""
+        web = read_session(request)
+        with db() as session:
+            file_id = photo_file_id(session, staff=staff_of(session, web), item_id=item_id, number=number)
+        try:
+            image = fetch_photo(file_id)
+        except PhotoUnavailable:
+            message = "Deze foto is nu niet te laden. Probeer het later nog eens."
+            return page(request, "message.html", {"title": "Foto niet beschikbaar", "message": message}, status=502)
+        return Response(image.data, media_type=image.content_type, headers={"Cache-Control": "no-store"})
 
     def act(request: Request, item_id: int, csrf: str, work: Callable[[Session, models.StaffMember], str]) -> Response:
         web = check_csrf(read_session(request), csrf)
@@ -233,8 +285,26 @@ def create_app(
     def claim_item(request: Request, item_id: int, csrf: str = Form("")) -> Response:
         return act(request, item_id, csrf, lambda s, staff: claim(s, staff=staff, item_id=item_id, now=clock()).message)
 
+    @app.post("/items/{item_id}/canned", response_class=HTMLResponse)
+    def canned_answer(request: Request, item_id: int, csrf: str = Form(""), key: str = Form("")) -> Response:
+        """A standard answer into the reply box (nothing is sent): with HTMX only the box, otherwise the page."""
+        web = check_csrf(read_session(request), csrf)
+        with db() as session:
+            staff = staff_of(session, web)
+            text = fill_canned_answer(session, services.registry, staff=staff, item_id=item_id, key=key[:40])
+        if request.headers.get("HX-Request") == "true":
+            return page(request, "reply_box.html", {"reply_text": text}, web=web)
+        notice = "Het standaardantwoord staat in het antwoordvak. Pas het aan en verstuur het."
+        return show_item(request, item_id, web, notice, reply_text=text)
+
     @app.post("/items/{item_id}/reply", response_class=HTMLResponse)
     def reply_item(request: Request, item_id: int, csrf: str = Form(""), text: str = Form("")) -> Response:
+        blanks = open_blanks(text)
+        if blanks:
+            web = check_csrf(read_session(request), csrf)
+            notice = f"Vul eerst {', '.join(blanks)} in. Er is nog niets verstuurd."
+            return show_item(request, item_id, web, notice, reply_text=text, status=422)
+
         def work(session: Session, staff: models.StaffMember) -> str:
             if not text.strip():
                 raise NotAllowed("Je antwoord is leeg; er is niets verstuurd.")
@@ -272,6 +342,24 @@ def create_app(
 
         return act(request, item_id, csrf, work)
 
+    @app.post("/items/{item_id}/forward-department", response_class=HTMLResponse)
+    def forward_item_to_department(
+        request: Request, item_id: int, csrf: str = Form(""), department: str = Form("")
+    ) -> Response:
+        def work(session: Session, staff: models.StaffMember) -> str:
+            return forward_to_department(
+                session,
+                services.registry,
+                staff=staff,
+                item_id=item_id,
+                key=department[:40],
+                now=clock(),
+                remind_after=timedelta(hours=settings.reminder_after_hours),
+                escalate_after=timedelta(hours=settings.escalate_after_hours),
+            ).message
+
+        return act(request, item_id, csrf, work)
+
     @app.post("/items/{item_id}/note", response_class=HTMLResponse)
     def note_item(request: Request, item_id: int, csrf: str = Form(""), text: str = Form("")) -> Response:
         def work(session: Session, staff: models.StaffMember) -> str:
@@ -301,13 +389,27 @@ def create_app(
             "staff_name": name,
             "stats": found,
             "months": month_table(found),
+            "themes": theme_table(found),
             "times": time_table(found),
         }
         return page(request, "stats.html", context, web=web)
 
+    @app.get("/stats/{table}.png")
+    def stats_chart(request: Request, table: str) -> Response:
+        """The chart beside a table: one of its columns drawn, "<5" where the table hides a number."""
+        charts = {"maanden": month_chart, "doorlooptijden": time_chart}
+        if table not in charts:
+            return refused(request, "Deze grafiek bestaat niet.", read_session(request), status=404)
+        _, found = statistics(read_session(request))
+        chart = charts[table](found)
+        png = labelled_bar_chart_png(
+            title=chart.title, labels=chart.labels, values=chart.values, texts=chart.texts, subtitle=chart.axis
+        )
+        return Response(png, media_type="image/png", headers={"Cache-Control": "no-store"})
+
     @app.get("/stats/{table}.csv")
     def stats_csv(request: Request, table: str) -> Response:
-        tables = {"maanden": month_table, "doorlooptijden": time_table}
+        tables = {"maanden": month_table, "themas": theme_table, "doorlooptijden": time_table}
         if table not in tables:
             return refused(request, "Deze tabel bestaat niet.", read_session(request), status=404)
         _, found = statistics(read_session(request))

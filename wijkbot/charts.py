@@ -1,4 +1,5 @@
-"""Bar charts as PNG bytes, drawn with matplotlib's Agg backend (no display, no pyplot global state)."""
+"""Bar charts as PNG bytes, drawn with matplotlib's Agg backend (no display, no pyplot global state): a poll's
+results (`bar_chart_png`) and the statistics of the web workspace (`labelled_bar_chart_png`)."""
 
 from __future__ import annotations
 
@@ -44,5 +45,33 @@ def bar_chart_png(*, title: str, labels: Sequence[str], values: Sequence[int], s
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # a glyph the font lacks (an emoji) is left out, not an error
+        figure.savefig(buffer, format="png")
+    return buffer.getvalue()
+
+
+def labelled_bar_chart_png(
+    *, title: str, labels: Sequence[str], values: Sequence[float], texts: Sequence[str], subtitle: str = ""
+) -> bytes:
+    """A horizontal bar chart whose bars say `texts` (as the table beside it does, "<5" included) instead of
+    their value and share: a hidden small number is a bar of length 0 that reads "<5"."""
+    count = len(labels)
+    figure = Figure(figsize=(8, 1.6 + 0.45 * max(count, 1)), dpi=100)
+    FigureCanvasAgg(figure)
+    axes = figure.add_subplot()
+    positions = list(range(count))
+    axes.barh(positions, list(values), color=BAR_COLOUR)
+    axes.set_yticks(positions, [_safe(textwrap.shorten(label, 40, placeholder="…")) for label in labels])
+    axes.invert_yaxis()
+    axes.set_xlim(0, max(max(values, default=0) * 1.25, 1))
+    for position, value, text in zip(positions, values, texts, strict=True):
+        axes.text(value, position, f" {_safe(text)}", va="center")
+    axes.set_title(_safe("\n".join(textwrap.wrap(title, 60)[:3])), loc="left", fontsize=12)
+    if subtitle:
+        axes.set_xlabel(_safe(subtitle))
+    axes.spines[["top", "right"]].set_visible(False)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
         figure.savefig(buffer, format="png")
     return buffer.getvalue()

@@ -50,7 +50,12 @@ app.add_typer(db_app, name="db")
 
 AreaOption = Annotated[list[str], typer.Option("--area", help="A wijk or dorp code, e.g. WK082611; repeat.")]
 RoleOption = Annotated[
-    str, typer.Option("--role", help=f"One of: {', '.join(ROLES)}. Default: the municipality's own.")
+    str,
+    typer.Option(
+        "--role",
+        help=f"One of: {', '.join(ROLES)}, or afdeling:<key> (a department in profiles.yaml). "
+        "Default: the municipality's own.",
+    ),
 ]
 
 
@@ -547,6 +552,41 @@ def outbox_retry(
     )
     if done.not_undelivered:
         fail(f"not failed or uncertain (left alone): {', '.join(map(str, done.not_undelivered))}", code=1)
+
+
+# --- the monthly digest (issue 13) -------------------------------------------------------------------------
+
+digest_app = typer.Typer(help="The monthly digest for the leads (wijkwethouder), in Telegram.", no_args_is_help=True)
+app.add_typer(digest_app, name="digest")
+
+
+@digest_app.command("send")
+def digest_send(
+    month: Annotated[str, typer.Option("--month", help="The month, e.g. 2026-11. Default: the previous one.")] = "",
+) -> None:
+    """Queue a month's digest for every active lead now (the running bot sends it); a lead who has that month's
+    digest already does not get it again."""
+    from wijkbot.digest import DigestError, leads, previous_month, queue_digests
+
+    with services() as s, transaction(s.sessions) as session:
+        settings = s.settings
+        now = utcnow()
+        wanted = month or previous_month(now, settings.zone)
+        try:
+            queued = queue_digests(
+                session,
+                s.registry,
+                month=wanted,
+                zone=settings.zone,
+                now=now,
+                web_url=settings.web_url,
+                threshold=settings.small_group_threshold,
+            )
+        except DigestError as exc:
+            fail(str(exc))
+            raise
+        receivers = len(leads(session))
+    typer.echo(f"digest {wanted}: {queued} message(s) queued for {receivers} lead(s)")
 
 
 log = logging.getLogger("wijkbot")

@@ -90,7 +90,7 @@ def file_item(
     ]
     session.add(item)
     session.flush()
-    notify_recipients(session, registry, item=item, resident=resident, tag="new")
+    notify_recipients(session, registry, item=item, resident=resident, tag="new", now=now)
     return Filed(item=item, route=route)
 
 
@@ -102,6 +102,7 @@ def notify_recipients(
     resident: models.Resident | None,
     tag: str,
     only: Sequence[int] | None = None,
+    now: datetime | None = None,
 ) -> int:
     """Queue the notification of this item for each recipient (or only these) with a Telegram account."""
     wanted = [r.staff_id for r in item.recipients if only is None or r.staff_id in only]
@@ -121,6 +122,7 @@ def notify_recipients(
             text=render_notification(registry, item=item, resident=resident, council=council),
             buttons=council_buttons(item.id) if council else staff_buttons(item.id),
             item_id=item.id,
+            now=now,
         )
     return queued
 

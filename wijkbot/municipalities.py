@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -98,6 +98,28 @@ class InitiativeRules:
 
 
 @dataclass(frozen=True)
+class Department:
+    """A team of the municipality (gebiedsbeheer, afval, groen, …) with its own queue: the staff with the role
+    `afdeling:<key>` (profiles.yaml)."""
+
+    key: str
+    name: str
+
+
+@dataclass(frozen=True)
+class CannedAnswer:
+    """A standard answer staff can pick on the item page of the web workspace (profiles.yaml), then edit."""
+
+    key: str
+    title: str
+    text: str  # may hold {voornaam}, {nummer}, {gebied}, {medewerker}, and [[…]] blanks staff fill in
+    kinds: frozenset[str]  # the item kinds it fits; empty: every kind
+
+    def fits(self, kind: str) -> bool:
+        return not self.kinds or kind in self.kinds
+
+
+@dataclass(frozen=True)
 class Municipality:
     code: str
     name: str
@@ -117,6 +139,11 @@ class Municipality:
     pc4_special: Mapping[str, str]
     neighbours: Mapping[str, str] = field(default_factory=dict)
     places: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    canned_answers: tuple[CannedAnswer, ...] = ()
+    departments: tuple[Department, ...] = ()
+
+    def department(self, key: str) -> Department | None:
+        return next((department for department in self.departments if department.key == key), None)
 
 
 def _initiative_rules(raw: Mapping[str, Any], *, where: str, area_codes: set[str]) -> InitiativeRules:
@@ -336,6 +363,34 @@ def _parse_municipality(raw: Mapping[str, Any], profile: Mapping[str, Any], *, s
     )
 
 
+def _parse_canned_answers(profile: Mapping[str, Any], *, where: str) -> tuple[CannedAnswer, ...]:
+    answers = tuple(
+        CannedAnswer(
+            key=str(raw["key"]),
+            title=str(raw["title"]).strip(),
+            text=str(raw["text"]).strip(),
+            kinds=frozenset(str(kind) for kind in raw.get("kinds", [])),
+        )
+        for raw in profile.get("canned_answers", [])
+    )
+    keys = [answer.key for answer in answers]
+    doubled = sorted({key for key in keys if keys.count(key) > 1})
+    if doubled:
+        raise DataError(f"{where}: canned_answers has the key(s) {doubled} more than once")
+    return answers
+
+
+def _parse_departments(profile: Mapping[str, Any], *, where: str) -> tuple[Department, ...]:
+    departments = tuple(
+        Department(key=str(raw["key"]), name=str(raw["name"]).strip()) for raw in profile.get("departments", [])
+    )
+    keys = [department.key for department in departments]
+    doubled = sorted({key for key in keys if keys.count(key) > 1})
+    if doubled:
+        raise DataError(f"{where}: departments has the key(s) {doubled} more than once")
+    return departments
+
+
 def _read_yaml(name: str, data_dir: Path | None) -> dict[str, Any]:
     """`municipalities.yaml` or `profiles.yaml`, checked against its schema (wijkbot/data/schema/)."""
     path = (data_dir or DATA_DIR) / name
@@ -358,7 +413,17 @@ def load_registry(codes: Iterable[str] | None = None, *, data_dir: Path | None =
             f"profiles.yaml; known: {sorted(set(by_code) & set(profiles))}"
         )
     source = shown((data_dir or DATA_DIR) / "municipalities.yaml")
-    return Registry(municipalities=tuple(_parse_municipality(by_code[c], profiles[c], source=source) for c in wanted))
+    profile_source = shown((data_dir or DATA_DIR) / "profiles.yaml")
+    return Registry(
+        municipalities=tuple(
+            replace(
+                _parse_municipality(by_code[c], profiles[c], source=source),
+                canned_answers=_parse_canned_answers(profiles[c], where=f"{profile_source}: municipality {c}"),
+                departments=_parse_departments(profiles[c], where=f"{profile_source}: municipality {c}"),
+            )
+            for c in wanted
+        )
+    )
 
 
 @lru_cache(maxsize=8)

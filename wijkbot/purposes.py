@@ -219,6 +219,14 @@ def nudge(asked_at: datetime) -> Purpose:
     return Purpose(f"nudge:{int(asked_at.timestamp())}")
 
 
+# --- the monthly digest ------------------------------------------------------------------------------------
+
+
+def digest(month: str, area_code: str) -> Purpose:
+    """One area's part of the monthly digest (wijkbot.digest) to a lead: once per (lead, month, area)."""
+    return Purpose(f"digest:{month}:{area_code}")
+
+
 # --- the operators ------------------------------------------------------------------------------------------
 
 

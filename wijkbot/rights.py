@@ -11,6 +11,7 @@ The web workspace (web/, wijkbot.workspace) asks the same functions: its inbox a
 | lead | every kind, in their areas or sent to them (escalations) | yes | yes | yes |
 | inbox | every kind, in their areas or sent to them (the fallback) | yes | yes | no |
 | council | ideas and initiatives sent to them (the routing rules' copy) | Beantwoorden, and Advies geven | no | yes |
+| afdeling:<key> (a department) | every kind forwarded to their department | yes | as a department | no |
 
 Deciding on an initiative (Toekennen, Ander potje, Past niet, Start uitvoering, Gerealiseerd) is for the role
 the municipality's profile names (`initiatives.decides`: its own area staff, or the council), in the
@@ -73,6 +74,20 @@ RIGHTS: dict[str, RoleRights] = {
     ),
 }
 NOTHING = RoleRights(frozenset(), frozenset(), area_items=False)
+# A department's staff (role `afdeling:<key>`, the departments are data: wijkbot/data/profiles.yaml): they handle
+# what is forwarded to their department and see nothing else; not in RIGHTS, so never a colleague to forward to.
+DEPARTMENT_PREFIX = "afdeling:"
+DEPARTMENT = RoleRights(HANDLING | {Action.INBOX}, ALL_KINDS, area_items=False)
+
+
+def department_key(role: str) -> str | None:
+    """The department of a role `afdeling:<key>`; None for any other role."""
+    key = role.removeprefix(DEPARTMENT_PREFIX)
+    return key if role.startswith(DEPARTMENT_PREFIX) and key else None
+
+
+def department_role(key: str) -> str:
+    return f"{DEPARTMENT_PREFIX}{key}"
 
 
 class StaffLike(Protocol):
@@ -106,6 +121,8 @@ def rights_of(staff: StaffLike) -> RoleRights:
     """The rights of this staff member's role; none at all once deactivated or for an unknown role."""
     if not staff.active:
         return NOTHING
+    if department_key(staff.role) is not None:
+        return DEPARTMENT
     return RIGHTS.get(staff.role, NOTHING)
 
 

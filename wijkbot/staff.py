@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from wijkbot.municipalities import Registry
+from wijkbot.rights import department_key
 
 ROLES = ("wijkmakelaar", "wijkcoordinator", "council", "lead", "inbox")
 INVITE_VALID_FOR = timedelta(days=7)  # STAFF_INVITE_DAYS
@@ -23,13 +24,20 @@ class StaffError(ValueError):
 
 
 def check_role_and_areas(registry: Registry, *, role: str, area_codes: Sequence[str]) -> None:
-    if role not in ROLES:
-        raise StaffError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}")
+    department = department_key(role)
+    if role not in ROLES and department is None:
+        raise StaffError(f"unknown role {role!r}; choose one of: {', '.join(ROLES)}, or afdeling:<key>")
     if not area_codes:
         raise StaffError("give at least one --area (a wijk or dorp code such as WK082611)")
     unknown = [code for code in area_codes if registry.find_area(code) is None]
     if unknown:
         raise StaffError(f"unknown area code(s): {', '.join(unknown)} (see `wijkbot areas list`)")
+    if department is not None:  # a department of the municipality of every one of its areas (profiles.yaml)
+        for code in area_codes:
+            municipality = registry.municipality(registry.area(code).municipality_code)
+            if municipality.department(department) is None:
+                known = ", ".join(f"afdeling:{d.key}" for d in municipality.departments) or "none"
+                raise StaffError(f"{municipality.name} has no department {department!r}; its departments: {known}")
 
 
 def add_staff(

@@ -21,7 +21,7 @@ from wijkbot import purposes
 from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
-from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
+from wijkbot.rights import Action, check, department_key, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
 from wijkbot.staff import staff_for_area
 from wijkbot.text_budget import Page, paginate
@@ -67,6 +67,8 @@ def staff_title(registry: Registry, staff: models.StaffMember, item: models.Item
             return municipality.staff_title
         if staff.role == "council":
             return municipality.council_title
+        if (department := municipality.department(department_key(staff.role) or "")) is not None:
+            return f"afdeling {department.name}"
     return {
         "lead": municipality_lead(registry, area),
         "inbox": "medewerker van de gemeente",
@@ -384,7 +386,9 @@ def forward(
         event = record(item, event="forwarded", status=State(item.status), staff_id=staff.id, text=forwarded, now=now)
     session.flush()
     resident = _resident_chat(session, item)
-    notify_recipients(session, registry, item=item, resident=resident, tag=f"forward{event.id}", only=[target.id])
+    notify_recipients(
+        session, registry, item=item, resident=resident, tag=f"forward{event.id}", only=[target.id], now=now
+    )
     return Outcome(item, f"#{item.id} is doorgestuurd naar {escape(target.name)}.")
 
 

@@ -1,9 +1,10 @@
-"""Statistics per wijk for the web workspace: items by kind per month, and the time to the first answer and to
-closing (median and p90). Only counts leave this module, and a count under SMALL_GROUP_THRESHOLD (5) is shown
-as "<5" (a time over fewer items is not shown at all): a small number can point at one resident. A staff member
-sees the areas they work for (their own areas, as the staff table says) and the kinds their role handles (a
-council member: ideas only, as in their inbox); months are the municipality's.
-Imports neither telegram nor the web framework.
+"""Statistics per wijk for the web workspace: items by kind and by theme per month, and the time to the first
+answer and to closing (median and p90); the kinds and times tables each with a chart that draws one of their
+columns (`month_chart`, `time_chart`). Only counts leave this module, and a count under SMALL_GROUP_THRESHOLD (5)
+is shown as "<5" (a time over fewer items is not shown at all), in the tables, their CSV and the charts alike: a
+small number can point at one resident. A staff member sees the areas they work for (their own areas, as the
+staff table says) and the kinds their role handles (a council member: ideas only, as in their inbox); months are
+the municipality's. Imports neither telegram nor the web framework.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import csv
 import io
 import math
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -23,6 +24,7 @@ from db import models
 from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
 from wijkbot.rights import Action, check, inbox_kinds
+from wijkbot.themes import shipped_themes
 
 KINDS = ("idea", "report", "question", "contact")
 
@@ -51,6 +53,7 @@ class Statistics:
     months: list[MonthRow]
     times: list[TimeRow]
     threshold: int
+    themes: list[MonthRow] = field(default_factory=list)  # counts by theme key ("" for none) per month and area
 
 
 def shown(count: int, threshold: int) -> str:
@@ -81,17 +84,19 @@ def statistics_for(
     kinds = sorted(inbox_kinds(staff))
     labels = {code: (area.label if (area := registry.find_area(code)) else code) for code in codes}
     per_month: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
+    per_theme: dict[tuple[str, str], Counter[str]] = defaultdict(Counter)
     rows = session.execute(
-        select(models.Item.area_code, models.Item.kind, models.Item.created_at).where(
+        select(models.Item.area_code, models.Item.kind, models.Item.created_at, models.Item.text).where(
             models.Item.area_code.in_(codes), models.Item.kind.in_(kinds)
         )
     ).all()
-    for area_code, kind, created_at in rows:
-        per_month[(created_at.astimezone(zone).strftime("%Y-%m"), str(area_code))][kind] += 1
-    months = [
-        MonthRow(month, labels[code], dict(per_month[(month, code)]))
-        for month, code in sorted(per_month, key=lambda key: (key[0], codes.index(key[1])))
-    ]
+    for area_code, kind, created_at, text in rows:
+        key = (created_at.astimezone(zone).strftime("%Y-%m"), str(area_code))
+        per_month[key][kind] += 1
+        per_theme[key].update(themes_of(text) or [""])
+    order = sorted(per_month, key=lambda key: (key[0], codes.index(key[1])))
+    months = [MonthRow(month, labels[code], dict(per_month[(month, code)])) for month, code in order]
+    by_theme = [MonthRow(month, labels[code], dict(per_theme[(month, code)])) for month, code in order]
     first_answer = (
         select(models.ItemEvent.item_id, func.min(models.ItemEvent.at).label("at"))
         .where(models.ItemEvent.kind == "staff_reply")
@@ -113,7 +118,14 @@ def statistics_for(
     ):
         closed[str(area_code)].append(_hours(closed_at - created_at))
     times = [TimeRow(labels[code], answered[code], closed[code]) for code in codes]
-    return Statistics([labels[code] for code in codes], months, times, threshold)
+    return Statistics([labels[code] for code in codes], months, times, threshold, themes=by_theme)
+
+
+def themes_of(text: str) -> list[str]:
+    """The keys of the themes (wijkbot/data/themes.yaml) whose words the text holds, as the inbox filter finds
+    them: anywhere, case-insensitive."""
+    lowered = text.casefold()
+    return [theme.key for theme in shipped_themes() if any(word in lowered for word in theme.words)]
 
 
 def _aware(moment: datetime) -> datetime:
@@ -132,6 +144,19 @@ def month_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
     rows = [
         [row.month, row.area, *(shown(row.counts.get(kind, 0), t) for kind in KINDS), shown(row.total, t)]
         for row in stats.months
+    ]
+    return header, rows
+
+
+def theme_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
+    """Header and rows of "items by theme per month" (an item can be in more than one theme), small numbers as
+    "<5"."""
+    themes = shipped_themes()
+    header = ["maand", "gebied", *(theme.name for theme in themes), "geen thema"]
+    t = stats.threshold
+    rows = [
+        [row.month, row.area, *(shown(row.counts.get(key, 0), t) for key in [*(theme.key for theme in themes), ""])]
+        for row in stats.themes
     ]
     return header, rows
 
@@ -161,6 +186,49 @@ def time_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
         for row in stats.times
     ]
     return header, rows
+
+
+@dataclass(frozen=True)
+class Chart:
+    """What a chart beside a table draws: one bar per row of the table, saying what the table says."""
+
+    title: str
+    labels: list[str]
+    values: list[float]  # bar lengths: 0 where the table hides the number
+    texts: list[str]  # the table's cell for each bar ("<5", "<5 items", "–" included)
+    axis: str
+
+
+def _shown_value(value: float, count: int, threshold: int) -> float:
+    return value if count >= threshold else 0.0
+
+
+def month_chart(stats: Statistics) -> Chart:
+    """The "totaal" column of `month_table`: items per month and area, small numbers as "<5" and no bar."""
+    _, rows = month_table(stats)
+    return Chart(
+        title="Items per maand en gebied",
+        labels=[f"{row.month} · {row.area}" for row in stats.months],
+        values=[_shown_value(row.total, row.total, stats.threshold) for row in stats.months],
+        texts=[cells[-1] for cells in rows],
+        axis="aantal items",
+    )
+
+
+def time_chart(stats: Statistics) -> Chart:
+    """The "eerste antwoord mediaan" column of `time_table`: per area, shown only over enough items."""
+    _, rows = time_table(stats)
+    t = stats.threshold
+    return Chart(
+        title="Tijd tot het eerste antwoord per gebied (mediaan)",
+        labels=[row.area for row in stats.times],
+        values=[
+            _shown_value(percentile(row.answered, 0.5), len(row.answered), t) if row.answered else 0.0
+            for row in stats.times
+        ],
+        texts=[cells[2] for cells in rows],
+        axis="uren",
+    )
 
 
 def as_csv(header: list[str], rows: list[list[str]]) -> str:

@@ -1,12 +1,13 @@
 """What the web workspace shows and does, for one signed-in staff member: the inbox with its filters, an item's
-page (history, the resident's thread, internal notes) and the actions on it. Rights come from wijkbot.rights
-exactly as in Telegram: an item is shown when `may_see` allows it (what /inbox would list), an action is done
-through wijkbot.staff_loop, which asks `check`. Imports neither telegram nor the web framework; returns plain
-text (the web templates escape it).
+page (history, the resident's thread, internal notes, the municipality's standard answers) and the actions on it.
+Rights come from wijkbot.rights exactly as in Telegram: an item is shown when `may_see` allows it (what /inbox
+would list), an action is done through wijkbot.staff_loop, which asks `check`. Imports neither telegram nor the
+web framework; returns plain text (the web templates escape it).
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -15,10 +16,12 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.departments import department_choices
 from wijkbot.items import KIND_WORDS
-from wijkbot.municipalities import Registry
+from wijkbot.municipalities import CannedAnswer, Registry
 from wijkbot.rights import Action, NotAllowed, check, inbox_kinds, may_see, rights_of, sees_area_items
 from wijkbot.staff_loop import OUTCOMES, forward_candidates
+from wijkbot.themes import find_theme, shipped_themes
 from wijkbot.workflow import OPEN_STATES, State, lifecycle_of, record, resident_label, staff_label
 
 STATES = {"open": "open"} | {state.value: staff_label(state) for state in State}
@@ -51,6 +54,8 @@ EVENT_WORDS = {
 }
 MAX_NOTE = 2000
 MAX_SEARCH = 100
+PLACEHOLDER = re.compile(r"\{(voornaam|nummer|gebied|medewerker)\}")
+BLANK = re.compile(r"\[\[[^\[\]]*\]\]")
 
 
 @dataclass(frozen=True)
@@ -62,6 +67,7 @@ class InboxFilter:
     state: str = "open"
     age: str = ""
     search: str = ""
+    theme: str = ""  # a key of wijkbot/data/themes.yaml
 
     def cleaned(self) -> InboxFilter:
         return InboxFilter(
@@ -70,6 +76,7 @@ class InboxFilter:
             state=self.state if self.state in STATES else "open",
             age=self.age if self.age in AGES else "",
             search=" ".join(self.search.split())[:MAX_SEARCH],
+            theme=self.theme if find_theme(self.theme) is not None else "",
         )
 
 
@@ -98,6 +105,7 @@ class Inbox:
     states: list[Choice]
     ages: list[Choice]
     filter: InboxFilter
+    themes: list[Choice] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -139,6 +147,9 @@ class ItemView:
     can_note: bool
     outcomes: list[Choice] = field(default_factory=list)
     colleagues: list[Choice] = field(default_factory=list)  # who it can be forwarded to (empty: no Doorsturen)
+    canned: list[Choice] = field(default_factory=list)  # the municipality's standard answers for this kind
+    departments: list[Choice] = field(default_factory=list)  # departments it can be forwarded to
+    photos: int = 0  # how many photos the resident sent with it (shown as /items/<id>/photos/<1..n>)
 
 
 def _allowed(staff: models.StaffMember, action: Action, item: models.Item) -> bool:
@@ -186,10 +197,12 @@ def inbox(
         query = query.where(models.Item.area_code == wanted.area)
     if wanted.age:
         query = query.where(models.Item.created_at <= now - timedelta(days=int(wanted.age)))
+    theme = find_theme(wanted.theme)
+    if theme is not None:
+        query = query.where(or_(*(models.Item.text.ilike(_containing(word), escape="\\") for word in theme.words)))
     if wanted.search:
         number = wanted.search.lstrip("#")
-        pattern = "%" + wanted.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        matches = models.Item.text.ilike(pattern, escape="\\")
+        matches = models.Item.text.ilike(_containing(wanted.search), escape="\\")
         query = query.where(or_(matches, models.Item.id == int(number)) if number.isdigit() else matches)
     rows = []
     for item in session.scalars(query.order_by(models.Item.id)):
@@ -221,7 +234,13 @@ def inbox(
         states=[Choice(key, label) for key, label in STATES.items()],
         ages=[Choice(key, label) for key, label in AGES.items()],
         filter=wanted,
+        themes=[Choice("", "alle thema's")] + [Choice(theme.key, theme.name) for theme in shipped_themes()],
     )
+
+
+def _containing(text: str) -> str:
+    """A LIKE pattern for `text` anywhere, its own %, _ and \\ taken literally (escape "\\")."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
 def _staff_names(session: Session, ids: set[int]) -> dict[int, str]:
@@ -282,6 +301,18 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
         can_close=is_open and State.CLOSED in lifecycle_of(item.kind).states and _allowed(staff, Action.CLOSE, item),
         can_note=_allowed(staff, Action.NOTE, item),
         outcomes=[Choice(key, text) for key, text in OUTCOMES.items()],
+        photos=len(_photos(item)),
+        departments=[
+            Choice(department.key, department.name)
+            for department in (
+                department_choices(session, registry, staff=staff, item_id=item.id)
+                if is_open and _allowed(staff, Action.FORWARD, item)
+                else []
+            )
+        ],
+        canned=[Choice(answer.key, answer.title) for answer in _canned_answers(registry, item)]
+        if is_open and resident is not None and _allowed(staff, Action.CLOSE, item)  # the municipality's words
+        else [],
         colleagues=[
             Choice(str(colleague.id), colleague.name)
             for colleague in (
@@ -291,6 +322,62 @@ def item_view(session: Session, registry: Registry, *, staff: models.StaffMember
             )
         ],
     )
+
+
+def _photos(item: models.Item) -> list[str]:
+    return [str(file_id) for file_id in item.details.get("photos", []) if file_id]
+
+
+def photo_file_id(session: Session, *, staff: models.StaffMember, item_id: int, number: int) -> str:
+    """The Telegram file id of the item's `number`-th photo (1, 2, …), for a staff member who may see the item
+    (as its page); NotAllowed otherwise, with the same words whether the item or the photo exists or not."""
+    check(staff, Action.INBOX)
+    item = session.get(models.Item, item_id)
+    photos = _photos(item) if item is not None and may_see(staff, item) else []
+    if not 1 <= number <= len(photos):
+        raise NotAllowed("Deze foto bestaat niet of hoort niet bij jou.")
+    return photos[number - 1]
+
+
+def _canned_answers(registry: Registry, item: models.Item) -> list[CannedAnswer]:
+    """The standard answers of the item's municipality (profiles.yaml) that fit its kind."""
+    area = registry.find_area(item.area_code or "")
+    if area is None:
+        return []
+    return [a for a in registry.municipality(area.municipality_code).canned_answers if a.fits(item.kind)]
+
+
+def fill_canned_answer(
+    session: Session, registry: Registry, *, staff: models.StaffMember, item_id: int, key: str
+) -> str:
+    """The text of standard answer `key` for this item, its {voornaam}, {nummer}, {gebied} and {medewerker}
+    filled in, to put in the reply box (nothing is sent): only for staff who handle the item (a raad member
+    answers on its copy in its own words)."""
+    check(staff, Action.REPLY)
+    item = session.get(models.Item, item_id)
+    if item is None or not may_see(staff, item):
+        raise NotAllowed("Dit item bestaat niet of hoort niet bij jou.")
+    check(staff, Action.REPLY, item)
+    check(staff, Action.CLOSE, item)  # the municipality's own words: for its staff, not for the raad's answer
+    answer = next((a for a in _canned_answers(registry, item) if a.key == key), None)
+    if answer is None:
+        raise NotAllowed("Dit standaardantwoord bestaat niet (meer) voor dit item.")
+    resident = session.get(models.Resident, item.resident_id) if item.resident_id else None
+    area = registry.find_area(item.area_code or "")
+    values = {
+        "voornaam": (resident.first_name if resident else None) or "",
+        "nummer": str(item.id),
+        "gebied": area.label if area else "je buurt",
+        "medewerker": staff.name,
+    }
+    # one pass: a filled-in value (a resident's name) is never read as a placeholder itself
+    text = PLACEHOLDER.sub(lambda found: values.get(found.group(1), found.group(0)), answer.text)
+    return text.replace("Hoi , ", "Hoi, ")
+
+
+def open_blanks(text: str) -> list[str]:
+    """The [[…]] places of a standard answer that are still in the text: it may not be sent like this."""
+    return BLANK.findall(text)
 
 
 def add_note(

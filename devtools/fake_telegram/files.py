@@ -1,5 +1,6 @@
-"""Photos and documents: sendPhoto and sendDocument (an upload, a known file id or a URL) and the photos users
-send (push_photo). Nothing is downloaded: the bot never fetches a file."""
+"""Photos and documents: sendPhoto and sendDocument (an upload, a known file id or a URL), the photos users
+send (push_photo), and getFile with the file download the web workspace uses to show a resident's photo to
+staff (the bot itself never fetches a file)."""
 
 from __future__ import annotations
 
@@ -49,6 +50,19 @@ class Files(Sending):
         message["document"] = document
         _add_caption(message, caption, entities)
         return self._finish_send("sendDocument", params, chat_id, message, markup, params.get("caption"), caption)
+
+    def _get_file(self, params: JSONDict, files: dict[str, UploadedFile]) -> JSONDict:
+        stored = self._files.get(str(params.get("file_id") or ""))
+        if stored is None:
+            raise bad_request("invalid file_id")
+        return {**file_fields(stored), "file_path": stored.file_path}
+
+    def file_content(self, token: str, path: str) -> bytes | None:
+        """The bytes behind `<base_file_url><token>/<file_path>`; None for another token or an unknown path."""
+        if self.token is not None and token != self.token:
+            return None
+        with self._lock:
+            return next((stored.data for stored in self._files.values() if stored.file_path == path), None)
 
     def push_photo(
         self, user_id: int, *, caption: str | None = None, chat_id: ChatId | None = None, first_name: str = "Anna"

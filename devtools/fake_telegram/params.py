@@ -41,6 +41,7 @@ PARAMETERS: dict[str, frozenset[str]] = {
     ),
     "stopPoll": frozenset({"chat_id", "message_id", "reply_markup"}),
     "sendPhoto": frozenset({"chat_id", "photo", "caption", "parse_mode", "caption_entities", *_MESSAGE_OPTIONS}),
+    "getFile": frozenset({"file_id"}),
     "sendDocument": frozenset(
         {"chat_id", "document", "caption", "parse_mode", "caption_entities", "disable_content_type_detection"}
         | set(_MESSAGE_OPTIONS)

@@ -67,6 +67,25 @@ class _ApiHandler(tornado.web.RequestHandler):
             await self.finish(json.dumps(outcome.payload, ensure_ascii=False).encode("utf-8"))
 
 
+class _FileHandler(tornado.web.RequestHandler):
+    """A file's download, as Telegram serves it after getFile."""
+
+    fake: FakeTelegramServer
+
+    def initialize(self, fake: FakeTelegramServer) -> None:
+        self.fake = fake
+
+    def get(self, token: str, path: str) -> None:
+        data = self.fake.file_content(token, path)
+        if data is None:
+            self.set_status(404)
+            self.set_header("Content-Type", "application/json")
+            self.finish(json.dumps({"ok": False, "error_code": 404, "description": "Not Found"}))
+            return
+        self.set_header("Content-Type", "application/octet-stream")
+        self.finish(data)
+
+
 class _NotFoundHandler(tornado.web.RequestHandler):
     def prepare(self) -> None:
         self.set_status(404)
@@ -97,6 +116,7 @@ class FakeTelegramServer(Messages, Polls, Files, Callbacks, Commands, Updates, R
         "stopPoll": "_stop_poll",
         "sendPhoto": "_send_photo",
         "sendDocument": "_send_document",
+        "getFile": "_get_file",  # the web workspace shows a resident's photo to staff (web/photos.py)
     }
 
     def _served(self, method: str) -> tuple[str, Handler] | None:
@@ -144,6 +164,7 @@ class FakeTelegramServer(Messages, Polls, Files, Callbacks, Commands, Updates, R
         app = tornado.web.Application(
             [
                 (r"/bot([^/]*)/([A-Za-z0-9_]*)/?", _ApiHandler, {"fake": self}),
+                (r"/file/bot([^/]*)/(.+)", _FileHandler, {"fake": self}),
                 (r".*", _NotFoundHandler),
             ],
             log_function=lambda handler: None,

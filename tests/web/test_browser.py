@@ -5,11 +5,13 @@ that never do, rights as in Telegram, refused links, escaping, and axe-core (WCA
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 
 from playwright.async_api import Browser, Page, expect
 
 from db import models
+from db.models import utcnow
 from db.session import transaction
 from tests.bot.harness import runtime_of
 from tests.factories import make_resident, make_staff
@@ -148,6 +150,11 @@ async def test_the_inbox_filters_by_kind_and_search_without_putting_them_in_the_
     await page.get_by_label("Zoeken in de tekst of op nummer").fill("tegel")
     await page.get_by_role("button", name="Filteren").click()
     await expect(page.locator("#items")).to_contain_text(f"#{ids['report']}")
+    await page.get_by_label("Thema").select_option(label="Straat, stoep en verlichting")  # "tegel"
+    await expect(page.locator("#items")).to_contain_text(f"#{ids['report']}")
+    await page.get_by_label("Thema").select_option(label="Groen en bomen")
+    await expect(page.locator("#items")).to_contain_text("Geen items met deze filters.")
+    await page.get_by_label("Thema").select_option(label="alle thema's")
     await page.get_by_label("Soort").select_option("idea")
     await expect(page.locator("#items")).to_contain_text("Geen items met deze filters.")
     assert "tegel" not in page.url and page.url == f"{workspace.url}/inbox"
@@ -160,6 +167,10 @@ async def test_statistics_page_passes_axe_and_its_csv_is_the_table(workspace: Wo
     await expect(page.get_by_role("heading", level=1)).to_have_text("Statistieken")
     months = page.locator("#months")
     await expect(months.get_by_role("row").filter(has_text="Den Hout")).to_contain_text("<5")
+    charts = page.get_by_role("img", name=re.compile("^Staafdiagram: "))
+    await expect(charts).to_have_count(2)
+    for chart in await charts.all():  # each chart beside its table was served and drawn
+        assert await chart.evaluate("image => image.decode().then(() => image.naturalWidth > 0, () => false)")
     assert await axe_violations(page) == []
     response = await page.request.get(f"{workspace.url}/stats/maanden.csv")
     assert response.status == 200 and response.headers["content-type"].startswith("text/csv")
@@ -167,3 +178,73 @@ async def test_statistics_page_passes_axe_and_its_csv_is_the_table(workspace: Wo
     assert lines[0] == "maand,gebied,idee,melding,vraag,contactverzoek,totaal"
     shown_rows = await months.locator("tbody tr").all_inner_texts()
     assert [line.split(",") for line in lines[1:]] == [row.split("\t") for row in shown_rows]
+
+
+async def test_a_standard_answer_fills_the_reply_box_in_place_and_is_edited_before_sending(
+    workspace: Workspace, page: Page
+) -> None:
+    ids = seed(workspace)
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.goto(f"{workspace.url}/items/{ids['report']}")
+    assert await axe_violations(page) == []
+    await page.get_by_label("Standaardantwoord").select_option(label="Melding doorgegeven aan de buitendienst")
+    await page.get_by_role("button", name="Invullen").click()
+    box = page.get_by_label("Antwoord aan Anna")
+    await expect(box).to_have_value(re.compile(r"^Hoi Anna, bedankt voor je melding\. .*\[\[wie\]\]"))
+    assert page.url == f"{workspace.url}/items/{ids['report']}"  # HTMX swapped the box; the page stayed
+    await page.get_by_role("button", name="Antwoord versturen").click()  # blanks still in it: nothing is sent
+    await expect(page.get_by_role("status")).to_contain_text("Vul eerst [[wie]], [[termijn]] in.")
+    text = (await box.input_value()).replace("[[wie]]", "de buitendienst").replace("[[termijn]]", "een week")
+    await box.fill(text)
+    await page.get_by_role("button", name="Antwoord versturen").click()
+    await expect(page.get_by_role("status")).to_contain_text("naar de inwoner gestuurd")
+    messages = await workspace.telegram.wait_for_messages_async(ids["resident"], count=1, timeout=30)
+    assert "doorgegeven aan de buitendienst. Zij pakken het meestal binnen een week op." in messages[0]["text"]
+    assert "[[" not in messages[0]["text"]
+
+
+async def test_a_residents_photo_shows_on_the_item_page_fetched_from_telegram(workspace: Workspace, page: Page) -> None:
+    ids = seed(workspace)
+    workspace.telegram.push_photo(ids["resident"])  # a photo after the report: it joins the open item
+    await workspace.telegram.wait_for_async(
+        lambda: any(m["method"] == "sendPhoto" for m in workspace.telegram.sent_messages(ids["sanne"])), 30
+    )
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.goto(f"{workspace.url}/items/{ids['report']}")
+    photo = page.get_by_role("img", name=f"Foto 1 van 1 bij #{ids['report']}")
+    await expect(photo).to_be_visible()
+    source = await photo.get_attribute("src")
+    assert source == f"/items/{ids['report']}/photos/1"
+    response = await page.request.get(f"{workspace.url}{source}")  # the page's session, through the Bot API
+    assert response.status == 200 and response.headers["content-type"] == "image/jpeg"
+    assert (await response.body()).startswith(b"\xff\xd8\xff\xe0fake-jpeg-large")
+    assert await axe_violations(page) == []
+
+
+async def test_forward_to_a_department_and_a_department_member_finds_it_in_their_queue(
+    workspace: Workspace, browser: Browser, page: Page
+) -> None:
+    ids = seed(workspace)
+    services = runtime_of(workspace.app).services
+    with transaction(services.sessions) as session:
+        gert = make_staff(
+            session, services.registry, areas=["WK082611"], name="Gert", role="afdeling:groen", telegram_id=next(_users)
+        )
+        gert_id = int(gert.telegram_id or 0)
+    await page.goto(await login_link(workspace, ids["sanne"]))
+    await page.goto(f"{workspace.url}/items/{ids['report']}")
+    await page.get_by_label("Doorsturen naar een afdeling").select_option(label="Groen")
+    assert await axe_violations(page) == []
+    await page.get_by_role("button", name="Naar de afdeling").click()
+    await expect(page.get_by_role("status")).to_contain_text("doorgestuurd naar de afdeling Groen")
+    # wijkbot.items.notify_recipients queues on the wall clock, not the injected one: let the bot's clock reach it
+    workspace.clock.now = utcnow() + timedelta(seconds=1)
+    [notice] = await workspace.telegram.wait_for_messages_async(gert_id, count=1, timeout=30)  # told in Telegram
+    assert f"#{ids['report']}" in notice["text"]
+
+    other = await browser.new_context()
+    department = await other.new_page()
+    await department.goto(await login_link(workspace, gert_id))
+    await expect(department.locator("#items")).to_contain_text(f"#{ids['report']}")
+    assert await axe_violations(department) == []
+    await other.close()

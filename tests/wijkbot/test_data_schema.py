@@ -79,7 +79,7 @@ def _changed(document: dict[str, Any], path: str, value: Any) -> dict[str, Any]:
 
 
 def test_the_shipped_files_match_their_schemas_and_the_schemas_are_valid_json_schema() -> None:
-    for name in ("municipalities", "profiles", "routing"):
+    for name in ("municipalities", "profiles", "routing", "themes"):
         Draft202012Validator.check_schema(schema(name))
         check(yaml.safe_load((DATA_DIR / f"{name}.yaml").read_text(encoding="utf-8")), name, source=name)
 
@@ -163,6 +163,35 @@ def test_a_bad_data_file_is_refused_naming_the_file_the_place_and_the_problem(
     message = str(refused.value)
     assert message.startswith(f"{folder / file} does not match its schema (wijkbot/data/schema/")
     assert f"at {where}: {what}" in message
+
+
+def test_canned_answers_load_with_their_kinds_and_a_key_twice_or_an_unknown_kind_is_refused(tmp_path: Path) -> None:
+    answer = {"key": "bedankt", "title": "Bedankt", "text": "Hoi {voornaam}", "kinds": ["report"]}
+    loaded = load_registry(
+        data_dir=_write(tmp_path / "ok", profiles=_changed(PROFILES, "municipalities.GM0826.canned_answers", [answer]))
+    )
+    (canned,) = loaded.municipality("GM0826").canned_answers
+    assert canned.fits("report") and not canned.fits("idea")
+    folder = _write(
+        tmp_path / "twice", profiles=_changed(PROFILES, "municipalities.GM0826.canned_answers", [answer, answer])
+    )
+    with pytest.raises(DataError, match=re.escape(f"{folder / 'profiles.yaml'}: municipality GM0826: canned_answers")):
+        load_registry(data_dir=folder)
+    wrong = {**answer, "kinds": ["klacht"]}
+    folder = _write(tmp_path / "kind", profiles=_changed(PROFILES, "municipalities.GM0826.canned_answers", [wrong]))
+    with pytest.raises(DataError, match=re.escape("at $.municipalities.GM0826.canned_answers[0].kinds[0]: 'klacht'")):
+        load_registry(data_dir=folder)
+
+
+def test_departments_load_and_a_key_twice_is_refused(tmp_path: Path) -> None:
+    groen = {"key": "groen", "name": "Groen"}
+    path = "municipalities.GM0826.departments"
+    loaded = load_registry(data_dir=_write(tmp_path / "ok", profiles=_changed(PROFILES, path, [groen])))
+    assert loaded.municipality("GM0826").department("groen") is not None
+    assert loaded.municipality("GM0826").department("afval") is None
+    folder = _write(tmp_path / "twice", profiles=_changed(PROFILES, path, [groen, groen]))
+    with pytest.raises(DataError, match=re.escape(f"{folder / 'profiles.yaml'}: municipality GM0826: departments")):
+        load_registry(data_dir=folder)
 
 
 def test_every_problem_of_a_file_is_listed_at_once(tmp_path: Path) -> None:

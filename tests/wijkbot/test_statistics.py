@@ -15,8 +15,20 @@ from sqlalchemy.orm import Session
 
 from db import models
 from tests.factories import make_item, make_item_event, make_staff
+from wijkbot.charts import labelled_bar_chart_png
 from wijkbot.municipalities import Registry
-from wijkbot.statistics import as_csv, month_table, percentile, shown, statistics_for, time_table
+from wijkbot.statistics import (
+    as_csv,
+    month_chart,
+    month_table,
+    percentile,
+    shown,
+    statistics_for,
+    theme_table,
+    time_chart,
+    time_table,
+)
+from wijkbot.workspace import InboxFilter, inbox
 
 ZONE = ZoneInfo("Europe/Amsterdam")
 NOV = datetime(2026, 11, 10, 12, 0, tzinfo=UTC)
@@ -80,3 +92,50 @@ def test_a_council_member_counts_only_the_ideas_of_their_areas(session: Session,
     stats = statistics_for(session, registry, staff=kees, zone=ZONE)
     assert [(row.month, row.counts) for row in stats.months] == [("2026-11", {"idea": 2})]
     assert [(len(row.answered), len(row.closed)) for row in stats.times] == [(0, 0)]  # the reports' times: not theirs
+
+
+def test_each_chart_draws_a_column_of_its_table_and_hides_small_numbers_as_the_table_does(
+    session: Session, registry: Registry
+) -> None:
+    stats = statistics_for(session, registry, staff=seed(session, registry), zone=ZONE)
+    _, months = month_table(stats)
+    chart = month_chart(stats)
+    assert chart.texts == [row[-1] for row in months]  # the "totaal" column, "<5" included
+    assert chart.labels == [f"{row[0]} · {row[1]}" for row in months]
+    by_label = dict(zip(chart.labels, zip(chart.values, chart.texts, strict=True), strict=True))
+    den_hout, dorst = (registry.find_area(code).label for code in ("WK082611", "WK082613"))  # type: ignore[union-attr]
+    assert by_label[f"2026-11 · {den_hout}"] == (8, "8")
+    assert by_label[f"2026-12 · {den_hout}"] == (0, "<5")  # one question: no bar, and no number
+    assert by_label[f"2026-11 · {dorst}"] == (0, "<5")
+    _, times = time_table(stats)
+    answered = time_chart(stats)
+    assert answered.texts == [row[2] for row in times] == ["3.0", "<5 items"]
+    assert answered.values == [3.0, 0.0] and answered.labels == [den_hout, dorst]
+    png = labelled_bar_chart_png(
+        title=chart.title, labels=chart.labels, values=chart.values, texts=chart.texts, subtitle=chart.axis
+    )
+    assert png.startswith(b"\x89PNG")
+
+
+def test_items_by_theme_per_month_as_the_inbox_filter_finds_them(session: Session, registry: Registry) -> None:
+    sanne = make_staff(session, registry, areas=["WK082611"], name="Sanne")
+    texts = ["Losse TEGEL"] * 5 + ["Een boom ligt op de stoep", "Hallo"]  # the boom is groen and straat
+    for text in texts:
+        filed(session, registry, "report", "WK082611", NOV).text = text
+    session.flush()
+    stats = statistics_for(session, registry, staff=sanne, zone=ZONE)
+    header, rows = theme_table(stats)
+    assert header == [
+        "maand",
+        "gebied",
+        "Groen en bomen",
+        "Afval en vervuiling",
+        "Straat, stoep en verlichting",
+        "Verkeer en parkeren",
+        "Spelen en ontmoeten",
+        "geen thema",
+    ]
+    assert rows == [["2026-11", "Den Hout", "<5", "0", "6", "0", "0", "<5"]]
+    for theme in ("groen", "straat"):  # the same items as the inbox's theme filter
+        found = inbox(session, registry, staff=sanne, wanted=InboxFilter(theme=theme, state="open")).rows
+        assert len(found) == {"groen": 1, "straat": 6}[theme]
