@@ -179,7 +179,7 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^forget:"))
     application.add_handler(CallbackQueryHandler(staff.press_inbox_page, pattern=r"^inbox:\d+$"))
     application.add_handler(CallbackQueryHandler(resident.press_my_items_page, pattern=r"^mine:\d+$"))
-    application.add_handler(CallbackQueryHandler(resident.answer_link_offer, pattern=r"^wl:(yes:WK\d{6}|no)$"))
+    application.add_handler(CallbackQueryHandler(resident.answer_link_offer, pattern=r"^(wl|of):(yes:WK\d{6}|no)$"))
     application.add_handler(CallbackQueryHandler(resident.answer_stale_button))
     application.add_handler(MessageHandler(private & filters.COMMAND, resident.answer_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, route_private_text))

@@ -170,6 +170,9 @@ class Resident(Base):
     consent_via: Mapped[str | None] = mapped_column(String(40))
     # the source of the wijk link that brought them (flyer, wijkkrant …), kept once they subscribed (wijkbot.reach)
     source: Mapped[str | None] = mapped_column(String(32))
+    # the opt-in offer (wijkbot.offers): last made, and last answered "nee" (or an opt-out)
+    offered_at: Mapped[datetime | None]
+    offer_declined_at: Mapped[datetime | None]
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)

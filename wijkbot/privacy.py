@@ -185,6 +185,8 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             "consent_at": _iso(resident.consent_at),
             "consent_via": resident.consent_via,
             "source": resident.source,  # the wijk link that brought them (wijkbot.reach)
+            "opt_in_offered_at": _iso(resident.offered_at),  # wijkbot.offers
+            "opt_in_declined_at": _iso(resident.offer_declined_at),
             "blocked": resident.blocked,
             "created_at": _iso(resident.created_at),
             "last_seen_at": _iso(resident.last_seen_at),

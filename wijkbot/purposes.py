@@ -80,8 +80,13 @@ def privacy_statement(update_id: int) -> Purpose:
 
 
 def link_offer(update_id: int) -> Purpose:
-    """The one-tap opt-in question after `/start` with a wijk link (wijkbot.reach)."""
+    """The one-tap opt-in question after `/start` (with a wijk link: wijkbot.reach) or `/help` (wijkbot.offers)."""
     return Purpose(f"offer:{update_id}")
+
+
+def offer_after(cause: str) -> Purpose:
+    """The opt-in offer behind what caused it (wijkbot.offers): `item:<id>` filed, `reply:<event>` answered."""
+    return Purpose(f"offer:{cause}")
 
 
 def wijk_link(update_id: int, area_code: str) -> Purpose:

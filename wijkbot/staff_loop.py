@@ -20,6 +20,7 @@ from db.models import utcnow
 from wijkbot import purposes
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES, staff_on_telegram
 from wijkbot.municipalities import Registry
+from wijkbot.offers import offer_after_answer
 from wijkbot.outbox import enqueue
 from wijkbot.rights import Action, check, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
@@ -177,6 +178,7 @@ def reply(
         priority=10,
         now=now,
     )
+    offer_after_answer(session, registry, item=item, resident=resident, event_id=event.id, now=now)  # issue 12
     return Outcome(item, f"Je antwoord op #{item.id} is naar de inwoner gestuurd.")
 
 
