@@ -401,3 +401,34 @@ class TurnEffect(Base):
     action: Mapped[str] = mapped_column(String(60), primary_key=True)
     result: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- announcements (issue 12) ------------------------------------------------------------------------
+
+
+class Announcement(Base):
+    """A raad or staff member's message to the subscribers of their wijk: a meeting, a buurtschouw, an inloop
+    (wijkbot.announcements). Sent at once within the outreach caps and quiet hours."""
+
+    __tablename__ = "announcement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    area_codes: Mapped[list[str]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime]  # when the meeting is
+    place: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[int] = mapped_column(default=0)  # residents it was queued for
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnnouncementReply(Base):
+    """A resident's "Ik kom" or "Herinner me" under an announcement."""
+
+    __tablename__ = "announcement_reply"
+
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcement.id", ondelete="CASCADE"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(10), primary_key=True)  # come, remind
+    at: Mapped[datetime]

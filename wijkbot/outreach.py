@@ -35,7 +35,7 @@ from wijkbot.settings import Settings
 from wijkbot.telegram_html import plain_text
 
 STOP_LINE = "<i>Geen berichten meer van mij? Stuur /stop.</i>"
-CAPPED_KINDS = ("poll", "checkin", "nudge")
+CAPPED_KINDS = ("poll", "checkin", "nudge", "announcement")  # announcement: wijkbot.announcements
 IDEA_BUTTONS: list[dict[str, str]] = [
     {"title": "Ik heb een idee", "payload": "/share_idea"},
     {"title": "Ik wil iets melden", "payload": "/report_issue"},

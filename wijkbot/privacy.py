@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from wijkbot import purposes
+from wijkbot.announcements import export_answers
 from wijkbot.effects import effects_of, forget_effects
 from wijkbot.items import KIND_WORDS, OPEN_STATUSES
 from wijkbot.municipalities import Registry
@@ -168,6 +169,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
     )
     about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
     votes = export_poll_votes(session, resident_id=resident.id) if resident else []
+    announcement_answers = export_answers(session, resident_id=resident.id) if resident else []
     effects = effects_of(session, telegram_id=telegram_id)
     return {
         "about": "Alles wat de wijkbot van de gemeente over jou bewaart (AVG art. 15).",
@@ -223,6 +225,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             for m in messages
         ],
         "poll_votes": votes,
+        "announcement_answers": announcement_answers,  # Ik kom / Herinner me (wijkbot.announcements)
         "turns_done_once": [
             {"update_id": e.update_id, "action": e.action, "result": e.result, "at": _iso(e.created_at)}
             for e in effects
@@ -314,6 +317,7 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
             if message.status == "sent" and message.telegram_message_id is not None and message.method == "sendMessage":
                 _withdraw_on_screen(session, message)
         session.flush()
+        session.execute(delete(models.AnnouncementReply).where(models.AnnouncementReply.resident_id == resident.id))
         session.delete(resident)
     updates = session.execute(delete(models.InboundUpdate).where(models.InboundUpdate.chat_id == telegram_id))
     forget_effects(session, telegram_id=telegram_id)

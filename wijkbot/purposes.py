@@ -14,7 +14,7 @@ from typing import NewType
 
 Purpose = NewType("Purpose", str)
 
-OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:")
+OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:", "announce:")
 WITHDRAWN = ":withdrawn:"  # every message that tells staff an item was withdrawn has this in its purpose
 
 
@@ -176,6 +176,16 @@ def poll_results(poll_id: int) -> Purpose:
 
 def poll_chart(poll_id: int) -> Purpose:
     return Purpose(f"poll:{poll_id}:chart")
+
+
+def announcement(announcement_id: int) -> Purpose:
+    """An announcement to one subscriber (wijkbot.announcements)."""
+    return Purpose(f"announce:{announcement_id}")
+
+
+def announcement_reminder(announcement_id: int) -> Purpose:
+    """The reminder the day before, for a resident who pressed *Herinner me*."""
+    return Purpose(f"announce:{announcement_id}:remind")
 
 
 def checkin(area_code: str, day: str) -> Purpose:
