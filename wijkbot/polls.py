@@ -4,7 +4,7 @@
 stateDiagram-v2
     [*] --> scheduled: create_poll (staff in Telegram, or the CLI)
     scheduled --> open: open_due_polls at starts_at: one ballot and two outbox rows per subscriber
-    open --> closed: close_due_polls at closes_at: polls stopped, results and chart to creator and voters
+    open --> closed: close_due_polls at closes_at: polls stopped, results and chart to creator, voters, raad, lead
 ```
 
 A ballot is one resident's copy of a poll: which Telegram poll it became (so a PollAnswer finds its way
@@ -34,6 +34,7 @@ from wijkbot.outbox import Queued, enqueue, enqueue_many, insert_in_chunks
 from wijkbot.outreach import STOP_LINE, Policy, add_contacts, recent_contacts, subscribers
 from wijkbot.payloads import Ballot, Delivery, OutreachMark, Payload, Photo, Poll, StopPoll, Text
 from wijkbot.rights import Action, roles_that_may
+from wijkbot.staff import staff_for_area
 from wijkbot.staff_loop import staff_title
 from wijkbot.text_budget import CAPTION_LIMIT, TEXT_LIMIT, fit_lines, truncate, units, visible_length
 
@@ -175,7 +176,8 @@ def invitation_text(
         f"<b>Peiling voor {escape(where)}</b>\n"
         f"{_from_whom(registry, creator)} wil graag weten wat jij vindt. Stem hieronder. "
         f"Dat kan tot {local_time_text(poll.closes_at, zone)}.\n\n"
-        "De gemeente ziet alleen de totalen, niet wat jij kiest.\n\n"
+        "De gemeente ziet alleen de totalen, niet wat jij kiest. In de peiling zie je alleen je eigen stem; "
+        "de uitslag krijg je van mij als de peiling sluit.\n\n"
         f"{STOP_LINE}"
     )
 
@@ -529,8 +531,8 @@ def results_chart(registry: Registry, results: PollResults) -> bytes:
 
 
 def close_poll(session: Session, registry: Registry, *, poll: models.Poll, threshold: int, now: datetime) -> int:
-    """Close the poll: stop the Telegram polls, send the results with a chart to the creator and to everyone
-    who voted. Returns the number of messages queued."""
+    """Close the poll: stop the Telegram polls, send the results with a chart to everyone who voted and to the
+    creator, the raad and the lead of its areas (`results_staff`). Returns the number of messages queued."""
     if poll.status == "closed":
         return 0
     poll.status = "closed"
@@ -573,22 +575,39 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
             rows.append(Queued(purposes.poll_chart(poll.id), chat_id, chart))
     enqueue_many(session, rows)
     queued = len(rows)
-    creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
-    if creator is not None and creator.telegram_id is not None:
-        text = staff_results_text(results, threshold=threshold)
-        enqueue(session, purpose=purposes.poll_results(poll.id), chat_id=creator.telegram_id, text=text, priority=5)
+    text = staff_results_text(results, threshold=threshold)
+    for member in results_staff(session, poll=poll):
+        assert member.telegram_id is not None
+        enqueue(session, purpose=purposes.poll_results(poll.id), chat_id=member.telegram_id, text=text, priority=5)
         queued += 1
         if media is not None:
             enqueue(
                 session,
                 purpose=purposes.poll_chart(poll.id),
-                chat_id=creator.telegram_id,
+                chat_id=member.telegram_id,
                 message=Photo(media_id=media.id, caption=caption),
                 priority=5,
             )
             queued += 1
     seal_ballots(session, poll=poll)
     return queued
+
+
+RESULTS_ROLES = ("council", "lead")  # besides the creator: the area's wijk- or dorpsraad and wijkwethouder
+
+
+def results_staff(session: Session, *, poll: models.Poll) -> list[models.StaffMember]:
+    """Who gets a closed poll's full results besides the voters: its creator, and the raad (`council`) and the
+    `lead` of each of its areas (issue 12); each once, only those on Telegram."""
+    found: dict[int, models.StaffMember] = {}
+    creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
+    if creator is not None:
+        found[creator.id] = creator
+    for code in poll.area_codes:
+        for role in RESULTS_ROLES:
+            for member in staff_for_area(session, area_code=code, role=role):
+                found.setdefault(member.id, member)
+    return [member for member in found.values() if member.telegram_id is not None]
 
 
 def close_due_polls(session: Session, registry: Registry, *, threshold: int, now: datetime | None = None) -> int:
