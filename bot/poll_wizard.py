@@ -6,6 +6,7 @@ flowchart LR
     A -- yes --> AR[pick an area or all] --> S
     A -- no --> S[start: now, tomorrow or a date] --> C[closing: 1 day .. 2 weeks or a date]
     C --> V[preview with the residents' message] -->|Inplannen| DONE[(poll scheduled)]
+    V -->|Meer antwoorden toestaan / Toch één antwoord| V
     V -->|Annuleren| X[nothing sent]
 ```
 
@@ -258,6 +259,7 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
         return (
             f"<b>Voorbeeld van je peiling</b>\n\n<b>Vraag:</b> {escape(draft['question'])}\n"
             f"<b>Antwoorden:</b>\n{options}\n\n"
+            f"<b>Kiezen:</b> {'meer antwoorden mag' if draft.get('multiple') else 'één antwoord'}\n"
             f"<b>Voor:</b> {areas} ({reach} aangemelde inwoners)\n"
             f"<b>Start:</b> {'meteen' if starts_at is None else local_time_text(starts_at, zone)}\n"
             f"<b>Sluit:</b> {local_time_text(closes_at, zone)}\n\n"
@@ -269,10 +271,24 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
         [
             {"text": "Inplannen", "callback_data": f"{PREFIX}:ok"},
             {"text": "Annuleren", "callback_data": f"{PREFIX}:cancel"},
-        ]
+        ],
+        [
+            {
+                "text": "Toch één antwoord" if draft.get("multiple") else "Meer antwoorden toestaan",
+                "callback_data": f"{PREFIX}:multi",
+            }
+        ],
     ]
     await _say(update, context, text, buttons)
     return PREVIEW
+
+
+async def toggle_multiple(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Meer antwoorden toestaan / Toch één antwoord under the preview: switch, and show the preview again."""
+    await _answer_button(update)
+    draft = _draft(context)
+    draft["multiple"] = not draft.get("multiple", False)
+    return await show_preview(update, context)
 
 
 async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -305,6 +321,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
             starts_at=starts_at,
             closes_at=closes_at,
             default_duration=duration,
+            multiple=bool(draft.get("multiple", False)),
             now=now,
         )
         poll = scheduled.poll
@@ -372,6 +389,7 @@ def conversation() -> ConversationHandler[Any]:
                 ],
                 PREVIEW: [
                     CallbackQueryHandler(confirm, pattern=rf"{button}ok$"),
+                    CallbackQueryHandler(toggle_multiple, pattern=rf"{button}multi$"),
                     MessageHandler(text, remind_preview_buttons),
                 ],
             },

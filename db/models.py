@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -326,6 +327,8 @@ class Poll(Base):
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     results_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    # residents may pick several answers (Telegram's allows_multiple_answers; issue 12)
+    allows_multiple: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class PollBallot(Base):
@@ -354,6 +357,7 @@ class PollTally(Base):
     area_code: Mapped[str] = mapped_column(String(10), primary_key=True)
     recipients: Mapped[int]
     votes: Mapped[list[int]] = mapped_column(JSON)
+    voters: Mapped[int | None]  # None: sealed before polls could have several answers (votes == voters)
 
 
 class OutreachContact(Base):

@@ -347,6 +347,7 @@ def poll_create(
     staff_id: Annotated[
         int | None, typer.Option("--staff", help="Staff id of the creator: their areas are checked, they get results.")
     ] = None,
+    multiple: Annotated[bool, typer.Option("--multiple", help="Residents may pick several answers.")] = False,
 ) -> None:
     """Schedule a poll for the subscribers of these areas; prints the poll id."""
     from wijkbot.outreach import Policy
@@ -372,6 +373,7 @@ def poll_create(
                 starts_at=starts_at,
                 closes_at=closes_at,
                 default_duration=timedelta(days=s.settings.poll_default_days),
+                multiple=multiple,
                 now=now,
             )
         except PollError as exc:

@@ -117,9 +117,11 @@ def create_poll(
     starts_at: datetime | None = None,
     closes_at: datetime | None = None,
     default_duration: timedelta = timedelta(days=7),
+    multiple: bool = False,
     now: datetime | None = None,
 ) -> models.Poll:
-    """Schedule a poll. Without `starts_at` it starts now; without `closes_at` it runs `default_duration`."""
+    """Schedule a poll. Without `starts_at` it starts now; without `closes_at` it runs `default_duration`; with
+    `multiple` residents may pick several answers."""
     now = now or utcnow()
     codes = clean_areas(registry, area_codes)
     if creator is not None:
@@ -140,6 +142,7 @@ def create_poll(
         starts_at=start,
         closes_at=end,
         created_at=now,
+        allows_multiple=multiple,
     )
     session.add(poll)
     session.flush()
@@ -201,6 +204,7 @@ def schedule_poll(
     starts_at: datetime | None = None,
     closes_at: datetime | None = None,
     default_duration: timedelta = timedelta(days=7),
+    multiple: bool = False,
     now: datetime,
 ) -> Scheduled:
     """Make a poll (create_poll) and open it at once when it starts now (broadcast_poll): the one way a poll is
@@ -216,6 +220,7 @@ def schedule_poll(
         starts_at=starts_at,
         closes_at=closes_at,
         default_duration=default_duration,
+        multiple=multiple,
         now=now,
     )
     if poll.starts_at > now:
@@ -254,7 +259,13 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
         intro = Text(text=texts[area], outreach=marker)
         rows.append(Queued(purposes.poll_intro(poll.id), chat_id, intro, not_before=at))
         ballot = Ballot(poll.id, resident_id)
-        question = Poll(question=poll.question, options=list(poll.options), ballot=ballot, outreach=marker)
+        question = Poll(
+            question=poll.question,
+            options=list(poll.options),
+            allows_multiple_answers=poll.allows_multiple,
+            ballot=ballot,
+            outreach=marker,
+        )
         rows.append(Queued(ref, chat_id, question, not_before=at))
     insert_in_chunks(session, insert(models.PollBallot), ballots)
     add_contacts(session, contacts)
@@ -316,7 +327,9 @@ def record_vote(
     poll = session.get(models.Poll, ballot.poll_id)
     if poll is None or poll.status != "open" or now >= poll.closes_at:
         return "closed"
-    chosen = sorted({int(o) for o in option_ids if 0 <= int(o) < len(poll.options)})[:1]
+    chosen = sorted({int(o) for o in option_ids if 0 <= int(o) < len(poll.options)})
+    if not poll.allows_multiple:
+        chosen = chosen[:1]
     had_vote = bool(ballot.option_ids)
     ballot.voted_at = now
     if not chosen:
@@ -354,6 +367,7 @@ class PollResults:
     total: int
     options: list[OptionCount]
     areas: list[AreaResult]
+    multiple: bool = False  # several answers per voter: shares are of the voters and add up to more than 100%
 
     @property
     def shown(self) -> bool:
@@ -382,16 +396,19 @@ class PollResults:
 class _Counts:
     recipients: int
     votes: dict[str, list[int]]  # per area: votes per option
+    voters: dict[str, int]  # per area: residents who voted (fewer than the votes when several answers may be picked)
 
 
 def _count_ballots(session: Session, poll: models.Poll) -> _Counts:
     """Count an open poll's ballots, or read a closed poll's tallies (its ballots are gone)."""
     tallies = list(session.scalars(select(models.PollTally).where(models.PollTally.poll_id == poll.id)))
     per_area: dict[str, list[int]] = {code: [0] * len(poll.options) for code in poll.area_codes}
+    voters: dict[str, int] = dict.fromkeys(poll.area_codes, 0)
     if tallies:
         for tally in tallies:
             per_area[tally.area_code] = list(tally.votes)
-        return _Counts(recipients=sum(t.recipients for t in tallies), votes=per_area)
+            voters[tally.area_code] = tally.voters if tally.voters is not None else sum(tally.votes)
+        return _Counts(recipients=sum(t.recipients for t in tallies), votes=per_area, voters=voters)
     recipients = 0
     rows = session.execute(
         select(models.PollBallot.area_code, models.PollBallot.option_ids).where(models.PollBallot.poll_id == poll.id)
@@ -399,10 +416,11 @@ def _count_ballots(session: Session, poll: models.Poll) -> _Counts:
     for area_code, option_ids in rows:
         recipients += 1
         counts = per_area.setdefault(area_code, [0] * len(poll.options))
-        for option in option_ids or []:
-            if 0 <= option < len(poll.options):
-                counts[option] += 1
-    return _Counts(recipients=recipients, votes=per_area)
+        chosen = [option for option in option_ids or [] if 0 <= option < len(poll.options)]
+        for option in chosen:
+            counts[option] += 1
+        voters[area_code] = voters.get(area_code, 0) + bool(chosen)
+    return _Counts(recipients=recipients, votes=per_area, voters=voters)
 
 
 def hidden_areas(voters: dict[str, int], *, threshold: int) -> set[str]:
@@ -424,7 +442,7 @@ def poll_results(session: Session, registry: Registry, *, poll_id: int, threshol
     if poll is None:
         raise PollError(f"Peiling {poll_id} bestaat niet.")
     counts = _count_ballots(session, poll)
-    voters = {code: sum(votes) for code, votes in counts.votes.items()}
+    voters = {code: counts.voters.get(code, 0) for code in counts.votes}
     total = sum(voters.values())
     totals = [sum(votes[i] for votes in counts.votes.values()) for i in range(len(poll.options))]
     enough = total >= threshold
@@ -449,6 +467,7 @@ def poll_results(session: Session, registry: Registry, *, poll_id: int, threshol
         total=total,
         options=[OptionCount(t, n if enough else None) for t, n in zip(poll.options, totals, strict=True)],
         areas=areas,
+        multiple=poll.allows_multiple,
     )
 
 
@@ -466,7 +485,13 @@ def seal_ballots(session: Session, *, poll: models.Poll) -> None:
     }
     for code, votes in counts.votes.items():
         session.merge(
-            models.PollTally(poll_id=poll.id, area_code=code, recipients=int(recipients.get(code, 0)), votes=votes)
+            models.PollTally(
+                poll_id=poll.id,
+                area_code=code,
+                recipients=int(recipients.get(code, 0)),
+                votes=votes,
+                voters=counts.voters.get(code, 0),
+            )
         )
     session.execute(delete(models.PollBallot).where(models.PollBallot.poll_id == poll.id))
 
@@ -486,6 +511,8 @@ def results_lines(results: PollResults, *, threshold: int, limit: int | None = N
         )
     lines = [f"• {escape(o.text)}: {_share(o.votes or 0, results.total)}" for o in results.options]
     text = "\n".join(lines) + f"\n\nAantal stemmen: {results.total}"
+    if results.multiple:
+        text = "\n".join(lines) + f"\n\nAantal stemmers: {results.total} (ieder kon meer antwoorden kiezen)"
     if len(results.areas) <= 1:
         return text
     parts = []
@@ -568,7 +595,8 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
         if not chosen:
             continue
         marker = OutreachMark(resident_id, "results", poll.id)
-        text = voter_results_text(results, threshold=threshold, choice=poll.options[chosen[0]])
+        choice = ", ".join(poll.options[o] for o in chosen)
+        text = voter_results_text(results, threshold=threshold, choice=choice)
         rows.append(Queued(purposes.poll_results(poll.id), chat_id, Text(text=text, outreach=marker)))
         if media is not None:
             chart = Photo(media_id=media.id, caption=caption, outreach=marker)

@@ -1,5 +1,5 @@
 """Better polls (issue 12): the invitation explains the Telegram poll; results reach the area's raad and lead
-as well as the creator and the voters."""
+as well as the creator and the voters; several answers per resident where the creator wants them."""
 
 from __future__ import annotations
 
@@ -7,10 +7,20 @@ from datetime import timedelta
 
 from sqlalchemy.orm import Session
 
+from db import models
 from tests.conftest import make_staff
 from tests.polls_support import DEN_HOUT, NOW, POLICY, SLOTJES, make_subscriber, outbox_rows
 from wijkbot.municipalities import Registry
-from wijkbot.polls import broadcast_poll, close_due_polls, create_poll
+from wijkbot.payloads import Ballot, Delivery, Poll
+from wijkbot.polls import (
+    broadcast_poll,
+    close_due_polls,
+    create_poll,
+    poll_results,
+    record_poll_message,
+    record_vote,
+    results_lines,
+)
 from wijkbot.staff import deactivate_staff
 
 DAY = timedelta(days=1)
@@ -51,3 +61,66 @@ def test_results_reach_the_raad_and_the_lead_of_the_area_as_well_as_the_creator(
     assert sorted(r.recipient_chat_id for r in results) == [901, 902, 903]
     assert all("Uitslag van peiling" in r.payload["text"] for r in results)
     assert raad.telegram_id == 902 and lead.telegram_id == 903
+
+
+# --- several answers ------------------------------------------------------------------------------------
+
+
+def vote(session: Session, poll: models.Poll, resident: models.Resident, options: list[int]) -> str:
+    ballot = session.get(models.PollBallot, (poll.id, resident.id))
+    assert ballot is not None
+    if ballot.telegram_poll_id is None:
+        record_poll_message(
+            session,
+            message=Poll(question="?", options=["a", "b"], ballot=Ballot(poll.id, resident.id)),
+            delivery=Delivery(7, poll_id=f"tg-{poll.id}-{resident.id}"),
+        )
+        session.refresh(ballot)
+    return record_vote(
+        session, telegram_poll_id=ballot.telegram_poll_id or "", user_id=resident.telegram_id, option_ids=options,
+        now=NOW,
+    )  # fmt: skip
+
+
+def test_a_poll_with_several_answers_counts_voters_and_votes_apart(session: Session, registry: Registry) -> None:
+    residents = [make_subscriber(session, SLOTJES) for _ in range(6)]
+    poll = create_poll(
+        session, registry, question="Wat wil je in het park?", options=["Bankjes", "Bomen", "Speeltuin"],
+        area_codes=[SLOTJES], via="test", now=NOW, closes_at=NOW + DAY, multiple=True,
+    )  # fmt: skip
+    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+    [telegram_poll] = [r for r in outbox_rows(session, purpose_prefix=f"poll:{poll.id}") if r.method == "sendPoll"][:1]
+    assert telegram_poll.payload["allows_multiple_answers"] is True
+    assert vote(session, poll, residents[0], [0, 1]) == "voted"
+    assert vote(session, poll, residents[1], [0, 1, 2]) == "voted"
+    assert vote(session, poll, residents[2], [2, 2, 7]) == "voted"  # a repeat and an unknown option are dropped
+    for resident in residents[3:5]:
+        vote(session, poll, resident, [0])
+    assert vote(session, poll, residents[5], []) == "retracted"  # no vote
+    results = poll_results(session, registry, poll_id=poll.id, threshold=5)
+    assert results.total == 5  # voters, not votes
+    assert [(o.text, o.votes) for o in results.options] == [("Bankjes", 4), ("Bomen", 2), ("Speeltuin", 2)]
+    text = results_lines(results, threshold=5)
+    assert "Bankjes: 4 (80%)" in text and "Aantal stemmers: 5" in text and "meer antwoorden" in text
+    # closing seals the voters with the votes, and a voter's result names all their choices
+    close_due_polls(session, registry, threshold=5, now=NOW + DAY)
+    sealed = poll_results(session, registry, poll_id=poll.id, threshold=5)
+    assert sealed.total == 5 and [o.votes for o in sealed.options] == [4, 2, 2]
+    to_second = [
+        r
+        for r in outbox_rows(session, purpose_prefix=f"poll:{poll.id}:results")
+        if r.recipient_chat_id == residents[1].telegram_id
+    ]
+    assert "Je stemde op «Bankjes, Bomen, Speeltuin»" in to_second[0].payload["text"]
+
+
+def test_a_poll_with_one_answer_keeps_only_the_first(session: Session, registry: Registry) -> None:
+    resident = make_subscriber(session, SLOTJES)
+    poll = create_poll(
+        session, registry, question="Bankjes?", options=["Ja", "Nee"], area_codes=[SLOTJES], via="test", now=NOW
+    )
+    broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW)
+    [telegram_poll] = [r for r in outbox_rows(session, purpose_prefix=f"poll:{poll.id}") if r.method == "sendPoll"]
+    assert "allows_multiple_answers" not in telegram_poll.payload  # the default, left out
+    vote(session, poll, resident, [0, 1])
+    assert [o.votes for o in poll_results(session, registry, poll_id=poll.id, threshold=1).options] == [1, 0]
