@@ -182,6 +182,7 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CallbackQueryHandler(resident.press_my_items_page, pattern=r"^mine:\d+$"))
     application.add_handler(CallbackQueryHandler(resident.answer_link_offer, pattern=r"^(wl|of):(yes:WK\d{6}|no)$"))
     application.add_handler(CallbackQueryHandler(announce_wizard.press, pattern=announce_wizard.PRESS_PATTERN))
+    application.add_handler(CallbackQueryHandler(resident.answer_buurt, pattern=r"^bu:(BU\d{8}|none)$"))
     application.add_handler(CallbackQueryHandler(resident.answer_stale_button))
     application.add_handler(MessageHandler(private & filters.COMMAND, resident.answer_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, route_private_text))

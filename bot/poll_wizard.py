@@ -7,6 +7,7 @@ flowchart LR
     A -- no --> S[start: now, tomorrow or a date] --> C[closing: 1 day .. 2 weeks or a date]
     C --> V[preview with the residents' message] -->|Inplannen| DONE[(poll scheduled)]
     V -->|Meer antwoorden toestaan / Toch één antwoord| V
+    V -->|Alleen een buurt: one buurt of the area, or all of it| V
     V -->|Annuleren| X[nothing sent]
 ```
 
@@ -42,6 +43,7 @@ from wijkbot.payloads import Buttons
 from wijkbot.polls import (
     POLL_ROLES,
     PollError,
+    buurt_names,
     clean_options,
     clean_question,
     count_subscribers,
@@ -251,11 +253,16 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
 
     def build(session: Session) -> str:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id) if user else None
-        reach = count_subscribers(session, area_codes=draft["areas"])
-        sample = models.Poll(question=draft["question"], options=draft["options"], closes_at=closes_at)
+        buurten = draft.get("buurten") or None
+        reach = count_subscribers(session, area_codes=draft["areas"], buurt_codes=buurten)
+        sample = models.Poll(
+            question=draft["question"], options=draft["options"], closes_at=closes_at, buurt_codes=buurten
+        )
         message = invitation_text(registry, poll=sample, area_code=draft["areas"][0], creator=staff, zone=zone)
         options = "\n".join(f"{n}. {escape(o)}" for n, o in enumerate(draft["options"], start=1))
         areas = ", ".join(escape(registry.area(code).name) for code in draft["areas"])
+        if buurten:
+            areas = f"{escape(', '.join(buurt_names(registry, draft['areas'], buurten)))} in {areas}"
         return (
             f"<b>Voorbeeld van je peiling</b>\n\n<b>Vraag:</b> {escape(draft['question'])}\n"
             f"<b>Antwoorden:</b>\n{options}\n\n"
@@ -279,8 +286,35 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
             }
         ],
     ]
+    if len(draft["areas"]) == 1 and len(registry.area(draft["areas"][0]).buurten) > 1:
+        buttons.append([{"text": "Alleen een buurt" if not draft.get("buurten") else "Andere buurt of hele wijk",
+                         "callback_data": f"{PREFIX}:buurten"}])  # fmt: skip
     await _say(update, context, text, buttons)
     return PREVIEW
+
+
+async def ask_buurt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Alleen een buurt under the preview: the buurten of the poll's one area, or the whole of it."""
+    await _answer_button(update)
+    draft = _draft(context)
+    area = runtime(context).services.registry.area(draft["areas"][0])
+    buttons: Buttons = [[{"text": b.name, "callback_data": f"{PREFIX}:buurt:{b.code}"}] for b in area.buurten[:20]]
+    buttons.append([{"text": f"Heel {area.name}", "callback_data": f"{PREFIX}:buurt:all"}])
+    note = "Alleen inwoners die hun buurt hebben opgegeven, krijgen een buurtpeiling."
+    await _say(update, context, f"Voor welke buurt van {escape(area.name)}? {note}", buttons)
+    return PREVIEW
+
+
+async def choose_buurt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """A buurt of the poll's area (or all of it); then the preview again."""
+    choice = (await _answer_button(update)).removeprefix("buurt:")
+    draft = _draft(context)
+    known = [b.code for b in runtime(context).services.registry.area(draft["areas"][0]).buurten]
+    if choice == "all":
+        draft.pop("buurten", None)
+    elif choice in known:
+        draft["buurten"] = [choice]
+    return await show_preview(update, context)
 
 
 async def toggle_multiple(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -322,6 +356,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
             closes_at=closes_at,
             default_duration=duration,
             multiple=bool(draft.get("multiple", False)),
+            buurt_codes=draft.get("buurten") or None,
             now=now,
         )
         poll = scheduled.poll
@@ -390,6 +425,8 @@ def conversation() -> ConversationHandler[Any]:
                 PREVIEW: [
                     CallbackQueryHandler(confirm, pattern=rf"{button}ok$"),
                     CallbackQueryHandler(toggle_multiple, pattern=rf"{button}multi$"),
+                    CallbackQueryHandler(ask_buurt, pattern=rf"{button}buurten$"),
+                    CallbackQueryHandler(choose_buurt, pattern=rf"{button}buurt:"),
                     MessageHandler(text, remind_preview_buttons),
                 ],
             },

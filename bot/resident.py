@@ -35,7 +35,7 @@ from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.municipalities import Registry
 from wijkbot.offers import CALLBACK as OFFER_CALLBACK
 from wijkbot.offers import VIA as OFFER_VIA
-from wijkbot.offers import decline_offer, queue_offer
+from wijkbot.offers import buurt_question, choose_buurt, decline_offer, queue_offer
 from wijkbot.outbox import rasa_button_payload
 from wijkbot.payloads import Buttons
 from wijkbot.privacy import privacy_statement
@@ -219,10 +219,26 @@ async def answer_link_offer(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         return LINK_SUBSCRIBED if changed else "Je was al aangemeld. Stoppen kan altijd met /stop."
 
     if answer == "yes":
-        await rt.say(chat.id, purposes.command_answer(update.update_id), await rt.db(subscribe))
+        text = await rt.db(subscribe)
+        await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+        question = buurt_question(rt.services.registry, area_code=area_code) if text == LINK_SUBSCRIBED else None
+        if question is not None:  # so that a poll for one buurt can reach them
+            await rt.say(chat.id, purposes.buurt_question(update.update_id), *question)
     else:
         decline = functools.partial(decline_offer, telegram_id=user.id, now=now)
         await rt.say(chat.id, purposes.command_answer(update.update_id), LINK_DECLINED, extra=decline)
+    await answer_quietly(query)
+
+
+async def answer_buurt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A buurt button after subscribing (bu:<BUURT> or bu:none): the resident's buurt is stored."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    rt = runtime(context)
+    code = (query.data or "").removeprefix("bu:")
+    text = await rt.db(lambda s: choose_buurt(s, rt.services.registry, telegram_id=user.id, buurt_code=code))
+    await rt.say(chat.id, purposes.command_answer(update.update_id), text)
     await answer_quietly(query)
 
 

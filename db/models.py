@@ -329,6 +329,8 @@ class Poll(Base):
     results_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
     # residents may pick several answers (Telegram's allows_multiple_answers; issue 12)
     allows_multiple: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # only the subscribers who live in these buurten of its areas (resident.buurt_code); None: the whole areas
+    buurt_codes: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class PollBallot(Base):

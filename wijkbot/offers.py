@@ -173,3 +173,37 @@ def offer_after_answer(
         area_code=item.area_code,
         now=now,
     )
+
+
+# --- the resident's buurt, asked after they subscribe (so that a poll can be for one buurt) ----------------
+
+BUURT_CALLBACK = "bu"  # bu:<BUURT>, bu:none
+
+
+def buurt_question(registry: Registry, *, area_code: str) -> tuple[str, Buttons] | None:
+    """After a subscription: "In welke buurt van … woon je?" with a button per buurt; None for an area of one
+    buurt (nothing to choose) or an unknown area."""
+    area = registry.find_area(area_code)
+    if area is None or len(area.buurten) < 2:
+        return None
+    buttons: Buttons = [[{"text": b.name, "callback_data": f"{BUURT_CALLBACK}:{b.code}"}] for b in area.buurten[:20]]
+    buttons.append([{"text": "Weet ik niet", "callback_data": f"{BUURT_CALLBACK}:none"}])
+    return (
+        f"In welke buurt van {escape(area.label)} woon je? Dan krijg je ook peilingen over je eigen buurt.",
+        buttons,
+    )
+
+
+def choose_buurt(session: Session, registry: Registry, *, telegram_id: int, buurt_code: str) -> str:
+    """A buurt button: stored when it lies in the resident's wijk (the button could be old or forged)."""
+    resident = find_resident(session, telegram_id=telegram_id)
+    area = registry.find_area(resident.area_code or "") if resident is not None else None
+    if resident is None or area is None:
+        return "Deze knop werkt niet (meer)."
+    if buurt_code == "none":
+        return "Prima. Je krijgt de berichten voor heel " + escape(area.label) + "."
+    buurt = next((b for b in area.buurten if b.code == buurt_code), None)
+    if buurt is None:
+        return "Deze knop werkt niet (meer)."
+    resident.buurt_code = buurt.code
+    return f"Dank je! Je woont in {escape(buurt.name)}."

@@ -109,9 +109,12 @@ class Recipient:
     area_code: str
 
 
-def subscribers(area_codes: Iterable[str]) -> Select[tuple[int, int, str | None]]:
-    """Residents of these areas who opted in and did not block the bot, as (id, telegram id, area)."""
-    return (
+def subscribers(
+    area_codes: Iterable[str], buurt_codes: Iterable[str] | None = None
+) -> Select[tuple[int, int, str | None]]:
+    """Residents of these areas (and, given, only of these buurten) who opted in and did not block the bot, as
+    (id, telegram id, area)."""
+    query = (
         select(models.Resident.id, models.Resident.telegram_id, models.Resident.area_code)
         .where(
             models.Resident.area_code.in_(list(area_codes)),
@@ -120,6 +123,9 @@ def subscribers(area_codes: Iterable[str]) -> Select[tuple[int, int, str | None]
         )
         .order_by(models.Resident.id)
     )
+    if buurt_codes is not None:
+        query = query.where(models.Resident.buurt_code.in_(list(buurt_codes)))
+    return query
 
 
 def load_recipients(session: Session, *, area_codes: Iterable[str]) -> list[Recipient]:

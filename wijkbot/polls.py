@@ -96,6 +96,21 @@ def clean_areas(registry: Registry, area_codes: Sequence[str]) -> list[str]:
     return codes
 
 
+def clean_buurten(registry: Registry, area_codes: Sequence[str], buurt_codes: Sequence[str]) -> list[str]:
+    """Buurt codes that lie in the poll's areas (wijkbot/data/municipalities.yaml)."""
+    known = {b.code for code in area_codes for b in registry.area(code).buurten}
+    codes = list(dict.fromkeys(code.strip().upper() for code in buurt_codes if code.strip()))
+    foreign = [code for code in codes if code not in known]
+    if foreign:
+        raise PollError(f"Deze buurt(en) liggen niet in het gebied van de peiling: {', '.join(foreign)}.")
+    return codes
+
+
+def buurt_names(registry: Registry, area_codes: Sequence[str], buurt_codes: Sequence[str]) -> list[str]:
+    names = {b.code: b.name for code in area_codes for b in registry.area(code).buurten}
+    return [names.get(code, code) for code in buurt_codes]
+
+
 def check_creator(staff: models.StaffMember, area_codes: Sequence[str]) -> None:
     """Staff and council members may poll the areas assigned to them in the database, and only those."""
     if not staff.active or staff.role not in POLL_ROLES:
@@ -118,12 +133,15 @@ def create_poll(
     closes_at: datetime | None = None,
     default_duration: timedelta = timedelta(days=7),
     multiple: bool = False,
+    buurt_codes: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> models.Poll:
     """Schedule a poll. Without `starts_at` it starts now; without `closes_at` it runs `default_duration`; with
-    `multiple` residents may pick several answers."""
+    `multiple` residents may pick several answers; with `buurt_codes` only the subscribers of those buurten of
+    its areas get it."""
     now = now or utcnow()
     codes = clean_areas(registry, area_codes)
+    buurten = clean_buurten(registry, codes, buurt_codes) if buurt_codes else None
     if creator is not None:
         check_creator(creator, codes)
     start = starts_at or now
@@ -143,15 +161,17 @@ def create_poll(
         closes_at=end,
         created_at=now,
         allows_multiple=multiple,
+        buurt_codes=buurten,
     )
     session.add(poll)
     session.flush()
     return poll
 
 
-def count_subscribers(session: Session, *, area_codes: Sequence[str]) -> int:
-    """How many residents would get a poll for these areas now (before the weekly cap)."""
-    return int(session.scalar(select(func.count()).select_from(subscribers(area_codes).subquery())) or 0)
+def count_subscribers(session: Session, *, area_codes: Sequence[str], buurt_codes: Sequence[str] | None = None) -> int:
+    """How many residents would get a poll for these areas (or these buurten of them) now (before the cap)."""
+    query = subscribers(area_codes, buurt_codes).subquery()
+    return int(session.scalar(select(func.count()).select_from(query)) or 0)
 
 
 def local_time_text(at: datetime, zone: ZoneInfo) -> str:
@@ -175,6 +195,9 @@ def invitation_text(
     """The message before the Telegram poll: who asks, until when, that only totals are seen, how to stop."""
     area = registry.find_area(area_code)
     where = area.label if area else "je buurt"
+    if area is not None and poll.buurt_codes:
+        names = [b.name for b in area.buurten if b.code in poll.buurt_codes]
+        where = f"{', '.join(names)} ({area.label})" if names else where
     return (
         f"<b>Peiling voor {escape(where)}</b>\n"
         f"{_from_whom(registry, creator)} wil graag weten wat jij vindt. Stem hieronder. "
@@ -205,6 +228,7 @@ def schedule_poll(
     closes_at: datetime | None = None,
     default_duration: timedelta = timedelta(days=7),
     multiple: bool = False,
+    buurt_codes: Sequence[str] | None = None,
     now: datetime,
 ) -> Scheduled:
     """Make a poll (create_poll) and open it at once when it starts now (broadcast_poll): the one way a poll is
@@ -221,6 +245,7 @@ def schedule_poll(
         closes_at=closes_at,
         default_duration=default_duration,
         multiple=multiple,
+        buurt_codes=buurt_codes,
         now=now,
     )
     if poll.starts_at > now:
@@ -237,7 +262,7 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
     start = max(now, poll.starts_at)
     last_moment = poll.closes_at - min(timedelta(hours=1), (poll.closes_at - poll.starts_at) / 4)
     creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
-    eligible = subscribers(poll.area_codes)
+    eligible = subscribers(poll.area_codes, poll.buurt_codes)
     recent = recent_contacts(
         session, resident_ids=eligible.with_only_columns(models.Resident.id).order_by(None), since=start - policy.window
     )

@@ -89,6 +89,11 @@ def offer_after(cause: str) -> Purpose:
     return Purpose(f"offer:{cause}")
 
 
+def buurt_question(update_id: int) -> Purpose:
+    """After a subscription by button: which buurt of the wijk the resident lives in (wijkbot.offers)."""
+    return Purpose(f"buurt:{update_id}")
+
+
 def wijk_link(update_id: int, area_code: str) -> Purpose:
     """One area's link and QR code, sent by `/wijklink`."""
     return Purpose(f"wijklink:{update_id}:{area_code}")

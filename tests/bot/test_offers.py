@@ -104,11 +104,22 @@ async def test_help_offers_the_opt_in_and_ja_subscribes_via_offer(app: App, tele
     assert "Fijn!" in thanks["plain_text"]
     subscribed = resident_row(app, 7401)
     assert (subscribed.outreach_opt_in, subscribed.consent_via, subscribed.consent_at) == (True, "offer", NOW)
+    # then: which buurt of Dorst (so that a poll for one buurt reaches them)
+    buurt = (await telegram.wait_for_messages_async(7401, count=4, timeout=10))[3]
+    assert "In welke buurt van Dorst woon je?" in buurt["plain_text"]
+    assert buttons(buurt)["Steenoven"] == "bu:BU08261309" and buttons(buurt)["Weet ik niet"] == "bu:none"
+    telegram.push_callback(7401, "bu:BU08261309", buurt["message_id"])
+    assert "Steenoven" in (await telegram.wait_for_messages_async(7401, count=5, timeout=10))[4]["plain_text"]
+    assert resident_row(app, 7401).buurt_code == "BU08261309"
     # opted in: /help no longer offers anything (/mijnideeen's answer comes after anything /help queued)
     telegram.push_command(7401, "help")
     telegram.push_command(7401, "mijnideeen")
     messages = await until_my_items(telegram, 7401)
-    assert [m["plain_text"] for m in messages[3:-1]] == [HELP]
+    assert [m["plain_text"] for m in messages[5:-1]] == [HELP]
+    # a buurt of another wijk (an old or forged button) is not stored
+    telegram.push_callback(7401, "bu:BU08260100", buurt["message_id"])
+    assert "werkt niet" in (await telegram.wait_for_messages_async(7401, count=8, timeout=10))[7]["plain_text"]
+    assert resident_row(app, 7401).buurt_code == "BU08261309"
     assert not telegram.errors
 
 

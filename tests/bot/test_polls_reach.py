@@ -73,3 +73,52 @@ async def test_the_creator_allows_several_answers_and_a_residents_two_answers_co
     stored = await rt.db(lambda s: s.scalars(select(models.Poll)).one().allows_multiple)
     assert stored is True
     assert not telegram.errors
+
+
+async def test_the_creator_picks_one_buurt_in_the_preview_and_only_its_residents_get_the_poll(
+    app: App, telegram: FakeTelegramServer
+) -> None:
+    rt = runtime_of(app)
+    with transaction(rt.services.sessions) as session:
+        make_staff(session, rt.services.registry, areas=[SLOTJES], telegram_id=STAFF)
+        oost = make_subscriber(session, SLOTJES, telegram_id=ANNA)
+        oost.buurt_code = "BU08260100"
+        midden = make_subscriber(session, SLOTJES, telegram_id=3302)
+        midden.buurt_code = "BU08260101"
+
+    async def next_message(count: int) -> dict[str, Any]:
+        return (await telegram.wait_for_messages_async(STAFF, count=count, timeout=15))[-1]
+
+    telegram.push_command(STAFF, "peiling")
+    await next_message(1)
+    telegram.push_text(STAFF, "Een bankje op het pleintje?")
+    await next_message(2)
+    telegram.push_text(STAFF, "Ja\nNee")
+    start = await next_message(3)
+    telegram.push_callback(STAFF, "peiling:start:now", start["message_id"])
+    close = await next_message(4)
+    telegram.push_callback(STAFF, "peiling:close:7", close["message_id"])
+    preview = await next_message(5)
+    assert "Slotjes (2 aangemelde inwoners)" in preview["plain_text"]
+    telegram.push_callback(STAFF, "peiling:buurten", preview["message_id"])
+    choice = await next_message(6)
+    options = [b["callback_data"] for row in choice["reply_markup"]["inline_keyboard"] for b in row]
+    assert options == [
+        "peiling:buurt:BU08260100",
+        "peiling:buurt:BU08260101",
+        "peiling:buurt:BU08260102",
+        "peiling:buurt:all",
+    ]
+    telegram.push_callback(STAFF, "peiling:buurt:BU08260100", choice["message_id"])
+    preview = await next_message(7)
+    assert "Slotjes-Oost in Slotjes (1 aangemelde inwoners)" in preview["plain_text"]
+    telegram.push_callback(STAFF, "peiling:ok", preview["message_id"])
+    assert "is verstuurd naar 1 inwoners" in (await next_message(8))["plain_text"]
+    intro, _poll = await telegram.wait_for_messages_async(ANNA, count=2, timeout=20)
+    assert "Peiling voor Slotjes-Oost (wijk Slotjes)" in intro["plain_text"]
+    to_midden = await rt.db(
+        lambda s: s.scalars(select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 3302)).all()
+    )
+    assert to_midden == []
+    stored = await rt.db(lambda s: s.scalars(select(models.Poll)).one().buurt_codes)
+    assert stored == ["BU08260100"]

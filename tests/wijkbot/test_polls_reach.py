@@ -1,20 +1,25 @@
 """Better polls (issue 12): the invitation explains the Telegram poll; results reach the area's raad and lead
-as well as the creator and the voters; several answers per resident where the creator wants them."""
+as well as the creator and the voters; several answers per resident where the creator wants them; a poll for
+one buurt, and the resident's buurt asked after subscribing."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
 from sqlalchemy.orm import Session
 
 from db import models
 from tests.conftest import make_staff
 from tests.polls_support import DEN_HOUT, NOW, POLICY, SLOTJES, make_subscriber, outbox_rows
 from wijkbot.municipalities import Registry
+from wijkbot.offers import buurt_question, choose_buurt
 from wijkbot.payloads import Ballot, Delivery, Poll
 from wijkbot.polls import (
+    PollError,
     broadcast_poll,
     close_due_polls,
+    count_subscribers,
     create_poll,
     poll_results,
     record_poll_message,
@@ -124,3 +129,68 @@ def test_a_poll_with_one_answer_keeps_only_the_first(session: Session, registry:
     assert "allows_multiple_answers" not in telegram_poll.payload  # the default, left out
     vote(session, poll, resident, [0, 1])
     assert [o.votes for o in poll_results(session, registry, poll_id=poll.id, threshold=1).options] == [1, 0]
+
+
+# --- a poll for one buurt -------------------------------------------------------------------------------
+
+OOST, MIDDEN = "BU08260100", "BU08260101"
+
+
+def test_a_buurt_poll_with_several_answers_reaches_only_that_buurt_and_its_results_the_raad_and_lead(
+    session: Session, registry: Registry
+) -> None:
+    raad = make_staff(session, registry, areas=[SLOTJES], role="council", telegram_id=911)
+    lead = make_staff(session, registry, areas=[SLOTJES], role="lead", telegram_id=912)
+    oost = []
+    for _ in range(5):
+        resident = make_subscriber(session, SLOTJES)
+        resident.buurt_code = OOST
+        oost.append(resident)
+    midden = make_subscriber(session, SLOTJES)
+    midden.buurt_code = MIDDEN
+    unknown = make_subscriber(session, SLOTJES)  # buurt not given: not in a buurt poll
+    session.flush()
+    assert count_subscribers(session, area_codes=[SLOTJES], buurt_codes=[OOST]) == 5
+    poll = create_poll(
+        session, registry, question="Wat wil je op het pleintje?", options=["Bankjes", "Bomen", "Speeltuin"],
+        area_codes=[SLOTJES], via="test", now=NOW, closes_at=NOW + DAY, multiple=True, buurt_codes=[OOST],
+    )  # fmt: skip
+    assert broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW) == 5
+    reached = {r.recipient_chat_id for r in outbox_rows(session, purpose_prefix=f"poll:{poll.id}")}
+    assert reached == {r.telegram_id for r in oost} and midden.telegram_id not in reached
+    assert unknown.telegram_id not in reached
+    [intro, *_] = outbox_rows(session, purpose_prefix=f"poll:{poll.id}:intro")
+    assert "Peiling voor Slotjes-Oost (wijk Slotjes)" in intro.payload["text"]
+    for resident, options in zip(oost, ([0, 1], [0, 1, 2], [1], [0], [0, 2]), strict=True):
+        assert vote(session, poll, resident, options) == "voted"
+    close_due_polls(session, registry, threshold=5, now=NOW + DAY)
+    results = poll_results(session, registry, poll_id=poll.id, threshold=5)
+    assert results.total == 5 and [o.votes for o in results.options] == [4, 3, 2]
+    staff_rows = [
+        r for r in outbox_rows(session, purpose_prefix=f"poll:{poll.id}:results") if r.recipient_chat_id in (911, 912)
+    ]
+    assert len(staff_rows) == 2 and "Bankjes: 4 (80%)" in staff_rows[0].payload["text"]
+    assert raad.id != lead.id
+
+
+def test_a_buurt_must_lie_in_the_polls_area(session: Session, registry: Registry) -> None:
+    with pytest.raises(PollError, match="niet in het gebied"):
+        create_poll(
+            session, registry, question="Bankjes?", options=["Ja", "Nee"], area_codes=[DEN_HOUT], via="test",
+            now=NOW, buurt_codes=[OOST],
+        )  # fmt: skip
+
+
+def test_a_resident_picks_a_buurt_of_their_own_wijk_only(session: Session, registry: Registry) -> None:
+    resident = make_subscriber(session, SLOTJES)
+    question = buurt_question(registry, area_code=SLOTJES)
+    assert question is not None and "In welke buurt van wijk Slotjes woon je?" in question[0]
+    assert [b["callback_data"] for row in question[1] for b in row][-1] == "bu:none"
+    assert buurt_question(registry, area_code="WK999999") is None
+    tid = resident.telegram_id
+    assert "werkt niet" in choose_buurt(session, registry, telegram_id=tid, buurt_code="BU08261300")  # Dorst
+    assert resident.buurt_code is None
+    assert "Slotjes-Oost" in choose_buurt(session, registry, telegram_id=tid, buurt_code=OOST)
+    assert resident.buurt_code == OOST
+    assert "heel wijk Slotjes" in choose_buurt(session, registry, telegram_id=tid, buurt_code="none")
+    assert resident.buurt_code == OOST
