@@ -50,6 +50,8 @@ from wijkbot.polls import (
     invitation_text,
     local_time_text,
     parse_local_time,
+    planned_reach,
+    reach_line,
     schedule_poll,
 )
 from wijkbot.staff import find_staff_by_telegram_id
@@ -247,7 +249,8 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     """Show the poll as residents will get it, with Inplannen and Annuleren."""
     rt = runtime(context)
     draft = _draft(context)
-    registry, zone = rt.services.registry, rt.services.settings.zone
+    settings = rt.services.settings
+    registry, zone = rt.services.registry, settings.zone
     user = update.effective_user
     starts_at, closes_at = _times(draft, rt.clock())
 
@@ -255,6 +258,10 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
         staff = find_staff_by_telegram_id(session, telegram_id=user.id) if user else None
         buurten = draft.get("buurten") or None
         reach = count_subscribers(session, area_codes=draft["areas"], buurt_codes=buurten)
+        planned = planned_reach(
+            session, registry, area_codes=draft["areas"], buurt_codes=buurten, policy=Policy.from_settings(settings),
+            starts_at=starts_at or rt.clock(), closes_at=closes_at,
+        )  # fmt: skip
         sample = models.Poll(
             question=draft["question"], options=draft["options"], closes_at=closes_at, buurt_codes=buurten
         )
@@ -268,6 +275,7 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
             f"<b>Antwoorden:</b>\n{options}\n\n"
             f"<b>Kiezen:</b> {'meer antwoorden mag' if draft.get('multiple') else 'één antwoord'}\n"
             f"<b>Voor:</b> {areas} ({reach} aangemelde inwoners)\n"
+            f"{reach_line(planned)}\n"
             f"<b>Start:</b> {'meteen' if starts_at is None else local_time_text(starts_at, zone)}\n"
             f"<b>Sluit:</b> {local_time_text(closes_at, zone)}\n\n"
             f"Inwoners krijgen eerst dit bericht, daarna de peiling zelf:\n\n{message}"

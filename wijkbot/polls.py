@@ -253,6 +253,55 @@ def schedule_poll(
     return Scheduled(poll, broadcast_poll(session, registry, poll=poll, policy=policy, now=now))
 
 
+def last_send(starts_at: datetime, closes_at: datetime) -> datetime:
+    """The last moment a ballot is still sent: an hour before closing (a quarter of a short poll's time)."""
+    return closes_at - min(timedelta(hours=1), (closes_at - starts_at) / 4)
+
+
+@dataclass(frozen=True)
+class PlannedReach:
+    reached: int  # subscribers who would get the poll while it is open (the weekly cap allowing)
+    subscribed: int  # subscribers of its areas (or buurten)
+    population: int  # CBS inhabitants of its areas (0 when unknown; not used for a buurt poll)
+
+
+def planned_reach(
+    session: Session,
+    registry: Registry,
+    *,
+    area_codes: Sequence[str],
+    buurt_codes: Sequence[str] | None,
+    policy: Policy,
+    starts_at: datetime,
+    closes_at: datetime,
+) -> PlannedReach:
+    """For the /peiling preview: how many of the subscribers a poll would reach, as broadcast_poll plans it."""
+    eligible = subscribers(area_codes, buurt_codes)
+    recent = recent_contacts(
+        session,
+        resident_ids=eligible.with_only_columns(models.Resident.id).order_by(None),
+        since=starts_at - policy.window,
+    )
+    last_moment = last_send(starts_at, closes_at)
+    reached = subscribed = 0
+    for resident_id, _chat, _area in session.execute(eligible):
+        subscribed += 1
+        at = policy.plan(recent.get(resident_id, []), starts_at)
+        reached += at is not None and at <= last_moment
+    population = 0 if buurt_codes else sum(registry.area(code).population or 0 for code in area_codes)
+    return PlannedReach(reached, subscribed, population)
+
+
+def reach_line(reach: PlannedReach) -> str:
+    """ "Bereikt 40 van de 52 inwoners die zich aanmeldden (52 van de 9.870 inwoners)." """
+    line = f"Bereikt {reach.reached} van de {reach.subscribed} inwoners die zich aanmeldden"
+    if reach.population:
+        line += f" ({reach.subscribed} van de {reach.population:,} inwoners)".replace(",", ".")
+    if reach.reached < reach.subscribed:
+        line += ". Wie deze week al een bericht kreeg, krijgt hem niet als hij eerder sluit"
+    return line + "."
+
+
 def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, policy: Policy, now: datetime) -> int:
     """Open the poll: a ballot, a planned contact and two outbox rows (text, then the Telegram poll) per
     subscriber of its areas, in bulk. A resident whose weekly cap is used gets it when the cap allows, if
@@ -260,7 +309,7 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
     if poll.status != "scheduled":
         return 0
     start = max(now, poll.starts_at)
-    last_moment = poll.closes_at - min(timedelta(hours=1), (poll.closes_at - poll.starts_at) / 4)
+    last_moment = last_send(poll.starts_at, poll.closes_at)
     creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
     eligible = subscribers(poll.area_codes, poll.buurt_codes)
     recent = recent_contacts(

@@ -51,6 +51,7 @@ async def test_the_creator_allows_several_answers_and_a_residents_two_answers_co
     telegram.push_callback(STAFF, "peiling:close:7", close["message_id"])
     preview = await next_message(5)
     assert "Kiezen: één antwoord" in preview["plain_text"]
+    assert "Bereikt 1 van de 1 inwoners die zich aanmeldden (1 van de " in preview["plain_text"]
     telegram.push_callback(STAFF, "peiling:multi", preview["message_id"])
     preview = await next_message(6)
     assert "Kiezen: meer antwoorden mag" in preview["plain_text"]

@@ -14,6 +14,7 @@ from tests.conftest import make_staff
 from tests.polls_support import DEN_HOUT, NOW, POLICY, SLOTJES, make_subscriber, outbox_rows
 from wijkbot.municipalities import Registry
 from wijkbot.offers import buurt_question, choose_buurt
+from wijkbot.outreach import add_contacts
 from wijkbot.payloads import Ballot, Delivery, Poll
 from wijkbot.polls import (
     PollError,
@@ -21,7 +22,9 @@ from wijkbot.polls import (
     close_due_polls,
     count_subscribers,
     create_poll,
+    planned_reach,
     poll_results,
+    reach_line,
     record_poll_message,
     record_vote,
     results_lines,
@@ -194,3 +197,34 @@ def test_a_resident_picks_a_buurt_of_their_own_wijk_only(session: Session, regis
     assert resident.buurt_code == OOST
     assert "heel wijk Slotjes" in choose_buurt(session, registry, telegram_id=tid, buurt_code="none")
     assert resident.buurt_code == OOST
+
+
+# --- reach in the /peiling preview ----------------------------------------------------------------------
+
+
+def test_the_preview_says_how_many_of_the_subscribers_the_poll_reaches(session: Session, registry: Registry) -> None:
+    free = [make_subscriber(session, SLOTJES) for _ in range(2)]
+    capped = make_subscriber(session, SLOTJES)
+    make_subscriber(session, SLOTJES, opted_in=False)
+    add_contacts(session, [{"resident_id": capped.id, "kind": "checkin", "ref": "checkin:x", "at": NOW - DAY}])
+    population = registry.area(SLOTJES).population or 0
+    short = planned_reach(
+        session, registry, area_codes=[SLOTJES], buurt_codes=None, policy=POLICY, starts_at=NOW,
+        closes_at=NOW + 2 * DAY,
+    )  # fmt: skip
+    assert (short.reached, short.subscribed, short.population) == (2, 3, population)
+    line = reach_line(short)
+    assert line.startswith("Bereikt 2 van de 3 inwoners die zich aanmeldden (3 van de ")
+    assert "deze week al een bericht" in line
+    # open long enough, the capped resident gets it when their week is over
+    long = planned_reach(
+        session, registry, area_codes=[SLOTJES], buurt_codes=None, policy=POLICY, starts_at=NOW,
+        closes_at=NOW + 14 * DAY,
+    )  # fmt: skip
+    assert (long.reached, long.subscribed) == (3, 3) and "deze week" not in reach_line(long)
+    # and it is what the broadcast then does
+    poll = create_poll(
+        session, registry, question="Bankjes?", options=["Ja", "Nee"], area_codes=[SLOTJES], via="test", now=NOW,
+        closes_at=NOW + 2 * DAY,
+    )  # fmt: skip
+    assert broadcast_poll(session, registry, poll=poll, policy=POLICY, now=NOW) == short.reached == len(free)
