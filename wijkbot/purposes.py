@@ -193,6 +193,15 @@ def announcement_reminder(announcement_id: int) -> Purpose:
     return Purpose(f"announce:{announcement_id}:remind")
 
 
+def monthly_report(area_code: str, month: str) -> Purpose:
+    """The monthly message about one area (reach, "wat speelt er"), to its raad and staff (wijkbot.monthly)."""
+    return Purpose(f"monthly:{area_code}:{month}")
+
+
+def monthly_chart(area_code: str, month: str) -> Purpose:
+    return Purpose(f"monthly:{area_code}:{month}:chart")
+
+
 def checkin(area_code: str, day: str) -> Purpose:
     return Purpose(f"checkin:{area_code}:{day}")
 
