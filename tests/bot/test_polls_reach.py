@@ -5,18 +5,20 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import Any
 
 import pytest
 from sqlalchemy import select
-from telegram.ext import Application
+from telegram.ext import Application, CallbackContext
 
+from bot import polls
 from db import models
 from db.session import transaction
 from tests.bot.harness import bot_settings, running_bot, runtime_of
 from tests.conftest import make_staff
 from tests.fakes.telegram_api import FakeTelegramServer  # the `telegram` fixture: tests/bot/conftest.py
-from tests.polls_support import SLOTJES, make_subscriber
+from tests.polls_support import SLOTJES, ZONE, make_subscriber
 
 App = Application[Any, Any, Any, Any, Any, Any]
 STAFF, ANNA = 3300, 3301
@@ -123,3 +125,23 @@ async def test_the_creator_picks_one_buurt_in_the_preview_and_only_its_residents
     assert to_midden == []
     stored = await rt.db(lambda s: s.scalars(select(models.Poll)).one().buurt_codes)
     assert stored == ["BU08260100"]
+
+
+async def test_the_outreach_job_sends_the_monthly_message_on_the_first(app: App, telegram: FakeTelegramServer) -> None:
+    rt = runtime_of(app)
+    with transaction(rt.services.sessions) as session:
+        make_staff(session, rt.services.registry, areas=[SLOTJES], role="council", telegram_id=3400)
+        make_subscriber(session, SLOTJES, telegram_id=ANNA)
+    context = CallbackContext(app)
+    rt.clock = lambda: datetime(2026, 11, 30, 10, 0, tzinfo=ZONE)
+    await polls.run_outreach(context)
+    rt.clock = lambda: datetime(2026, 12, 1, 10, 0, tzinfo=ZONE)
+    await polls.run_outreach(context)
+    text, chart = await telegram.wait_for_messages_async(3400, count=2, timeout=15)
+    assert "Slotjes in november 2026" in text["plain_text"] and "Wat speelt er in de wijk" in text["plain_text"]
+    assert chart["method"] == "sendPhoto"
+    await polls.run_outreach(context)  # again that day: nothing new
+    rows = await rt.db(
+        lambda s: s.scalars(select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 3400)).all()
+    )
+    assert len(rows) == 2
