@@ -24,6 +24,7 @@ from db.models import utcnow
 from db.session import in_thread
 from wijkbot import purposes
 from wijkbot.inbound import backing_off, mark_done, mark_retry, pending_updates, store_turn
+from wijkbot.offers import offer_after_filing
 from wijkbot.outbox import enqueue
 from wijkbot.outreach import asks_question, track_open_question
 from wijkbot.payloads import Text
@@ -252,6 +253,7 @@ class Conversation:
             # remembered so that a form left half-way gets one nudge later (wijkbot.outreach)
             asked = bool(messages) and asks_question(messages[-1].text)
             track_open_question(session, chat_id=chat_id, asked=asked, now=now)
+            offer_after_filing(session, self.services.registry, telegram_id=user_id, update_id=update_id, now=now)
             mark_done(session, update_id=update_id, now=now)
 
         await self._db(store_replies)

@@ -23,7 +23,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import initiative, poll_wizard, polls, privacy, resident, staff
+from bot import announce_wizard, initiative, poll_wizard, polls, privacy, resident, staff
 from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
 from bot.intake import StoringUpdateQueue, redispatch_pending
@@ -203,6 +203,7 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CallbackQueryHandler(initiative.press_decision, pattern=r"^ini:\d+:"))
     # --- polls and outreach (issue 5): /peiling must come before the general command, text and button handlers
     application.add_handler(poll_wizard.conversation())
+    application.add_handler(announce_wizard.conversation())  # /aankondiging (issue 12)
     application.add_handler(PollAnswerHandler(polls.record_poll_answer))
     # --- end polls and outreach
     application.add_handler(MessageHandler(filters.ChatType.GROUPS, resident.answer_group))
@@ -220,7 +221,9 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_handler(CallbackQueryHandler(privacy.confirm_forget, pattern=r"^forget:"))
     application.add_handler(CallbackQueryHandler(staff.press_inbox_page, pattern=r"^inbox:\d+$"))
     application.add_handler(CallbackQueryHandler(resident.press_my_items_page, pattern=r"^mine:\d+$"))
-    application.add_handler(CallbackQueryHandler(resident.answer_link_offer, pattern=r"^wl:(yes:WK\d{6}|no)$"))
+    application.add_handler(CallbackQueryHandler(resident.answer_link_offer, pattern=r"^(wl|of):(yes:WK\d{6}|no)$"))
+    application.add_handler(CallbackQueryHandler(announce_wizard.press, pattern=announce_wizard.PRESS_PATTERN))
+    application.add_handler(CallbackQueryHandler(resident.answer_buurt, pattern=r"^bu:(BU\d{8}|none)$"))
     application.add_handler(CallbackQueryHandler(resident.answer_stale_button))
     application.add_handler(MessageHandler(private & filters.COMMAND, resident.answer_unknown_command))
     application.add_handler(MessageHandler(private & filters.TEXT & filters.UpdateType.MESSAGE, route_private_text))

@@ -6,6 +6,8 @@ flowchart LR
     A -- yes --> AR[pick an area or all] --> S
     A -- no --> S[start: now, tomorrow or a date] --> C[closing: 1 day .. 2 weeks or a date]
     C --> V[preview with the residents' message] -->|Inplannen| DONE[(poll scheduled)]
+    V -->|Meer antwoorden toestaan / Toch één antwoord| V
+    V -->|Alleen een buurt: one buurt of the area, or all of it| V
     V -->|Annuleren| X[nothing sent]
 ```
 
@@ -41,12 +43,15 @@ from wijkbot.payloads import Buttons
 from wijkbot.polls import (
     POLL_ROLES,
     PollError,
+    buurt_names,
     clean_options,
     clean_question,
     count_subscribers,
     invitation_text,
     local_time_text,
     parse_local_time,
+    planned_reach,
+    reach_line,
     schedule_poll,
 )
 from wijkbot.staff import find_staff_by_telegram_id
@@ -244,21 +249,33 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     """Show the poll as residents will get it, with Inplannen and Annuleren."""
     rt = runtime(context)
     draft = _draft(context)
-    registry, zone = rt.services.registry, rt.services.settings.zone
+    settings = rt.services.settings
+    registry, zone = rt.services.registry, settings.zone
     user = update.effective_user
     starts_at, closes_at = _times(draft, rt.clock())
 
     def build(session: Session) -> str:
         staff = find_staff_by_telegram_id(session, telegram_id=user.id) if user else None
-        reach = count_subscribers(session, area_codes=draft["areas"])
-        sample = models.Poll(question=draft["question"], options=draft["options"], closes_at=closes_at)
+        buurten = draft.get("buurten") or None
+        reach = count_subscribers(session, area_codes=draft["areas"], buurt_codes=buurten)
+        planned = planned_reach(
+            session, registry, area_codes=draft["areas"], buurt_codes=buurten, policy=Policy.from_settings(settings),
+            starts_at=starts_at or rt.clock(), closes_at=closes_at,
+        )  # fmt: skip
+        sample = models.Poll(
+            question=draft["question"], options=draft["options"], closes_at=closes_at, buurt_codes=buurten
+        )
         message = invitation_text(registry, poll=sample, area_code=draft["areas"][0], creator=staff, zone=zone)
         options = "\n".join(f"{n}. {escape(o)}" for n, o in enumerate(draft["options"], start=1))
         areas = ", ".join(escape(registry.area(code).name) for code in draft["areas"])
+        if buurten:
+            areas = f"{escape(', '.join(buurt_names(registry, draft['areas'], buurten)))} in {areas}"
         return (
             f"<b>Voorbeeld van je peiling</b>\n\n<b>Vraag:</b> {escape(draft['question'])}\n"
             f"<b>Antwoorden:</b>\n{options}\n\n"
+            f"<b>Kiezen:</b> {'meer antwoorden mag' if draft.get('multiple') else 'één antwoord'}\n"
             f"<b>Voor:</b> {areas} ({reach} aangemelde inwoners)\n"
+            f"{reach_line(planned)}\n"
             f"<b>Start:</b> {'meteen' if starts_at is None else local_time_text(starts_at, zone)}\n"
             f"<b>Sluit:</b> {local_time_text(closes_at, zone)}\n\n"
             f"Inwoners krijgen eerst dit bericht, daarna de peiling zelf:\n\n{message}"
@@ -269,10 +286,51 @@ async def show_preview(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
         [
             {"text": "Inplannen", "callback_data": f"{PREFIX}:ok"},
             {"text": "Annuleren", "callback_data": f"{PREFIX}:cancel"},
-        ]
+        ],
+        [
+            {
+                "text": "Toch één antwoord" if draft.get("multiple") else "Meer antwoorden toestaan",
+                "callback_data": f"{PREFIX}:multi",
+            }
+        ],
     ]
+    if len(draft["areas"]) == 1 and len(registry.area(draft["areas"][0]).buurten) > 1:
+        buttons.append([{"text": "Alleen een buurt" if not draft.get("buurten") else "Andere buurt of hele wijk",
+                         "callback_data": f"{PREFIX}:buurten"}])  # fmt: skip
     await _say(update, context, text, buttons)
     return PREVIEW
+
+
+async def ask_buurt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Alleen een buurt under the preview: the buurten of the poll's one area, or the whole of it."""
+    await _answer_button(update)
+    draft = _draft(context)
+    area = runtime(context).services.registry.area(draft["areas"][0])
+    buttons: Buttons = [[{"text": b.name, "callback_data": f"{PREFIX}:buurt:{b.code}"}] for b in area.buurten[:20]]
+    buttons.append([{"text": f"Heel {area.name}", "callback_data": f"{PREFIX}:buurt:all"}])
+    note = "Alleen inwoners die hun buurt hebben opgegeven, krijgen een buurtpeiling."
+    await _say(update, context, f"Voor welke buurt van {escape(area.name)}? {note}", buttons)
+    return PREVIEW
+
+
+async def choose_buurt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """A buurt of the poll's area (or all of it); then the preview again."""
+    choice = (await _answer_button(update)).removeprefix("buurt:")
+    draft = _draft(context)
+    known = [b.code for b in runtime(context).services.registry.area(draft["areas"][0]).buurten]
+    if choice == "all":
+        draft.pop("buurten", None)
+    elif choice in known:
+        draft["buurten"] = [choice]
+    return await show_preview(update, context)
+
+
+async def toggle_multiple(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
+    """Meer antwoorden toestaan / Toch één antwoord under the preview: switch, and show the preview again."""
+    await _answer_button(update)
+    draft = _draft(context)
+    draft["multiple"] = not draft.get("multiple", False)
+    return await show_preview(update, context)
 
 
 async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -305,6 +363,8 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
             starts_at=starts_at,
             closes_at=closes_at,
             default_duration=duration,
+            multiple=bool(draft.get("multiple", False)),
+            buurt_codes=draft.get("buurten") or None,
             now=now,
         )
         poll = scheduled.poll
@@ -372,6 +432,9 @@ def conversation() -> ConversationHandler[Any]:
                 ],
                 PREVIEW: [
                     CallbackQueryHandler(confirm, pattern=rf"{button}ok$"),
+                    CallbackQueryHandler(toggle_multiple, pattern=rf"{button}multi$"),
+                    CallbackQueryHandler(ask_buurt, pattern=rf"{button}buurten$"),
+                    CallbackQueryHandler(choose_buurt, pattern=rf"{button}buurt:"),
                     MessageHandler(text, remind_preview_buttons),
                 ],
             },

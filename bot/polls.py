@@ -15,6 +15,7 @@ from telegram import Update
 from telegram.ext import ContextTypes, JobQueue
 
 from bot.runtime import runtime
+from wijkbot.monthly import send_monthly_reports
 from wijkbot.outreach import Policy, prune_contacts, run_checkins, send_nudges
 from wijkbot.polls import close_due_polls, open_due_polls, record_vote
 
@@ -53,7 +54,7 @@ async def run_due_polls(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 async def run_outreach(context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Send the periodic check-ins and the unfinished-form nudges that are due."""
+    """Send the periodic check-ins, the unfinished-form nudges and the monthly reports per wijk that are due."""
     rt = runtime(context)
     settings, registry = rt.services.settings, rt.services.registry
     policy = Policy.from_settings(settings)
@@ -64,6 +65,7 @@ async def run_outreach(context: ContextTypes.DEFAULT_TYPE) -> None:
         queued = run_checkins(session, registry, policy=policy, every=every, now=now)
         after = timedelta(hours=settings.outreach_nudge_after_hours)
         queued += send_nudges(session, policy=policy, after=after, now=now)
+        queued += send_monthly_reports(session, registry, now=now, zone=settings.zone)  # issue 12
         prune_contacts(session, policy=policy, now=now)
         return queued
 

@@ -17,6 +17,7 @@ flowchart TD
 
 from __future__ import annotations
 
+import functools
 from html import escape
 from typing import Any
 
@@ -27,15 +28,19 @@ from telegram.ext import ContextTypes
 from bot import staff
 from bot.callbacks import answer_quietly
 from bot.initiative import open_share_link
-from bot.runtime import runtime
+from bot.runtime import Runtime, runtime
 from wijkbot import purposes
 from wijkbot.commands import RESIDENT_COMMANDS
 from wijkbot.initiatives import add_realised_photo, parse_share
 from wijkbot.items import add_photo_to_latest_item, my_items_page
 from wijkbot.municipalities import Registry
+from wijkbot.offers import CALLBACK as OFFER_CALLBACK
+from wijkbot.offers import VIA as OFFER_VIA
+from wijkbot.offers import buurt_question, choose_buurt, decline_offer, queue_offer
 from wijkbot.outbox import rasa_button_payload
 from wijkbot.payloads import Buttons
 from wijkbot.privacy import privacy_statement
+from wijkbot.reach import VIA as LINK_VIA
 from wijkbot.reach import LinkError, accept_link, open_link, parse_link
 from wijkbot.residents import get_or_create_resident, set_outreach
 from wijkbot.text_budget import page_buttons
@@ -140,6 +145,18 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await rt.say(chat.id, purposes.privacy_statement(update.update_id), statement)
     if offer is not None:
         await rt.say(chat.id, purposes.link_offer(update.update_id), *offer)
+    else:
+        await offer_opt_in(rt, user_id=user.id, update_id=update.update_id)
+
+
+async def offer_opt_in(rt: Runtime, *, user_id: int, update_id: int) -> None:
+    """After the greeting or /help: the opt-in offer, when its rules allow it (wijkbot.offers)."""
+    now, registry = rt.clock(), rt.services.registry
+    queued = await rt.db(
+        lambda s: queue_offer(s, registry, telegram_id=user_id, purpose=purposes.link_offer(update_id), now=now)
+    )
+    if queued:
+        rt.sender.wake()
 
 
 def open_wijk_link(session: Session, registry: Registry, *, payload: str, user: User) -> tuple[str, Buttons | None]:
@@ -165,22 +182,46 @@ def open_wijk_link(session: Session, registry: Registry, *, payload: str, user: 
 
 
 async def answer_link_offer(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """ "Ja" or "Nee" under a wijk link's offer: wl:yes:<area> subscribes to that wijk, wl:no changes nothing."""
+    """ "Ja" or "Nee" under a wijk link's offer (wl:…) or the opt-in offer (of:…, wijkbot.offers): yes:<area>
+    subscribes to that wijk (consent via `link` or `offer`); no is remembered, so the offer waits 90 days."""
     query, user, chat = update.callback_query, update.effective_user, update.effective_chat
     if query is None or user is None or chat is None:
         return
     rt = runtime(context)
-    answer, _, area_code = (query.data or "").removeprefix("wl:").partition(":")
+    prefix, _, rest = (query.data or "").partition(":")
+    answer, _, area_code = rest.partition(":")
+    via = OFFER_VIA if prefix == OFFER_CALLBACK else LINK_VIA
     now = rt.clock()
 
     def subscribe(session: Session) -> str:
         try:
-            changed = accept_link(session, rt.services.registry, telegram_id=user.id, area_code=area_code, now=now)
+            changed = accept_link(
+                session, rt.services.registry, telegram_id=user.id, area_code=area_code, now=now, via=via
+            )
         except LinkError:
             return "Deze knop werkt niet (meer). Typ 'aanmelden' om je aan te melden."
         return LINK_SUBSCRIBED if changed else "Je was al aangemeld. Stoppen kan altijd met /stop."
 
-    text = await rt.db(subscribe) if answer == "yes" else LINK_DECLINED
+    if answer == "yes":
+        text = await rt.db(subscribe)
+        await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+        question = buurt_question(rt.services.registry, area_code=area_code) if text == LINK_SUBSCRIBED else None
+        if question is not None:  # so that a poll for one buurt can reach them
+            await rt.say(chat.id, purposes.buurt_question(update.update_id), *question)
+    else:
+        decline = functools.partial(decline_offer, telegram_id=user.id, now=now)
+        await rt.say(chat.id, purposes.command_answer(update.update_id), LINK_DECLINED, extra=decline)
+    await answer_quietly(query)
+
+
+async def answer_buurt(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A buurt button after subscribing (bu:<BUURT> or bu:none): the resident's buurt is stored."""
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    if query is None or user is None or chat is None:
+        return
+    rt = runtime(context)
+    code = (query.data or "").removeprefix("bu:")
+    text = await rt.db(lambda s: choose_buurt(s, rt.services.registry, telegram_id=user.id, buurt_code=code))
     await rt.say(chat.id, purposes.command_answer(update.update_id), text)
     await answer_quietly(query)
 
@@ -190,9 +231,11 @@ async def show_help(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat, user = update.effective_chat, update.effective_user
     if chat is None or user is None:
         return
-    await runtime(context).conversation.submit(
+    rt = runtime(context)
+    await rt.conversation.submit(
         update_id=update.update_id, chat_id=chat.id, user_id=user.id, text="/help", meta=telegram_meta(update)
     )
+    await offer_opt_in(rt, user_id=user.id, update_id=update.update_id)
 
 
 async def list_my_items(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

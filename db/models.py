@@ -18,6 +18,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -170,6 +171,9 @@ class Resident(Base):
     consent_via: Mapped[str | None] = mapped_column(String(40))
     # the source of the wijk link that brought them (flyer, wijkkrant …), kept once they subscribed (wijkbot.reach)
     source: Mapped[str | None] = mapped_column(String(32))
+    # the opt-in offer (wijkbot.offers): last made, and last answered "nee" (or an opt-out)
+    offered_at: Mapped[datetime | None]
+    offer_declined_at: Mapped[datetime | None]
     blocked: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -368,6 +372,10 @@ class Poll(Base):
     opened_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
     results_media_id: Mapped[int | None] = mapped_column(ForeignKey("media.id", ondelete="SET NULL"))
+    # residents may pick several answers (Telegram's allows_multiple_answers; issue 12)
+    allows_multiple: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # only the subscribers who live in these buurten of its areas (resident.buurt_code); None: the whole areas
+    buurt_codes: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
 
 
 class PollBallot(Base):
@@ -396,6 +404,7 @@ class PollTally(Base):
     area_code: Mapped[str] = mapped_column(String(10), primary_key=True)
     recipients: Mapped[int]
     votes: Mapped[list[int]] = mapped_column(JSON)
+    voters: Mapped[int | None]  # None: sealed before polls could have several answers (votes == voters)
 
 
 class OutreachContact(Base):
@@ -443,3 +452,34 @@ class TurnEffect(Base):
     action: Mapped[str] = mapped_column(String(60), primary_key=True)
     result: Mapped[dict[str, Any]]
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+# --- announcements (issue 12) ------------------------------------------------------------------------
+
+
+class Announcement(Base):
+    """A raad or staff member's message to the subscribers of their wijk: a meeting, a buurtschouw, an inloop
+    (wijkbot.announcements). Sent at once within the outreach caps and quiet hours."""
+
+    __tablename__ = "announcement"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    creator_staff_id: Mapped[int | None] = mapped_column(ForeignKey("staff_member.id", ondelete="SET NULL"))
+    area_codes: Mapped[list[str]] = mapped_column(JSON)
+    title: Mapped[str] = mapped_column(String(200))
+    starts_at: Mapped[datetime]  # when the meeting is
+    place: Mapped[str] = mapped_column(String(200))
+    text: Mapped[str] = mapped_column(Text)
+    recipients: Mapped[int] = mapped_column(default=0)  # residents it was queued for
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AnnouncementReply(Base):
+    """A resident's "Ik kom" or "Herinner me" under an announcement."""
+
+    __tablename__ = "announcement_reply"
+
+    announcement_id: Mapped[int] = mapped_column(ForeignKey("announcement.id", ondelete="CASCADE"), primary_key=True)
+    resident_id: Mapped[int] = mapped_column(ForeignKey("resident.id", ondelete="CASCADE"), primary_key=True)
+    answer: Mapped[str] = mapped_column(String(10), primary_key=True)  # come, remind
+    at: Mapped[datetime]

@@ -429,3 +429,47 @@ def make_supporter(
     )
     assert done.outcome == "counted", done.message
     return next(s for s in initiative.supporters if s.resident_id == resident.id)
+
+
+# --- announcements (wijkbot.announcements) -------------------------------------------------------------
+
+
+def make_announcement(
+    session: Session,
+    *,
+    creator: models.StaffMember | None = None,
+    area_code: str = DEN_HOUT,
+    title: str = "Openbare vergadering dorpsraad",
+    starts_at: datetime | None = None,
+) -> models.Announcement:
+    """An announcement of a meeting a week from now (as stored; queueing it is wijkbot.announcements')."""
+    announcement = models.Announcement(
+        creator_staff_id=creator.id if creator is not None else None,
+        area_codes=[area_code],
+        title=title,
+        starts_at=starts_at or utcnow() + timedelta(days=7),
+        place="Het dorpshuis",
+        text="Op de agenda: de speeltuin.",
+    )
+    session.add(announcement)
+    session.flush()
+    return announcement
+
+
+def make_announcement_reply(
+    session: Session,
+    *,
+    announcement: models.Announcement | None = None,
+    resident: models.Resident | None = None,
+    answer: str = "come",
+) -> models.AnnouncementReply:
+    """A resident's *Ik kom* (`come`) or *Herinner me* (`remind`) under an announcement."""
+    reply = models.AnnouncementReply(
+        announcement_id=(announcement or make_announcement(session)).id,
+        resident_id=(resident or make_resident(session)).id,
+        answer=answer,
+        at=utcnow(),
+    )
+    session.add(reply)
+    session.flush()
+    return reply

@@ -419,6 +419,10 @@ def poll_create(
     staff_id: Annotated[
         int | None, typer.Option("--staff", help="Staff id of the creator: their areas are checked, they get results.")
     ] = None,
+    multiple: Annotated[bool, typer.Option("--multiple", help="Residents may pick several answers.")] = False,
+    buurt: Annotated[
+        list[str] | None, typer.Option("--buurt", help="Only residents of this buurt (BU code) of the area; repeat.")
+    ] = None,
 ) -> None:
     """Schedule a poll for the subscribers of these areas; prints the poll id."""
     from wijkbot.outreach import Policy
@@ -444,6 +448,8 @@ def poll_create(
                 starts_at=starts_at,
                 closes_at=closes_at,
                 default_duration=timedelta(days=s.settings.poll_default_days),
+                multiple=multiple,
+                buurt_codes=buurt or None,
                 now=now,
             )
         except PollError as exc:

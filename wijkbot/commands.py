@@ -34,6 +34,7 @@ RESIDENT_COMMANDS: tuple[Command, ...] = (
 STAFF_COMMANDS: tuple[tuple[Action, Command], ...] = (
     (Action.INBOX, Command("inbox", "Wat er voor mij openstaat")),
     (Action.POLL, Command("peiling", "Een peiling uitzetten in mijn wijk")),
+    (Action.POLL, Command("aankondiging", "Een bijeenkomst aankondigen in mijn wijk")),
     (Action.LINK, Command("wijklink", "Link en QR-code om bewoners van mijn wijk te werven")),
     (Action.INBOX, Command("web", "Een inloglink voor de werkplek in de browser")),
 )

@@ -36,7 +36,7 @@ from wijkbot.settings import Settings
 from wijkbot.telegram_html import plain_text
 
 STOP_LINE = "<i>Geen berichten meer van mij? Stuur /stop.</i>"
-CAPPED_KINDS = ("poll", "checkin", "nudge")
+CAPPED_KINDS = ("poll", "checkin", "nudge", "announcement")  # announcement: wijkbot.announcements
 IDEA_BUTTONS: list[dict[str, str]] = [
     {"title": "Ik heb een idee", "payload": "/share_idea"},
     {"title": "Ik wil iets melden", "payload": "/report_issue"},
@@ -111,9 +111,12 @@ class Recipient:
     area_code: str
 
 
-def subscribers(area_codes: Iterable[str]) -> Select[tuple[int, int, str | None]]:
-    """Residents of these areas who opted in and did not block the bot, as (id, telegram id, area)."""
-    return (
+def subscribers(
+    area_codes: Iterable[str], buurt_codes: Iterable[str] | None = None
+) -> Select[tuple[int, int, str | None]]:
+    """Residents of these areas (and, given, only of these buurten) who opted in and did not block the bot, as
+    (id, telegram id, area)."""
+    query = (
         select(models.Resident.id, models.Resident.telegram_id, models.Resident.area_code)
         .where(
             models.Resident.area_code.in_(list(area_codes)),
@@ -122,6 +125,9 @@ def subscribers(area_codes: Iterable[str]) -> Select[tuple[int, int, str | None]
         )
         .order_by(models.Resident.id)
     )
+    if buurt_codes is not None:
+        query = query.where(models.Resident.buurt_code.in_(list(buurt_codes)))
+    return query
 
 
 def load_recipients(session: Session, *, area_codes: Iterable[str]) -> list[Recipient]:

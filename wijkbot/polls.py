@@ -4,7 +4,7 @@
 stateDiagram-v2
     [*] --> scheduled: create_poll (staff in Telegram, or the CLI)
     scheduled --> open: open_due_polls at starts_at: one ballot and two outbox rows per subscriber
-    open --> closed: close_due_polls at closes_at: polls stopped, results and chart to creator and voters
+    open --> closed: close_due_polls at closes_at: polls stopped, results and chart to creator, voters, raad, lead
 ```
 
 A ballot is one resident's copy of a poll: which Telegram poll it became (so a PollAnswer finds its way
@@ -34,6 +34,7 @@ from wijkbot.outbox import Queued, enqueue, enqueue_many, insert_in_chunks
 from wijkbot.outreach import STOP_LINE, Policy, add_contacts, recent_contacts, subscribers
 from wijkbot.payloads import Ballot, Delivery, OutreachMark, Payload, Photo, Poll, StopPoll, Text
 from wijkbot.rights import Action, roles_that_may
+from wijkbot.staff import staff_for_area
 from wijkbot.staff_loop import staff_title
 from wijkbot.text_budget import CAPTION_LIMIT, TEXT_LIMIT, fit_lines, truncate, units, visible_length
 
@@ -95,6 +96,21 @@ def clean_areas(registry: Registry, area_codes: Sequence[str]) -> list[str]:
     return codes
 
 
+def clean_buurten(registry: Registry, area_codes: Sequence[str], buurt_codes: Sequence[str]) -> list[str]:
+    """Buurt codes that lie in the poll's areas (wijkbot/data/municipalities.yaml)."""
+    known = {b.code for code in area_codes for b in registry.area(code).buurten}
+    codes = list(dict.fromkeys(code.strip().upper() for code in buurt_codes if code.strip()))
+    foreign = [code for code in codes if code not in known]
+    if foreign:
+        raise PollError(f"Deze buurt(en) liggen niet in het gebied van de peiling: {', '.join(foreign)}.")
+    return codes
+
+
+def buurt_names(registry: Registry, area_codes: Sequence[str], buurt_codes: Sequence[str]) -> list[str]:
+    names = {b.code: b.name for code in area_codes for b in registry.area(code).buurten}
+    return [names.get(code, code) for code in buurt_codes]
+
+
 def check_creator(staff: models.StaffMember, area_codes: Sequence[str]) -> None:
     """Staff and council members may poll the areas assigned to them in the database, and only those."""
     if not staff.active or staff.role not in POLL_ROLES:
@@ -116,11 +132,16 @@ def create_poll(
     starts_at: datetime | None = None,
     closes_at: datetime | None = None,
     default_duration: timedelta = timedelta(days=7),
+    multiple: bool = False,
+    buurt_codes: Sequence[str] | None = None,
     now: datetime | None = None,
 ) -> models.Poll:
-    """Schedule a poll. Without `starts_at` it starts now; without `closes_at` it runs `default_duration`."""
+    """Schedule a poll. Without `starts_at` it starts now; without `closes_at` it runs `default_duration`; with
+    `multiple` residents may pick several answers; with `buurt_codes` only the subscribers of those buurten of
+    its areas get it."""
     now = now or utcnow()
     codes = clean_areas(registry, area_codes)
+    buurten = clean_buurten(registry, codes, buurt_codes) if buurt_codes else None
     if creator is not None:
         check_creator(creator, codes)
     start = starts_at or now
@@ -139,15 +160,18 @@ def create_poll(
         starts_at=start,
         closes_at=end,
         created_at=now,
+        allows_multiple=multiple,
+        buurt_codes=buurten,
     )
     session.add(poll)
     session.flush()
     return poll
 
 
-def count_subscribers(session: Session, *, area_codes: Sequence[str]) -> int:
-    """How many residents would get a poll for these areas now (before the weekly cap)."""
-    return int(session.scalar(select(func.count()).select_from(subscribers(area_codes).subquery())) or 0)
+def count_subscribers(session: Session, *, area_codes: Sequence[str], buurt_codes: Sequence[str] | None = None) -> int:
+    """How many residents would get a poll for these areas (or these buurten of them) now (before the cap)."""
+    query = subscribers(area_codes, buurt_codes).subquery()
+    return int(session.scalar(select(func.count()).select_from(query)) or 0)
 
 
 def local_time_text(at: datetime, zone: ZoneInfo) -> str:
@@ -171,11 +195,15 @@ def invitation_text(
     """The message before the Telegram poll: who asks, until when, that only totals are seen, how to stop."""
     area = registry.find_area(area_code)
     where = area.label if area else "je buurt"
+    if area is not None and poll.buurt_codes:
+        names = [b.name for b in area.buurten if b.code in poll.buurt_codes]
+        where = f"{', '.join(names)} ({area.label})" if names else where
     return (
         f"<b>Peiling voor {escape(where)}</b>\n"
         f"{_from_whom(registry, creator)} wil graag weten wat jij vindt. Stem hieronder. "
         f"Dat kan tot {local_time_text(poll.closes_at, zone)}.\n\n"
-        "De gemeente ziet alleen de totalen, niet wat jij kiest.\n\n"
+        "De gemeente ziet alleen de totalen, niet wat jij kiest. In de peiling zie je alleen je eigen stem; "
+        "de uitslag krijg je van mij als de peiling sluit.\n\n"
         f"{STOP_LINE}"
     )
 
@@ -199,6 +227,8 @@ def schedule_poll(
     starts_at: datetime | None = None,
     closes_at: datetime | None = None,
     default_duration: timedelta = timedelta(days=7),
+    multiple: bool = False,
+    buurt_codes: Sequence[str] | None = None,
     now: datetime,
 ) -> Scheduled:
     """Make a poll (create_poll) and open it at once when it starts now (broadcast_poll): the one way a poll is
@@ -214,11 +244,62 @@ def schedule_poll(
         starts_at=starts_at,
         closes_at=closes_at,
         default_duration=default_duration,
+        multiple=multiple,
+        buurt_codes=buurt_codes,
         now=now,
     )
     if poll.starts_at > now:
         return Scheduled(poll, None)
     return Scheduled(poll, broadcast_poll(session, registry, poll=poll, policy=policy, now=now))
+
+
+def last_send(starts_at: datetime, closes_at: datetime) -> datetime:
+    """The last moment a ballot is still sent: an hour before closing (a quarter of a short poll's time)."""
+    return closes_at - min(timedelta(hours=1), (closes_at - starts_at) / 4)
+
+
+@dataclass(frozen=True)
+class PlannedReach:
+    reached: int  # subscribers who would get the poll while it is open (the weekly cap allowing)
+    subscribed: int  # subscribers of its areas (or buurten)
+    population: int  # CBS inhabitants of its areas (0 when unknown; not used for a buurt poll)
+
+
+def planned_reach(
+    session: Session,
+    registry: Registry,
+    *,
+    area_codes: Sequence[str],
+    buurt_codes: Sequence[str] | None,
+    policy: Policy,
+    starts_at: datetime,
+    closes_at: datetime,
+) -> PlannedReach:
+    """For the /peiling preview: how many of the subscribers a poll would reach, as broadcast_poll plans it."""
+    eligible = subscribers(area_codes, buurt_codes)
+    recent = recent_contacts(
+        session,
+        resident_ids=eligible.with_only_columns(models.Resident.id).order_by(None),
+        since=starts_at - policy.window,
+    )
+    last_moment = last_send(starts_at, closes_at)
+    reached = subscribed = 0
+    for resident_id, _chat, _area in session.execute(eligible):
+        subscribed += 1
+        at = policy.plan(recent.get(resident_id, []), starts_at)
+        reached += at is not None and at <= last_moment
+    population = 0 if buurt_codes else sum(registry.area(code).population or 0 for code in area_codes)
+    return PlannedReach(reached, subscribed, population)
+
+
+def reach_line(reach: PlannedReach) -> str:
+    """ "Bereikt 40 van de 52 inwoners die zich aanmeldden (52 van de 9.870 inwoners)." """
+    line = f"Bereikt {reach.reached} van de {reach.subscribed} inwoners die zich aanmeldden"
+    if reach.population:
+        line += f" ({reach.subscribed} van de {reach.population:,} inwoners)".replace(",", ".")
+    if reach.reached < reach.subscribed:
+        line += ". Wie deze week al een bericht kreeg, krijgt hem niet als hij eerder sluit"
+    return line + "."
 
 
 def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, policy: Policy, now: datetime) -> int:
@@ -228,9 +309,9 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
     if poll.status != "scheduled":
         return 0
     start = max(now, poll.starts_at)
-    last_moment = poll.closes_at - min(timedelta(hours=1), (poll.closes_at - poll.starts_at) / 4)
+    last_moment = last_send(poll.starts_at, poll.closes_at)
     creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
-    eligible = subscribers(poll.area_codes)
+    eligible = subscribers(poll.area_codes, poll.buurt_codes)
     recent = recent_contacts(
         session, resident_ids=eligible.with_only_columns(models.Resident.id).order_by(None), since=start - policy.window
     )
@@ -252,7 +333,13 @@ def broadcast_poll(session: Session, registry: Registry, *, poll: models.Poll, p
         intro = Text(text=texts[area], outreach=marker)
         rows.append(Queued(purposes.poll_intro(poll.id), chat_id, intro, not_before=at))
         ballot = Ballot(poll.id, resident_id)
-        question = Poll(question=poll.question, options=list(poll.options), ballot=ballot, outreach=marker)
+        question = Poll(
+            question=poll.question,
+            options=list(poll.options),
+            allows_multiple_answers=poll.allows_multiple,
+            ballot=ballot,
+            outreach=marker,
+        )
         rows.append(Queued(ref, chat_id, question, not_before=at))
     insert_in_chunks(session, insert(models.PollBallot), ballots)
     add_contacts(session, contacts)
@@ -314,7 +401,9 @@ def record_vote(
     poll = session.get(models.Poll, ballot.poll_id)
     if poll is None or poll.status != "open" or now >= poll.closes_at:
         return "closed"
-    chosen = sorted({int(o) for o in option_ids if 0 <= int(o) < len(poll.options)})[:1]
+    chosen = sorted({int(o) for o in option_ids if 0 <= int(o) < len(poll.options)})
+    if not poll.allows_multiple:
+        chosen = chosen[:1]
     had_vote = bool(ballot.option_ids)
     ballot.voted_at = now
     if not chosen:
@@ -352,6 +441,7 @@ class PollResults:
     total: int
     options: list[OptionCount]
     areas: list[AreaResult]
+    multiple: bool = False  # several answers per voter: shares are of the voters and add up to more than 100%
 
     @property
     def shown(self) -> bool:
@@ -380,16 +470,19 @@ class PollResults:
 class _Counts:
     recipients: int
     votes: dict[str, list[int]]  # per area: votes per option
+    voters: dict[str, int]  # per area: residents who voted (fewer than the votes when several answers may be picked)
 
 
 def _count_ballots(session: Session, poll: models.Poll) -> _Counts:
     """Count an open poll's ballots, or read a closed poll's tallies (its ballots are gone)."""
     tallies = list(session.scalars(select(models.PollTally).where(models.PollTally.poll_id == poll.id)))
     per_area: dict[str, list[int]] = {code: [0] * len(poll.options) for code in poll.area_codes}
+    voters: dict[str, int] = dict.fromkeys(poll.area_codes, 0)
     if tallies:
         for tally in tallies:
             per_area[tally.area_code] = list(tally.votes)
-        return _Counts(recipients=sum(t.recipients for t in tallies), votes=per_area)
+            voters[tally.area_code] = tally.voters if tally.voters is not None else sum(tally.votes)
+        return _Counts(recipients=sum(t.recipients for t in tallies), votes=per_area, voters=voters)
     recipients = 0
     rows = session.execute(
         select(models.PollBallot.area_code, models.PollBallot.option_ids).where(models.PollBallot.poll_id == poll.id)
@@ -397,10 +490,11 @@ def _count_ballots(session: Session, poll: models.Poll) -> _Counts:
     for area_code, option_ids in rows:
         recipients += 1
         counts = per_area.setdefault(area_code, [0] * len(poll.options))
-        for option in option_ids or []:
-            if 0 <= option < len(poll.options):
-                counts[option] += 1
-    return _Counts(recipients=recipients, votes=per_area)
+        chosen = [option for option in option_ids or [] if 0 <= option < len(poll.options)]
+        for option in chosen:
+            counts[option] += 1
+        voters[area_code] = voters.get(area_code, 0) + bool(chosen)
+    return _Counts(recipients=recipients, votes=per_area, voters=voters)
 
 
 def hidden_areas(voters: dict[str, int], *, threshold: int) -> set[str]:
@@ -422,7 +516,7 @@ def poll_results(session: Session, registry: Registry, *, poll_id: int, threshol
     if poll is None:
         raise PollError(f"Peiling {poll_id} bestaat niet.")
     counts = _count_ballots(session, poll)
-    voters = {code: sum(votes) for code, votes in counts.votes.items()}
+    voters = {code: counts.voters.get(code, 0) for code in counts.votes}
     total = sum(voters.values())
     totals = [sum(votes[i] for votes in counts.votes.values()) for i in range(len(poll.options))]
     enough = total >= threshold
@@ -447,6 +541,7 @@ def poll_results(session: Session, registry: Registry, *, poll_id: int, threshol
         total=total,
         options=[OptionCount(t, n if enough else None) for t, n in zip(poll.options, totals, strict=True)],
         areas=areas,
+        multiple=poll.allows_multiple,
     )
 
 
@@ -464,7 +559,13 @@ def seal_ballots(session: Session, *, poll: models.Poll) -> None:
     }
     for code, votes in counts.votes.items():
         session.merge(
-            models.PollTally(poll_id=poll.id, area_code=code, recipients=int(recipients.get(code, 0)), votes=votes)
+            models.PollTally(
+                poll_id=poll.id,
+                area_code=code,
+                recipients=int(recipients.get(code, 0)),
+                votes=votes,
+                voters=counts.voters.get(code, 0),
+            )
         )
     session.execute(delete(models.PollBallot).where(models.PollBallot.poll_id == poll.id))
 
@@ -484,6 +585,8 @@ def results_lines(results: PollResults, *, threshold: int, limit: int | None = N
         )
     lines = [f"• {escape(o.text)}: {_share(o.votes or 0, results.total)}" for o in results.options]
     text = "\n".join(lines) + f"\n\nAantal stemmen: {results.total}"
+    if results.multiple:
+        text = "\n".join(lines) + f"\n\nAantal stemmers: {results.total} (ieder kon meer antwoorden kiezen)"
     if len(results.areas) <= 1:
         return text
     parts = []
@@ -529,8 +632,8 @@ def results_chart(registry: Registry, results: PollResults) -> bytes:
 
 
 def close_poll(session: Session, registry: Registry, *, poll: models.Poll, threshold: int, now: datetime) -> int:
-    """Close the poll: stop the Telegram polls, send the results with a chart to the creator and to everyone
-    who voted. Returns the number of messages queued."""
+    """Close the poll: stop the Telegram polls, send the results with a chart to everyone who voted and to the
+    creator, the raad and the lead of its areas (`results_staff`). Returns the number of messages queued."""
     if poll.status == "closed":
         return 0
     poll.status = "closed"
@@ -566,29 +669,47 @@ def close_poll(session: Session, registry: Registry, *, poll: models.Poll, thres
         if not chosen:
             continue
         marker = OutreachMark(resident_id, "results", poll.id)
-        text = voter_results_text(results, threshold=threshold, choice=poll.options[chosen[0]])
+        choice = ", ".join(poll.options[o] for o in chosen)
+        text = voter_results_text(results, threshold=threshold, choice=choice)
         rows.append(Queued(purposes.poll_results(poll.id), chat_id, Text(text=text, outreach=marker)))
         if media is not None:
             chart = Photo(media_id=media.id, caption=caption, outreach=marker)
             rows.append(Queued(purposes.poll_chart(poll.id), chat_id, chart))
     enqueue_many(session, rows)
     queued = len(rows)
-    creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
-    if creator is not None and creator.telegram_id is not None:
-        text = staff_results_text(results, threshold=threshold)
-        enqueue(session, purpose=purposes.poll_results(poll.id), chat_id=creator.telegram_id, text=text, priority=5)
+    text = staff_results_text(results, threshold=threshold)
+    for member in results_staff(session, poll=poll):
+        assert member.telegram_id is not None
+        enqueue(session, purpose=purposes.poll_results(poll.id), chat_id=member.telegram_id, text=text, priority=5)
         queued += 1
         if media is not None:
             enqueue(
                 session,
                 purpose=purposes.poll_chart(poll.id),
-                chat_id=creator.telegram_id,
+                chat_id=member.telegram_id,
                 message=Photo(media_id=media.id, caption=caption),
                 priority=5,
             )
             queued += 1
     seal_ballots(session, poll=poll)
     return queued
+
+
+RESULTS_ROLES = ("council", "lead")  # besides the creator: the area's wijk- or dorpsraad and wijkwethouder
+
+
+def results_staff(session: Session, *, poll: models.Poll) -> list[models.StaffMember]:
+    """Who gets a closed poll's full results besides the voters: its creator, and the raad (`council`) and the
+    `lead` of each of its areas (issue 12); each once, only those on Telegram."""
+    found: dict[int, models.StaffMember] = {}
+    creator = session.get(models.StaffMember, poll.creator_staff_id) if poll.creator_staff_id else None
+    if creator is not None:
+        found[creator.id] = creator
+    for code in poll.area_codes:
+        for role in RESULTS_ROLES:
+            for member in staff_for_area(session, area_code=code, role=role):
+                found.setdefault(member.id, member)
+    return [member for member in found.values() if member.telegram_id is not None]
 
 
 def close_due_polls(session: Session, registry: Registry, *, threshold: int, now: datetime | None = None) -> int:

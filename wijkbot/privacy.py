@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 from db import models
 from db.models import utcnow
 from wijkbot import purposes
+from wijkbot.announcements import export_answers
 from wijkbot.effects import effects_of, forget_effects
 from wijkbot.initiatives import support_of, withdraw_support
 from wijkbot.items import KIND_WORDS
@@ -170,6 +171,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
     )
     about = _messages_about(session, item_ids=[i.id for i in items], telegram_id=telegram_id)
     votes = export_poll_votes(session, resident_id=resident.id) if resident else []
+    announcement_answers = export_answers(session, resident_id=resident.id) if resident else []
     effects = effects_of(session, telegram_id=telegram_id)
     return {
         "about": "Alles wat de wijkbot van de gemeente over jou bewaart (AVG art. 15).",
@@ -187,6 +189,8 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
             "consent_at": _iso(resident.consent_at),
             "consent_via": resident.consent_via,
             "source": resident.source,  # the wijk link that brought them (wijkbot.reach)
+            "opt_in_offered_at": _iso(resident.offered_at),  # wijkbot.offers
+            "opt_in_declined_at": _iso(resident.offer_declined_at),
             "blocked": resident.blocked,
             "created_at": _iso(resident.created_at),
             "last_seen_at": _iso(resident.last_seen_at),
@@ -224,6 +228,7 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
         ],
         "poll_votes": votes,
         "supporting": support_of(session, resident_id=resident.id) if resident else [],
+        "announcement_answers": announcement_answers,  # Ik kom / Herinner me (wijkbot.announcements)
         "turns_done_once": [
             {"update_id": e.update_id, "action": e.action, "result": e.result, "at": _iso(e.created_at)}
             for e in effects
@@ -316,6 +321,7 @@ def erase_resident(session: Session, *, telegram_id: int, tracker: Engine | None
                 _withdraw_on_screen(session, message)
         withdraw_support(session, resident_id=resident.id)  # it no longer counts
         session.flush()
+        session.execute(delete(models.AnnouncementReply).where(models.AnnouncementReply.resident_id == resident.id))
         session.delete(resident)
     updates = session.execute(delete(models.InboundUpdate).where(models.InboundUpdate.chat_id == telegram_id))
     forget_effects(session, telegram_id=telegram_id)

@@ -14,7 +14,7 @@ from typing import NewType
 
 Purpose = NewType("Purpose", str)
 
-OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:")
+OUTREACH_PREFIXES = ("poll:", "checkin:", "nudge:", "announce:")
 WITHDRAWN = ":withdrawn:"  # every message that tells staff an item was withdrawn has this in its purpose
 INITIATIVE_POSTCODE = "initiative:postcode:"  # a supporter's reply to this question is their postcode
 
@@ -89,8 +89,18 @@ def privacy_statement(update_id: int) -> Purpose:
 
 
 def link_offer(update_id: int) -> Purpose:
-    """The one-tap opt-in question after `/start` with a wijk link (wijkbot.reach)."""
+    """The one-tap opt-in question after `/start` (with a wijk link: wijkbot.reach) or `/help` (wijkbot.offers)."""
     return Purpose(f"offer:{update_id}")
+
+
+def offer_after(cause: str) -> Purpose:
+    """The opt-in offer behind what caused it (wijkbot.offers): `item:<id>` filed, `reply:<event>` answered."""
+    return Purpose(f"offer:{cause}")
+
+
+def buurt_question(update_id: int) -> Purpose:
+    """After a subscription by button: which buurt of the wijk the resident lives in (wijkbot.offers)."""
+    return Purpose(f"buurt:{update_id}")
 
 
 def wijk_link(update_id: int, area_code: str) -> Purpose:
@@ -209,6 +219,25 @@ def poll_results(poll_id: int) -> Purpose:
 
 def poll_chart(poll_id: int) -> Purpose:
     return Purpose(f"poll:{poll_id}:chart")
+
+
+def announcement(announcement_id: int) -> Purpose:
+    """An announcement to one subscriber (wijkbot.announcements)."""
+    return Purpose(f"announce:{announcement_id}")
+
+
+def announcement_reminder(announcement_id: int) -> Purpose:
+    """The reminder the day before, for a resident who pressed *Herinner me*."""
+    return Purpose(f"announce:{announcement_id}:remind")
+
+
+def monthly_report(area_code: str, month: str) -> Purpose:
+    """The monthly message about one area (reach, "wat speelt er"), to its raad and staff (wijkbot.monthly)."""
+    return Purpose(f"monthly:{area_code}:{month}")
+
+
+def monthly_chart(area_code: str, month: str) -> Purpose:
+    return Purpose(f"monthly:{area_code}:{month}:chart")
 
 
 def checkin(area_code: str, day: str) -> Purpose:

@@ -159,15 +159,18 @@ def open_link(session: Session, *, telegram_id: int, first_name: str | None, lin
     return Opened(link.area, resident.outreach_opt_in)
 
 
-def accept_link(session: Session, registry: Registry, *, telegram_id: int, area_code: str, now: datetime) -> bool:
-    """ "Ja" under a wijk link's question: subscribed to that wijk as `aanmelden` does (consent time and
-    channel kept); False when they were subscribed already. LinkError for an area that is not configured."""
+def accept_link(
+    session: Session, registry: Registry, *, telegram_id: int, area_code: str, now: datetime, via: str = VIA
+) -> bool:
+    """ "Ja" under a wijk link's question (or the offer's, via `offer`: wijkbot.offers): subscribed to that wijk
+    as `aanmelden` does (consent time and channel kept); False when they were subscribed already. LinkError
+    for an area that is not configured."""
     area = registry.find_area(area_code)
     if area is None:
         raise LinkError(f"unknown area code {area_code!r}")
     resident = get_or_create_resident(session, telegram_id=telegram_id)
     set_home_area(session, resident, area_code=area.code)
-    return set_outreach(session, resident, opt_in=True, via=VIA, now=now)
+    return set_outreach(session, resident, opt_in=True, via=via, now=now)
 
 
 # --- /wijklink: each of a staff or council member's areas, as a link and a QR code -----------------------

@@ -56,12 +56,15 @@ def set_home_area(session: Session, resident: models.Resident, *, area_code: str
 def set_outreach(
     session: Session, resident: models.Resident, *, opt_in: bool, via: str, now: datetime | None = None
 ) -> bool:
-    """Opt in to or out of outreach; returns whether anything changed. Consent time and channel are kept."""
+    """Opt in to or out of outreach; returns whether anything changed. Consent time and channel are kept; an
+    opt-out counts as a "nee" to the opt-in offer (wijkbot.offers: not offered again for 90 days)."""
     if resident.outreach_opt_in == opt_in:
         return False
     resident.outreach_opt_in = opt_in
     resident.consent_at = (now or utcnow()) if opt_in else None
     resident.consent_via = via if opt_in else None
+    if not opt_in:
+        resident.offer_declined_at = now or utcnow()
     return True
 
 

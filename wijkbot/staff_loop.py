@@ -20,6 +20,7 @@ from db.models import utcnow
 from wijkbot import purposes
 from wijkbot.items import KIND_WORDS
 from wijkbot.municipalities import Registry
+from wijkbot.offers import offer_after_answer
 from wijkbot.outbox import enqueue
 from wijkbot.rights import Action, check, department_key, inbox_kinds, may, roles_that_may, sees_area_items
 from wijkbot.rights import NotAllowed as NotAllowed  # raised by every function here
@@ -184,6 +185,7 @@ def reply(
         priority=10,
         now=now,
     )
+    offer_after_answer(session, registry, item=item, resident=resident, event_id=event.id, now=now)  # issue 12
     if council:  # the item's staff see what the raad told the resident
         notify_staff(
             session,

@@ -57,10 +57,10 @@ async def test_the_residents_menu_is_set_at_start_and_staff_get_their_roles_comm
         await telegram.wait_for_messages_async(804, count=1, timeout=10)
     assert menus(telegram) == {
         "default": RESIDENT,
-        801: ["inbox", "peiling", "wijklink", "web", *RESIDENT],
+        801: ["inbox", "peiling", "aankondiging", "wijklink", "web", *RESIDENT],
         802: ["inbox", "web", *RESIDENT],
         803: None,  # deactivated: back to the residents' menu
-        804: ["inbox", "peiling", "wijklink", "web", *RESIDENT],  # on accepting the invite
+        804: ["inbox", "peiling", "aankondiging", "wijklink", "web", *RESIDENT],  # on accepting the invite
     }
 
 

@@ -28,11 +28,11 @@ RESIDENT = [command.name for command in RESIDENT_COMMANDS]
 @pytest.mark.parametrize(
     ("role", "own"),
     [
-        ("wijkmakelaar", ["inbox", "peiling", "wijklink", "web"]),
-        ("wijkcoordinator", ["inbox", "peiling", "wijklink", "web"]),
-        ("lead", ["inbox", "peiling", "wijklink", "web"]),
+        ("wijkmakelaar", ["inbox", "peiling", "aankondiging", "wijklink", "web"]),
+        ("wijkcoordinator", ["inbox", "peiling", "aankondiging", "wijklink", "web"]),
+        ("lead", ["inbox", "peiling", "aankondiging", "wijklink", "web"]),
         ("inbox", ["inbox", "web"]),
-        ("council", ["inbox", "peiling", "wijklink", "web"]),
+        ("council", ["inbox", "peiling", "aankondiging", "wijklink", "web"]),
     ],
 )
 def test_a_staff_member_sees_the_commands_of_their_role_before_the_residents(role: str, own: list[str]) -> None:
