@@ -44,8 +44,10 @@ from wijkbot.staff import active_staff
 from wijkbot.staff_loop import claim, close, forward, reply
 from wijkbot.statistics import (
     as_csv,
+    initiative_table,
     month_chart,
     month_table,
+    reach_table,
     statistics_for,
     theme_table,
     time_chart,
@@ -377,6 +379,7 @@ def create_app(
                 staff=staff,
                 zone=settings.zone,
                 threshold=settings.small_group_threshold,
+                now=clock(),
             )
             return staff.name, found
 
@@ -391,6 +394,8 @@ def create_app(
             "months": month_table(found),
             "themes": theme_table(found),
             "times": time_table(found),
+            "initiatives": initiative_table(found),
+            "reach": reach_table(found),
         }
         return page(request, "stats.html", context, web=web)
 
@@ -409,7 +414,13 @@ def create_app(
 
     @app.get("/stats/{table}.csv")
     def stats_csv(request: Request, table: str) -> Response:
-        tables = {"maanden": month_table, "themas": theme_table, "doorlooptijden": time_table}
+        tables = {
+            "maanden": month_table,
+            "themas": theme_table,
+            "doorlooptijden": time_table,
+            "initiatieven": initiative_table,
+            "bereik": reach_table,
+        }
         if table not in tables:
             return refused(request, "Deze tabel bestaat niet.", read_session(request), status=404)
         _, found = statistics(read_session(request))

@@ -54,6 +54,37 @@ class Statistics:
     times: list[TimeRow]
     threshold: int
     themes: list[MonthRow] = field(default_factory=list)  # counts by theme key ("" for none) per month and area
+    initiatives: list[InitiativeRow] = field(default_factory=list)  # per area
+    reach: list[ReachRow] = field(default_factory=list)  # per area
+
+
+@dataclass(frozen=True)
+class InitiativeRow:
+    """The initiatives of one area by where they are, and the euros granted to them."""
+
+    area: str
+    stages: dict[str, int]  # INITIATIVE_COLUMNS key -> initiatives
+    granted: int  # euros
+
+
+@dataclass(frozen=True)
+class ReachRow:
+    """Residents of one area who get its polls and news, against its CBS population."""
+
+    area: str
+    population: int
+    subscribers: int
+    new_this_month: int
+
+
+# initiative stages as the statistics group them (wijkbot.workflow's initiative lifecycle)
+INITIATIVE_COLUMNS = {
+    "collecting": ("Steun verzamelen", ("idea", "collecting")),
+    "review": ("Te beoordelen", ("review",)),
+    "going": ("Toegekend of in uitvoering", ("granted", "in_progress")),
+    "done": ("Gerealiseerd", ("done",)),
+    "not": ("Afgewezen of ander potje", ("rejected", "other_fund")),
+}
 
 
 def shown(count: int, threshold: int) -> str:
@@ -76,7 +107,13 @@ def hours_shown(values: list[float], share: float, threshold: int) -> str:
 
 
 def statistics_for(
-    session: Session, registry: Registry, *, staff: models.StaffMember, zone: ZoneInfo, threshold: int = 5
+    session: Session,
+    registry: Registry,
+    *,
+    staff: models.StaffMember,
+    zone: ZoneInfo,
+    threshold: int = 5,
+    now: datetime | None = None,
 ) -> Statistics:
     """The statistics of this staff member's own areas."""
     check(staff, Action.INBOX)
@@ -118,7 +155,75 @@ def statistics_for(
     ):
         closed[str(area_code)].append(_hours(closed_at - created_at))
     times = [TimeRow(labels[code], answered[code], closed[code]) for code in codes]
-    return Statistics([labels[code] for code in codes], months, times, threshold, themes=by_theme)
+    return Statistics(
+        [labels[code] for code in codes],
+        months,
+        times,
+        threshold,
+        themes=by_theme,
+        initiatives=_initiatives(session, codes, labels) if "initiative" in kinds else [],
+        reach=_reach(session, registry, codes, labels, now=now or datetime.now(UTC), zone=zone),
+    )
+
+
+def _initiatives(session: Session, codes: list[str], labels: dict[str, str]) -> list[InitiativeRow]:
+    stage_of = {stage: key for key, (_, stages) in INITIATIVE_COLUMNS.items() for stage in stages}
+    counts: dict[str, Counter[str]] = defaultdict(Counter)
+    granted: Counter[str] = Counter()
+    for area_code, status, amount in session.execute(
+        select(models.Item.area_code, models.Item.status, models.Initiative.granted)
+        .join(models.Initiative, models.Initiative.item_id == models.Item.id)
+        .where(models.Item.area_code.in_(codes))
+    ):
+        if status in stage_of:
+            counts[str(area_code)][stage_of[status]] += 1
+        granted[str(area_code)] += amount or 0
+    return [InitiativeRow(labels[code], dict(counts[code]), granted[code]) for code in codes if counts[code]]
+
+
+def _reach(
+    session: Session, registry: Registry, codes: list[str], labels: dict[str, str], *, now: datetime, zone: ZoneInfo
+) -> list[ReachRow]:
+    from wijkbot.reach import reach
+
+    municipalities = sorted({area.municipality_code for code in codes if (area := registry.find_area(code))})
+    if not municipalities:
+        return []
+    rows = {row.code: row for row in reach(session, registry, now=now, zone=zone, municipality_codes=municipalities)}
+    return [
+        ReachRow(labels[code], rows[code].population, rows[code].subscribers, rows[code].new_this_month)
+        for code in codes
+        if code in rows
+    ]
+
+
+def initiative_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
+    """Initiatives per area by stage, and the euros granted (a sum of public money, shown in full)."""
+    header = ["Gebied", *(label for label, _ in INITIATIVE_COLUMNS.values()), "Toegekend (euro)"]
+    rows = [
+        [row.area, *(shown(row.stages.get(key, 0), stats.threshold) for key in INITIATIVE_COLUMNS), str(row.granted)]
+        for row in stats.initiatives
+    ]
+    return header, rows
+
+
+def reach_table(stats: Statistics) -> tuple[list[str], list[list[str]]]:
+    """Residents who get the area's polls and news, against its population (CBS)."""
+    header = ["Gebied", "Inwoners (CBS)", "Aangemeld", "Aandeel", "Nieuw deze maand"]
+    rows = []
+    for row in stats.reach:
+        hidden = 0 < row.subscribers < stats.threshold
+        share = "–" if hidden or not row.population else f"{row.subscribers / row.population:.1%}".replace(".", ",")
+        rows.append(
+            [
+                row.area,
+                str(row.population),
+                shown(row.subscribers, stats.threshold),
+                share,
+                shown(row.new_this_month, stats.threshold),
+            ]
+        )
+    return header, rows
 
 
 def themes_of(text: str) -> list[str]:

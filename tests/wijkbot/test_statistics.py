@@ -139,3 +139,30 @@ def test_items_by_theme_per_month_as_the_inbox_filter_finds_them(session: Sessio
     for theme in ("groen", "straat"):  # the same items as the inbox's theme filter
         found = inbox(session, registry, staff=sanne, wanted=InboxFilter(theme=theme, state="open")).rows
         assert len(found) == {"groen": 1, "straat": 6}[theme]
+
+
+def test_initiatives_with_the_euros_granted_and_the_reach_per_area_match_the_database(
+    session: Session, registry: Registry
+) -> None:
+    from tests.factories import make_initiative, make_resident, make_supporter
+    from wijkbot.initiatives import decide
+    from wijkbot.residents import set_outreach
+    from wijkbot.statistics import initiative_table, reach_table
+
+    sanne = make_staff(session, registry, areas=["WK082611"], name="Sanne")
+    started = [make_initiative(session, registry, now=NOV) for _ in range(7)]  # in Den Hout (WK082611)
+    for initiative, amount in zip(started[:2], (500, 250), strict=False):
+        initiative.support_needed = 1
+        make_supporter(session, registry, initiative=initiative, now=NOV)
+        decide(session, registry, staff=sanne, item_id=initiative.item_id, decision="grant", amount=amount, now=NOV)
+    for _ in range(6):
+        set_outreach(session, make_resident(session, area_code="WK082611"), opt_in=True, via="test", now=NOV)
+    stats = statistics_for(session, registry, staff=sanne, zone=ZONE, now=NOV)
+    header, rows = initiative_table(stats)
+    assert header[-1] == "Toegekend (euro)"
+    assert rows == [["Den Hout", "5", "0", "<5", "0", "0", "750"]]
+    header, rows = reach_table(stats)
+    [[area, population, subscribers, share, new]] = rows
+    assert (area, subscribers, new) == ("Den Hout", "6", "6")
+    assert share == f"{6 / int(population):.1%}".replace(".", ",")
+    assert "Toegekend (euro)" in as_csv(*initiative_table(stats))
