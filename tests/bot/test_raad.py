@@ -68,3 +68,7 @@ async def test_a_raad_member_advises_the_coordinator_and_answers_the_resident(
     answered = (await telegram.wait_for_messages_async(9603, count=1, timeout=10))[0]
     assert "Antwoord van Raad (wijk- of dorpsraad)" in answered["plain_text"]
     assert not any("buurtfeest" in m["plain_text"] for m in telegram.sent_messages(9603))  # advice stays inside
+    telegram.push_text(9603, "Ja, ik kom graag!")  # the resident writes back: it goes to the raad member
+    relayed = (await telegram.wait_for_messages_async(9602, count=6, timeout=10))[5]
+    assert "antwoordt op #" in relayed["plain_text"] and "Ja, ik kom graag!" in relayed["plain_text"]
+    assert runtime_of(app).conversation.rasa.turns == []  # type: ignore[attr-defined]  # not through Rasa
