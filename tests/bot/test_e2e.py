@@ -64,6 +64,8 @@ async def test_idea_to_wijkmakelaar_and_back(stack: Stack, telegram: FakeTelegra
     filed = await finish_idea(resident, await share_idea_until_summary(resident, "4911AB"))
     assert "Je idee gaat naar de wijkmakelaar van Den Hout." in filed["text"]
     item = item_of(app, resident.user_id)
+    offer = await resident.next_message()  # behind the receipt: the opt-in offer for the item's wijk (issue 12)
+    assert "Wil je af en toe horen wat er in Den Hout speelt?" in offer["text"]
 
     notification = await sanne.next_message()
     assert f"#{item.id}" in notification["text"] and "bankje bij de vijver" in notification["text"]
