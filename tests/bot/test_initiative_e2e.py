@@ -74,6 +74,8 @@ async def test_an_initiative_from_idea_to_realised(stack: Stack, telegram: FakeT
 
     filed = await finish_idea(resident, await share_idea_until_summary(resident, "4911AB"))
     assert "/initiatief" in filed["text"]
+    offer = await resident.next_message()  # behind the receipt: the opt-in offer for the item's wijk (issue 12)
+    assert "Wil je af en toe horen wat er in Den Hout speelt?" in offer["text"]
     await sanne.next_message()  # the new idea
 
     pick = await command(resident, "initiatief")
