@@ -28,7 +28,14 @@ def telegram() -> Iterator[FakeTelegramServer]:
 async def app(
     request: pytest.FixtureRequest, stack: Stack, telegram: FakeTelegramServer
 ) -> AsyncIterator[Application[Any, Any, Any, Any, Any, Any]]:
-    """The real bot on the session's database, Rasa and tracker store; a module may set RASA_TIMEOUT_SECONDS."""
+    """The real bot on the session's database, Rasa and tracker store; a module may set RASA_TIMEOUT_SECONDS,
+    and OUTREACH_QUIET_HOURS ("" for none: a test that sends outreach on the real clock must not depend on the
+    hour it runs at)."""
+    extra = (
+        {"outreach_quiet_hours": request.module.OUTREACH_QUIET_HOURS}
+        if hasattr(request.module, "OUTREACH_QUIET_HOURS")
+        else {}
+    )
     settings = bot_settings(
         telegram,
         database_url=stack.database_url,
@@ -36,6 +43,7 @@ async def app(
         tracker_db=str(stack.tracker_db),
         rasa_token=stack.rasa_token,
         rasa_timeout_seconds=getattr(request.module, "RASA_TIMEOUT_SECONDS", 10.0),
+        **extra,
     )
     async with running_bot(settings) as application:
         yield application
