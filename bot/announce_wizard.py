@@ -16,8 +16,7 @@ starts and again when it is sent.
 
 from __future__ import annotations
 
-import warnings
-from datetime import datetime, timedelta
+from datetime import datetime
 from html import escape
 from typing import Any
 
@@ -25,7 +24,6 @@ from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import (
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     ConversationHandler,
     MessageHandler,
@@ -34,6 +32,7 @@ from telegram.ext import (
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
+from bot.wizard import ask_area, draft_of, drop_draft, say_step, staff_wizard, take_area
 from wijkbot import purposes
 from wijkbot.announcements import (
     CALLBACK,
@@ -70,17 +69,10 @@ ASK_TEXT = "Typ nu de tekst voor de inwoners: de agenda, of wat je gaat doen."
 
 
 def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
-    data = context.user_data
-    if data is None:
-        raise RuntimeError("no user data for this update")
-    draft = data.setdefault(DRAFT, {})
-    assert isinstance(draft, dict)
-    return draft
+    return draft_of(context, DRAFT)
 
 
-async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, buttons: Buttons | None = None) -> None:
-    if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, purposes.wizard_step(update.update_id), text, buttons)
+_say = say_step
 
 
 def _typed(update: Update) -> str:
@@ -145,17 +137,8 @@ async def take_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     except AnnouncementError as exc:
         await _say(update, context, f"{escape(str(exc))} Typ de tekst opnieuw.")
         return TEXT
-    allowed: list[str] = draft["allowed"]
-    if len(allowed) == 1:
-        draft["areas"] = allowed
-        return await show_preview(update, context)
-    registry = runtime(context).services.registry
-    buttons: Buttons = [
-        [{"text": registry.area(code).name, "callback_data": f"{PREFIX}:area:{code}"}] for code in allowed[:12]
-    ]
-    buttons.append([{"text": f"Alle {len(allowed)} gebieden", "callback_data": f"{PREFIX}:area:all"}])
-    await _say(update, context, "Voor welk gebied is de aankondiging?", buttons)
-    return AREAS
+    asked = await ask_area(update, context, draft=draft, prefix=PREFIX, what="de aankondiging", then=show_preview)
+    return AREAS if asked is None else asked
 
 
 async def choose_area(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -163,12 +146,8 @@ async def choose_area(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int
     choice = (query.data or "").removeprefix(f"{PREFIX}:area:") if query else ""
     if query is not None:
         await answer_quietly(query)
-    draft = _draft(context)
-    allowed: list[str] = draft["allowed"]
-    if choice != "all" and choice not in allowed:
-        await _say(update, context, "Dat gebied hoort niet bij jou. Kies een van de knoppen.")
+    if not await take_area(update, context, draft=_draft(context), choice=choice):
         return AREAS
-    draft["areas"] = allowed if choice == "all" else [choice]
     return await show_preview(update, context)
 
 
@@ -241,8 +220,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         text, buttons = await rt.db(send)
     except AnnouncementError as exc:
         text, buttons = f"De aankondiging is niet verstuurd: {escape(str(exc))}", None
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
+    drop_draft(context, DRAFT)
     await rt.say(chat.id, purposes.wizard_step(update.update_id), text, buttons)
     return ConversationHandler.END
 
@@ -251,8 +229,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """Annuleren or /annuleer: drop the draft; nothing is sent."""
     if update.callback_query is not None:
         await answer_quietly(update.callback_query)
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
+    drop_draft(context, DRAFT)
     await _say(update, context, "De aankondiging is geannuleerd. Er is niets verstuurd.")
     return ConversationHandler.END
 
@@ -268,29 +245,20 @@ def conversation() -> ConversationHandler[Any]:
     """The /aankondiging flow; must be added before the general text and button handlers."""
     text = filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
     button = rf"^{PREFIX}:"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*per_message=False.*")  # the draft is per person
-        return ConversationHandler(
-            entry_points=[CommandHandler("aankondiging", begin, filters=filters.ChatType.PRIVATE)],
-            states={
-                TITLE: [MessageHandler(text, take_title)],
-                WHEN: [MessageHandler(text, take_when)],
-                PLACE: [MessageHandler(text, take_place)],
-                TEXT: [MessageHandler(text, take_text)],
-                AREAS: [
-                    CallbackQueryHandler(choose_area, pattern=rf"{button}area:"),
-                    MessageHandler(text, remind_buttons),
-                ],
-                PREVIEW: [CallbackQueryHandler(confirm, pattern=rf"{button}ok$"), MessageHandler(text, remind_buttons)],
-            },
-            fallbacks=[
-                CommandHandler("annuleer", cancel),
-                CommandHandler("aankondiging", begin, filters=filters.ChatType.PRIVATE),
-                CallbackQueryHandler(cancel, pattern=rf"{button}cancel$"),
-            ],
-            conversation_timeout=timedelta(minutes=30),
-            name="aankondiging",
-        )
+    return staff_wizard(
+        command="aankondiging",
+        begin=begin,
+        cancel=cancel,
+        button_prefix=PREFIX,
+        states={
+            TITLE: [MessageHandler(text, take_title)],
+            WHEN: [MessageHandler(text, take_when)],
+            PLACE: [MessageHandler(text, take_place)],
+            TEXT: [MessageHandler(text, take_text)],
+            AREAS: [CallbackQueryHandler(choose_area, pattern=rf"{button}area:"), MessageHandler(text, remind_buttons)],
+            PREVIEW: [CallbackQueryHandler(confirm, pattern=rf"{button}ok$"), MessageHandler(text, remind_buttons)],
+        },
+    )
 
 
 # --- the buttons under an announcement and under the sender's confirmation -------------------------------

@@ -17,7 +17,6 @@ again when the poll is created. Button data is only a choice among what the data
 
 from __future__ import annotations
 
-import warnings
 from datetime import datetime, timedelta
 from html import escape
 from typing import Any
@@ -27,7 +26,6 @@ from sqlalchemy.orm import Session
 from telegram import Update
 from telegram.ext import (
     CallbackQueryHandler,
-    CommandHandler,
     ContextTypes,
     ConversationHandler,
     MessageHandler,
@@ -36,8 +34,8 @@ from telegram.ext import (
 
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
+from bot.wizard import ask_area, draft_of, drop_draft, say_step, staff_wizard, take_area
 from db import models
-from wijkbot import purposes
 from wijkbot.outreach import Policy
 from wijkbot.payloads import Buttons
 from wijkbot.polls import (
@@ -72,17 +70,10 @@ NOT_ALLOWED = "Peilingen maken kan alleen als medewerker of raadslid met een eig
 
 
 def _draft(context: ContextTypes.DEFAULT_TYPE) -> dict[str, Any]:
-    data = context.user_data
-    if data is None:
-        raise RuntimeError("no user data for this update")
-    draft = data.setdefault(DRAFT, {})
-    assert isinstance(draft, dict)
-    return draft
+    return draft_of(context, DRAFT)
 
 
-async def _say(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, buttons: Buttons | None = None) -> None:
-    if update.effective_chat is not None:
-        await runtime(context).say(update.effective_chat.id, purposes.wizard_step(update.update_id), text, buttons)
+_say = say_step
 
 
 async def _answer_button(update: Update) -> str:
@@ -137,28 +128,15 @@ async def take_options(update: Update, context: ContextTypes.DEFAULT_TYPE) -> in
     except PollError as exc:
         await _say(update, context, f"{escape(str(exc))} Typ de antwoorden opnieuw, elk op een eigen regel.")
         return OPTIONS
-    allowed: list[str] = draft["allowed"]
-    if len(allowed) == 1:
-        draft["areas"] = allowed
-        return await _ask_start(update, context)
-    registry = runtime(context).services.registry
-    buttons: Buttons = [
-        [{"text": registry.area(code).name, "callback_data": f"{PREFIX}:area:{code}"}] for code in allowed[:12]
-    ]
-    buttons.append([{"text": f"Alle {len(allowed)} gebieden", "callback_data": f"{PREFIX}:area:all"}])
-    await _say(update, context, "Voor welk gebied is de peiling?", buttons)
-    return AREAS
+    asked = await ask_area(update, context, draft=draft, prefix=PREFIX, what="de peiling", then=_ask_start)
+    return AREAS if asked is None else asked
 
 
 async def choose_area(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """An area button: one of the person's own areas, or all of them."""
     choice = (await _answer_button(update)).removeprefix("area:")
-    draft = _draft(context)
-    allowed: list[str] = draft["allowed"]
-    if choice != "all" and choice not in allowed:
-        await _say(update, context, "Dat gebied hoort niet bij jou. Kies een van de knoppen.")
+    if not await take_area(update, context, draft=_draft(context), choice=choice):
         return AREAS
-    draft["areas"] = allowed if choice == "all" else [choice]
     return await _ask_start(update, context)
 
 
@@ -379,8 +357,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
         text = await rt.db(schedule)
     except PollError as exc:
         text = f"De peiling is niet ingepland: {escape(str(exc))}"
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
+    drop_draft(context, DRAFT)
     await _say(update, context, text)
     rt.sender.wake()
     return ConversationHandler.END
@@ -389,8 +366,7 @@ async def confirm(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> int:
     """Annuleren or /annuleer: drop the draft; nothing is sent."""
     await _answer_button(update)
-    if context.user_data is not None:
-        context.user_data.pop(DRAFT, None)
+    drop_draft(context, DRAFT)
     await _say(update, context, "De peiling is geannuleerd. Er is niets verstuurd.")
     return ConversationHandler.END
 
@@ -411,38 +387,32 @@ def conversation() -> ConversationHandler[Any]:
     """The /peiling flow for staff; must be added before the general text and button handlers."""
     text = filters.TEXT & ~filters.COMMAND & filters.UpdateType.MESSAGE
     button = rf"^{PREFIX}:"
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message=".*per_message=False.*")  # the draft is per person, not message
-        return ConversationHandler(
-            entry_points=[CommandHandler("peiling", begin, filters=filters.ChatType.PRIVATE)],
-            states={
-                QUESTION: [MessageHandler(text, take_question)],
-                OPTIONS: [MessageHandler(text, take_options)],
-                AREAS: [
-                    CallbackQueryHandler(choose_area, pattern=rf"{button}area:"),
-                    MessageHandler(text, remind_area_buttons),
-                ],
-                START: [
-                    CallbackQueryHandler(choose_start, pattern=rf"{button}start:"),
-                    MessageHandler(text, type_start),
-                ],
-                CLOSE: [
-                    CallbackQueryHandler(choose_close, pattern=rf"{button}close:"),
-                    MessageHandler(text, type_close),
-                ],
-                PREVIEW: [
-                    CallbackQueryHandler(confirm, pattern=rf"{button}ok$"),
-                    CallbackQueryHandler(toggle_multiple, pattern=rf"{button}multi$"),
-                    CallbackQueryHandler(ask_buurt, pattern=rf"{button}buurten$"),
-                    CallbackQueryHandler(choose_buurt, pattern=rf"{button}buurt:"),
-                    MessageHandler(text, remind_preview_buttons),
-                ],
-            },
-            fallbacks=[
-                CommandHandler("annuleer", cancel),
-                CommandHandler("peiling", begin, filters=filters.ChatType.PRIVATE),
-                CallbackQueryHandler(cancel, pattern=rf"{button}cancel$"),
+    return staff_wizard(
+        command="peiling",
+        begin=begin,
+        cancel=cancel,
+        button_prefix=PREFIX,
+        states={
+            QUESTION: [MessageHandler(text, take_question)],
+            OPTIONS: [MessageHandler(text, take_options)],
+            AREAS: [
+                CallbackQueryHandler(choose_area, pattern=rf"{button}area:"),
+                MessageHandler(text, remind_area_buttons),
             ],
-            conversation_timeout=timedelta(minutes=30),
-            name="peiling",
-        )
+            START: [
+                CallbackQueryHandler(choose_start, pattern=rf"{button}start:"),
+                MessageHandler(text, type_start),
+            ],
+            CLOSE: [
+                CallbackQueryHandler(choose_close, pattern=rf"{button}close:"),
+                MessageHandler(text, type_close),
+            ],
+            PREVIEW: [
+                CallbackQueryHandler(confirm, pattern=rf"{button}ok$"),
+                CallbackQueryHandler(toggle_multiple, pattern=rf"{button}multi$"),
+                CallbackQueryHandler(ask_buurt, pattern=rf"{button}buurten$"),
+                CallbackQueryHandler(choose_buurt, pattern=rf"{button}buurt:"),
+                MessageHandler(text, remind_preview_buttons),
+            ],
+        },
+    )

@@ -22,31 +22,9 @@ def _safe(label: str) -> str:
 
 def bar_chart_png(*, title: str, labels: Sequence[str], values: Sequence[int], subtitle: str = "") -> bytes:
     """A horizontal bar chart, one bar per label with its count and share, as a PNG."""
-    count = len(labels)
-    figure = Figure(figsize=(8, 1.6 + 0.55 * max(count, 1)), dpi=100)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    positions = list(range(count))
-    axes.barh(positions, list(values), color=BAR_COLOUR)
-    axes.set_yticks(positions, [_safe(textwrap.shorten(label, 40, placeholder="…")) for label in labels])
-    axes.invert_yaxis()
     total = sum(values)
-    top = max(values, default=0)
-    axes.set_xlim(0, max(top * 1.25, 1))
-    for position, value in zip(positions, values, strict=True):
-        share = f" ({round(100 * value / total)}%)" if total else ""
-        axes.text(value, position, f" {value}{share}", va="center")
-    axes.set_title(_safe("\n".join(textwrap.wrap(title, 60)[:3])), loc="left", fontsize=12)
-    if subtitle:
-        axes.set_xlabel(_safe(subtitle))
-    axes.spines[["top", "right"]].set_visible(False)
-    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # a glyph the font lacks (an emoji) is left out, not an error
-        figure.savefig(buffer, format="png")
-    return buffer.getvalue()
+    texts = [f"{value}" + (f" ({round(100 * value / total)}%)" if total else "") for value in values]
+    return _bar_chart(title=title, labels=labels, values=values, texts=texts, subtitle=subtitle, per_bar=0.55)
 
 
 def labelled_bar_chart_png(
@@ -54,8 +32,20 @@ def labelled_bar_chart_png(
 ) -> bytes:
     """A horizontal bar chart whose bars say `texts` (as the table beside it does, "<5" included) instead of
     their value and share: a hidden small number is a bar of length 0 that reads "<5"."""
+    return _bar_chart(title=title, labels=labels, values=values, texts=texts, subtitle=subtitle, per_bar=0.45)
+
+
+def _bar_chart(
+    *,
+    title: str,
+    labels: Sequence[str],
+    values: Sequence[float],
+    texts: Sequence[str],
+    subtitle: str,
+    per_bar: float,
+) -> bytes:
     count = len(labels)
-    figure = Figure(figsize=(8, 1.6 + 0.45 * max(count, 1)), dpi=100)
+    figure = Figure(figsize=(8, 1.6 + per_bar * max(count, 1)), dpi=100)
     FigureCanvasAgg(figure)
     axes = figure.add_subplot()
     positions = list(range(count))
@@ -69,9 +59,10 @@ def labelled_bar_chart_png(
     if subtitle:
         axes.set_xlabel(_safe(subtitle))
     axes.spines[["top", "right"]].set_visible(False)
+    axes.xaxis.set_major_locator(MaxNLocator(integer=True))
     figure.tight_layout()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
+        warnings.simplefilter("ignore")  # a glyph the font lacks (an emoji) is left out, not an error
         figure.savefig(buffer, format="png")
     return buffer.getvalue()

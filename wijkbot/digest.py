@@ -28,25 +28,12 @@ from wijkbot.media import store_media
 from wijkbot.municipalities import Registry
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Photo
+from wijkbot.polls import MONTHS
 from wijkbot.statistics import KINDS, shown
 from wijkbot.workflow import OPEN_STATES
 
 DUE_FROM = time(9, 0)  # local time on the 1st from which the previous month's digest is due
 DUE_UNTIL_DAY = 7  # the job sends it until this day of the month; later only the command does
-MONTHS = (
-    "januari",
-    "februari",
-    "maart",
-    "april",
-    "mei",
-    "juni",
-    "juli",
-    "augustus",
-    "september",
-    "oktober",
-    "november",
-    "december",
-)
 
 
 class DigestError(ValueError):
