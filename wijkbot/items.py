@@ -61,6 +61,7 @@ def file_item(
     details: dict[str, Any] | None = None,
     remind_after: timedelta = timedelta(hours=24),
     escalate_after: timedelta = timedelta(hours=72),
+    now: datetime | None = None,
 ) -> Filed:
     """Store a new item, route it and queue its notifications, in the caller's transaction."""
     if kind not in KINDS:
@@ -71,7 +72,7 @@ def file_item(
     if not text:
         raise ItemError("an item needs a description")
     route = route_item(session, registry, rules, kind=kind, area_code=area_code)
-    now = utcnow()
+    now = now or utcnow()
     item = models.Item(
         resident_id=resident.id,
         kind=kind,

@@ -44,7 +44,14 @@ def in_review(app: App, *, decider_id: int, stranger_id: int) -> int:
         make_staff(session, services.registry, areas=["WK082606"], name="Piet", telegram_id=stranger_id)
         anna = make_resident(session, telegram_id=8001)
         item = file_item(
-            session, services.registry, services.rules, resident=anna, kind="idea", area_code=DORST, text="Bankjes"
+            session,
+            services.registry,
+            services.rules,
+            resident=anna,
+            kind="idea",
+            area_code=DORST,
+            text="Bankjes",
+            now=NOW,  # the bot's clock: its notices are due for the sender whatever the calendar says
         ).item
         initiative = start_initiative(
             session, services.registry, telegram_id=8001, item_id=item.id, requested=500, now=NOW

@@ -48,6 +48,7 @@ async def test_a_raad_member_advises_the_coordinator_and_answers_the_resident(
             kind="idea",
             area_code=RUWAARD,
             text="Een moestuin bij de school",
+            now=NOW,  # the bot's clock: the copies are due for the sender whatever the calendar says
         ).item.id
     runtime_of(app).sender.wake()
     [copy] = await telegram.wait_for_messages_async(9602, count=1, timeout=10)
