@@ -71,6 +71,15 @@ class Transient(Exception):
     """A 5xx, or a network error before the request went out: try again later."""
 
 
+class Deferred(Exception):
+    """This message cannot go out now, through no fault of its own (WhatsApp: the resident's 24-hour window is
+    closed and there is no template for it): it and the rest of its chat wait `seconds`, no attempt counted."""
+
+    def __init__(self, seconds: float, reason: str) -> None:
+        super().__init__(reason)
+        self.seconds = seconds
+
+
 class Uncertain(Exception):
     """The request went out but no answer came back (a timeout, a connection lost): it may have arrived."""
 
@@ -94,7 +103,7 @@ class Outgoing:
 class Transport(Protocol):
     async def send(self, message: Outgoing) -> int | Delivery | None:
         """Deliver one message; return Telegram's message id (or a Delivery). Raise Blocked/RetryLater/
-        Rejected/Transient/Uncertain."""
+        Rejected/Transient/Uncertain/Deferred."""
 
 
 class RateLimiter:
@@ -277,7 +286,7 @@ class OutboxSender:
         record: Callable[[Session], datetime | None]
         try:
             result = await self.transport.send(message)
-        except (RetryLater, Blocked, Rejected, Uncertain, Transient) as exc:
+        except (RetryLater, Deferred, Blocked, Rejected, Uncertain, Transient) as exc:
             record = self._on_error(message, exc)
         else:
             record = self._on_sent(message, result if isinstance(result, Delivery) else Delivery(result))
@@ -301,6 +310,9 @@ class OutboxSender:
         """How to record one of the transport's five kinds of trouble."""
         if isinstance(exc, RetryLater):
             self.limiter.pause(exc.seconds)
+            until = self.clock() + timedelta(seconds=exc.seconds)
+            return self._postponer(message, until, str(exc), count_attempt=False)
+        if isinstance(exc, Deferred):
             until = self.clock() + timedelta(seconds=exc.seconds)
             return self._postponer(message, until, str(exc), count_attempt=False)
         if isinstance(exc, Blocked):

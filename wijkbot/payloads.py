@@ -135,11 +135,12 @@ NOT_STORED = frozenset({"upload"})
 
 @dataclass(frozen=True)
 class Delivery:
-    """What Telegram gave back for a sent row: its message id, and for a poll or photo the ids to keep."""
+    """What the channel gave back for a sent row: its message id, and for a poll or photo the ids to keep."""
 
     message_id: int | None
     poll_id: str | None = None
     file_id: str | None = None
+    channel_message_id: str | None = None  # the platform's own id, when not a number (WhatsApp's wamid)
 
 
 def _compact(value: Any) -> dict[str, Any]:

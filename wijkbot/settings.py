@@ -75,6 +75,25 @@ class Settings(BaseSettings):
     web_session_hours: float = Field(default=12.0, gt=0)  # a web session lasts this long
     small_group_threshold: int = Field(default=5, ge=1)
 
+    # Channels (issue 14; docs/channels.md): each is off unless configured. WhatsApp through Meta's Cloud API:
+    # the web app serves its webhook at /webhooks/whatsapp. Outside a resident's 24-hour customer-service
+    # window only approved templates may be sent: polls and check-ins go out as these templates (the others
+    # wait until the resident writes again, or go out as WHATSAPP_TEMPLATE_NOTICE when that is set).
+    whatsapp_token: SecretStr | None = None
+    whatsapp_app_secret: SecretStr | None = None
+    whatsapp_verify_token: SecretStr | None = None
+    whatsapp_phone_number_id: str = ""
+    whatsapp_base_url: str = "https://graph.facebook.com/v21.0"
+    whatsapp_template_poll: str = ""
+    whatsapp_template_checkin: str = ""
+    whatsapp_template_notice: str = ""
+    whatsapp_template_language: str = "nl"
+    whatsapp_per_second: float = Field(default=80.0, gt=0)  # the Cloud API's default throughput per number
+    # The web chat for the municipality's site: the widget (/widget.js) is served by the web app; WEB_CHAT
+    # turns it on, WEB_CHAT_ORIGINS lists the sites (https://www.oss.nl,…) that may embed it.
+    web_chat: bool = False
+    web_chat_origins: str = ""
+
     @field_validator(
         "telegram_bot_token",
         "webhook_secret",
@@ -82,6 +101,9 @@ class Settings(BaseSettings):
         "rasa_tracker_store_url",
         "rasa_lock_store_url",
         "web_secret_key",
+        "whatsapp_token",
+        "whatsapp_app_secret",
+        "whatsapp_verify_token",
         mode="before",
     )
     @classmethod
@@ -147,6 +169,18 @@ class Settings(BaseSettings):
     def web_url(self) -> str:
         """The workspace's address without a trailing slash: WEB_BASE_URL, else http://WEB_HOST:WEB_PORT."""
         return (self.web_base_url or f"http://{self.web_host}:{self.web_port}").rstrip("/")
+
+    @property
+    def whatsapp_enabled(self) -> bool:
+        """WhatsApp is on when its token, app secret, verify token and phone number id are all set."""
+        return bool(self.whatsapp_token and self.whatsapp_app_secret and self.whatsapp_verify_token) and bool(
+            self.whatsapp_phone_number_id.strip()
+        )
+
+    @property
+    def chat_origins(self) -> list[str]:
+        """The sites that may embed the web chat (WEB_CHAT_ORIGINS, comma separated)."""
+        return [origin.strip().rstrip("/") for origin in self.web_chat_origins.split(",") if origin.strip()]
 
     @property
     def zone(self) -> ZoneInfo:
