@@ -102,6 +102,7 @@ def address_chat(
                         chat_id=chat_id,
                         name=(name or "")[:200] or None,
                         created_at=now,
+                        last_inbound_at=now if wrote else None,
                     )
                 )
         except IntegrityError:  # another request took this number, or added this very address: look again
