@@ -228,7 +228,8 @@ def _text(base: Incoming, body: dict[str, Any]) -> Incoming | None:
 
 
 def _interactive(base: Incoming, body: dict[str, Any]) -> Incoming:
-    reply = body.get(body.get("type")) if body.get("type") in ("button_reply", "list_reply") else None
+    kind = body.get("type")
+    reply = body.get(kind) if kind in ("button_reply", "list_reply") else None
     if not isinstance(reply, dict) or _str(reply.get("id")) is None:
         return base
     title = _str(reply.get("title"))
