@@ -505,8 +505,17 @@ def _render_text(body: str, choices_and_links: tuple[list[_Choice], str]) -> lis
 
 def _last_part(body: str, limit: int) -> tuple[list[dict[str, Any]], str]:
     """A long body as text messages first, its last part (within `limit`) for the interactive message."""
-    parts = split_body(body, limit) or ["…"]
-    return [_text_message(part) for part in parts[:-1]], parts[-1]
+    body = body.strip() or "…"
+    if len(body) <= limit:
+        return [], body
+    start = len(body) - limit  # the last part starts at a paragraph, a line or a word within the last `limit`
+    for separator in ("\n\n", "\n", " "):
+        found = body.find(separator, start)
+        if 0 < found < len(body) - limit // 2:
+            start = found
+            break
+    head, last = body[:start], body[start:].strip()
+    return [_text_message(part) for part in split_body(head, TEXT_MAX)], last[-limit:]
 
 
 def _text_message(body: str) -> dict[str, Any]:
