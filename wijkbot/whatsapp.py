@@ -31,7 +31,7 @@ from wijkbot.settings import Settings
 # Meta's limits (Cloud API reference: messages, interactive reply buttons, list messages, templates)
 TEXT_MAX = 4096  # a text message's body
 BUTTON_BODY_MAX = 1024  # the body of an interactive reply-button message
-LIST_BODY_MAX = 4096  # the body of an interactive list message
+LIST_BODY_MAX = 1024  # the body of an interactive list message (Meta's SDK reference: 1024; the strict one)
 CAPTION_MAX = 1024  # an image's or document's caption
 BUTTON_TITLE_MAX = 20  # a reply button's title; also the list's button label
 BUTTON_ID_MAX = 256  # a reply button's id
@@ -44,7 +44,7 @@ TEMPLATE_PARAMETER_MAX = 1024  # one text parameter of a template's body
 
 LIST_BUTTON = "Kies"
 MULTIPLE_ANSWERS = "Je kunt meer antwoorden kiezen: kies ze één voor één."
-MORE_OPTIONS = "Typ het nummer van je keuze, of kies uit de eerste tien:"
+MORE_OPTIONS = "Kies uit de eerste tien, of typ je keuze:"
 
 RASA_BUTTON_PREFIX = "rb"  # as bot/telegram_transport.rasa_button_data: the payload stays in the database
 POLL_VOTE_PREFIX = "pv"  # pv:<poll id>:<option index>, pv:<poll id>:open (the template's button)

@@ -135,7 +135,7 @@ def _check_interactive(obj: Any, templates: Mapping[str, Template], media: set[s
     if kind not in ("button", "list"):
         raise invalid('interactive.type must be "button" or "list"')
     body = _only(obj.get("body"), {"text"}, "interactive.body")
-    _string(body, "text", "interactive.body", 1024 if kind == "button" else 4096)
+    _string(body, "text", "interactive.body", 1024)  # reply buttons and lists alike
     if "footer" in obj:
         _string(_only(obj["footer"], {"text"}, "interactive.footer"), "text", "interactive.footer", 60)
     if "header" in obj:

@@ -599,6 +599,24 @@ class FakeWhatsAppServer:
             headers["X-Hub-Signature-256"] = signature
         return self._post_sync(body, headers, None)
 
+    # the same from a test's event loop: the post waits in a worker thread, so a receiver served by that same
+    # loop (the web app under uvicorn in the test) can answer it
+
+    async def send_text_async(self, wa_id: str, text: str, name: str = "Anna") -> int:
+        return await asyncio.to_thread(self.send_text, wa_id, text, name)
+
+    async def press_button_async(self, wa_id: str, reply_id: str, title: str, context_id: str) -> int:
+        return await asyncio.to_thread(self.press_button, wa_id, reply_id, title, context_id)
+
+    async def pick_row_async(self, wa_id: str, row_id: str, title: str, context_id: str) -> int:
+        return await asyncio.to_thread(self.pick_row, wa_id, row_id, title, context_id)
+
+    async def press_template_button_async(self, wa_id: str, payload: str, text: str, context_id: str) -> int:
+        return await asyncio.to_thread(self.press_template_button, wa_id, payload, text, context_id)
+
+    async def post_raw_async(self, body: bytes, signature: str | None) -> int:
+        return await asyncio.to_thread(self.post_raw, body, signature)
+
     def last_inbound_id(self, wa_id: str) -> str | None:
         """The wamid of the resident's last message through the fake."""
         with self._lock:

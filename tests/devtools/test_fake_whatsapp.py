@@ -429,3 +429,12 @@ def test_delay_next_outlasts_a_client_timeout(wa: FakeWhatsAppServer, api: httpx
     with pytest.raises(httpx.ReadTimeout):
         api.post("messages", json=template(), timeout=0.2)
     assert [c.endpoint for c in wa.calls()] == ["messages"]
+
+
+async def test_residents_can_write_from_an_async_test(wa: FakeWhatsAppServer, receiver: Receiver) -> None:
+    assert await wa.send_text_async(ANNA, "Hoi") == 200
+    assert await wa.press_button_async(ANNA, "rb:1:0", "Ja", "wamid.X") == 200
+    assert await wa.pick_row_async(ANNA, "pv:wa1:4", "Licht", "wamid.Y") == 200
+    assert await wa.press_template_button_async(ANNA, "pv:wa1:open", "Doe mee", "wamid.Z") == 200
+    assert await wa.post_raw_async(b"{}", None) == 200
+    assert len(receiver.wait(5)) == 5
