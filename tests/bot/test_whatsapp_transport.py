@@ -80,6 +80,16 @@ async def test_rasa_buttons_are_reply_buttons_named_by_the_row(
     assert [b["reply"]["id"] for b in sent["interactive"]["action"]["buttons"]] == ["rb:12:0", "rb:12:1"]
 
 
+@pytest.mark.parametrize("count", [4, 10, 14])
+async def test_many_buttons_with_long_titles_pass_metas_checks(
+    transport: WhatsAppTransport, wa: FakeWhatsAppServer, count: int
+) -> None:
+    buttons = [{"title": f"Een lange keuze over de buurt nummer {i}", "payload": f"/b{i}"} for i in range(count)]
+    await transport.send(row(Text(text="Waarover gaat het?", rasa_buttons=buttons)))
+    listed = wa.sent(ANNA)[-1]["interactive"]["action"]["sections"][0]["rows"]
+    assert len(listed) == min(count, 10) and len({r["title"] for r in listed}) == len(listed)
+
+
 async def test_a_long_text_is_several_messages_and_the_delivery_names_the_last(
     transport: WhatsAppTransport, wa: FakeWhatsAppServer
 ) -> None:
