@@ -32,10 +32,12 @@ from bot.menu import register_menus
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
 from bot.runtime import RUNTIME_KEY, Runtime, runtime
-from bot.sender import OutboxSender
+from bot.sender import OutboxSender, RateLimiter, Transport
 from bot.telegram_transport import TelegramTransport
+from bot.whatsapp_transport import WhatsAppTransport, make_client
 from db.session import make_engine
 from wijkbot import channel_intake, outbox_wake, purposes
+from wijkbot.channels import WHATSAPP, Recipient, whatsapp_recipient
 from wijkbot.digest import due_month, queue_digests
 from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
 from wijkbot.initiatives import end_support_periods
@@ -191,6 +193,25 @@ async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     raise ApplicationHandlerStop
 
 
+def channel_transports(
+    settings: Settings, application: Application[Any, Any, Any, Any, Any, Any], rt: Callable[[], Runtime]
+) -> dict[str, tuple[Transport, RateLimiter]]:
+    """The transports and limits of the configured channels besides Telegram (docs/channels.md); their HTTP
+    clients are closed in post_shutdown."""
+    channels: dict[str, tuple[Transport, RateLimiter]] = {}
+    if settings.whatsapp_enabled:
+        client = make_client(settings)
+        application.bot_data.setdefault("channel_clients", []).append(client)
+
+        async def recipient(chat_id: int) -> Recipient | None:
+            now = rt().clock()
+            return await rt().db(lambda s: whatsapp_recipient(s, chat_id, now=now))
+
+        limiter = RateLimiter(per_second=settings.whatsapp_per_second, per_chat_gap=0.0, group_gap=0.0)
+        channels[WHATSAPP] = (WhatsAppTransport(client, recipient, settings), limiter)
+    return channels
+
+
 def listen_to_channels(application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime) -> Callable[[], None]:
     """Take the updates the web chat and WhatsApp stored (wijkbot.channel_intake) onto this bot's queue, from
     the web app's thread; answer their button presses' alerts as messages. Returns how to stop."""
@@ -275,7 +296,12 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         services = await asyncio.to_thread(open_services, settings)
         rasa = RasaClient.for_settings(settings)
         # one clock: the sender reads the runtime's, so replacing `Runtime.clock` moves every job and send
-        sender = OutboxSender(services, TelegramTransport(application.bot), clock=lambda: rt.clock())
+        sender = OutboxSender(
+            services,
+            TelegramTransport(application.bot),
+            clock=lambda: rt.clock(),
+            channels=channel_transports(settings, application, lambda: rt),
+        )
         conversation = Conversation(services, rasa, sender.wake, clock=lambda: rt.clock())
         tracker = make_engine(settings.rasa_tracker_url, wal=False)  # Rasa owns this file
         rt = Runtime(services, rasa, conversation, sender, locks, tracker)
@@ -305,6 +331,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
                 stop()
         if isinstance(rt, Runtime):
             await rt.sender.stop()
+            for closing in application.bot_data.pop("channel_clients", []):
+                await closing.aclose()
             await rt.rasa.aclose()
             rt.tracker.dispose()
             rt.services.close()

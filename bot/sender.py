@@ -41,7 +41,7 @@ from wijkbot.delivery import (
     record_transient,
     record_uncertain,
 )
-from wijkbot.outbox import begin_send, claim_due, mark_sent, postpone
+from wijkbot.outbox import apply_early_statuses, begin_send, claim_due, mark_sent, postpone
 from wijkbot.payloads import Delivery, Payload, Text, UnreadablePayload
 from wijkbot.residents import mark_blocked
 from wijkbot.send_hooks import DELIVERY_HOOKS, ClaimFilter, DeliveryHook, claim_filters, prepare
@@ -74,7 +74,8 @@ class Transient(Exception):
 
 class Deferred(Exception):
     """This message cannot go out now, through no fault of its own (WhatsApp: the resident's 24-hour window is
-    closed and there is no template for it): it and the rest of its chat wait `seconds`, no attempt counted."""
+    closed and there is no template for it): it waits `seconds`, no attempt counted; the rest of its chat is
+    not held (a template after it may go out)."""
 
     def __init__(self, seconds: float, reason: str) -> None:
         super().__init__(reason)
@@ -252,6 +253,8 @@ class OutboxSender:
 
     def _claim(self, session: Session) -> list[Outgoing]:
         now = self.clock()
+        if self.channels:
+            apply_early_statuses(session)  # WhatsApp statuses that beat the record of their send
         rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
         for screen in self.claim_filters:
             rows = screen(session, rows, now)
@@ -327,8 +330,10 @@ class OutboxSender:
             until = self.clock() + timedelta(seconds=exc.seconds)
             return self._postponer(message, until, str(exc), count_attempt=False)
         if isinstance(exc, Deferred):
+            # only this row waits: what follows may go out (WhatsApp: a template may, a free-form text may not)
             until = self.clock() + timedelta(seconds=exc.seconds)
-            return self._postponer(message, until, str(exc), count_attempt=False)
+            wait = self._postponer(message, until, str(exc), count_attempt=False)
+            return lambda session: wait(session) and None
         if isinstance(exc, Blocked):
             return self._failer(message, str(exc), blocked_chat=message.chat_id)
         if isinstance(exc, Rejected):

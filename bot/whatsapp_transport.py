@@ -8,15 +8,15 @@ order: the Delivery carries the last one's wamid); outside it as the template `t
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from bot.sender import Blocked, Deferred, Outgoing, Rejected, RetryLater, Transient, Uncertain
-from wijkbot.payloads import Delivery, Poll, StopPoll
+from wijkbot.channels import Recipient
+from wijkbot.payloads import Delivery, Payload, Poll, StopPoll
 from wijkbot.settings import Settings
-from wijkbot.whatsapp import Unrenderable, media_file, render, template_for
+from wijkbot.whatsapp import POLL_KINDS, Unrenderable, media_file, render, template_for
 
 # httpx errors raised before any byte of the request left: Meta cannot have seen it
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
@@ -31,14 +31,6 @@ BLOCKED_CODES = frozenset({131026, 131021, 133010})
 REJECTED_CODES = frozenset({100, 131008, 131009, 131051, 135000})
 TRANSIENT_CODES = frozenset({1, 2, 131000, 131016})
 TOKEN_CODE = 190
-
-
-@dataclass(frozen=True)
-class Recipient:
-    """Who a chat is on WhatsApp, and whether their 24-hour window is open (the database knows)."""
-
-    wa_id: str
-    window_open: bool
 
 
 RecipientLookup = Callable[[int], Awaitable[Recipient | None]]
@@ -83,6 +75,11 @@ def classify(status: int, code: int | None, message: str, headers: Mapping[str, 
     return Rejected(text) if 400 <= status < 500 else Transient(text)
 
 
+def _introduces_poll(payload: Payload) -> bool:
+    outreach = getattr(payload, "outreach", None)
+    return not isinstance(payload, Poll) and outreach is not None and outreach.kind in POLL_KINDS
+
+
 class WhatsAppTransport:
     """Sends outbox rows through the Cloud API, for chats the lookup knows as WhatsApp chats."""
 
@@ -106,6 +103,9 @@ class WhatsAppTransport:
         poll_id = f"wa{message.id}" if isinstance(payload, Poll) else None
         if recipient.window_open:
             objects = await self._in_window(message, poll_id)
+        elif _introduces_poll(payload):
+            # the poll's own row goes out as the poll template, with the question: one template, not two
+            return Delivery(message.id)
         else:
             template = template_for(payload, self.settings, poll_id=poll_id)
             if template is None:

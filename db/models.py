@@ -349,6 +349,27 @@ class OutboxMessage(Base):
     channel_status_at: Mapped[datetime | None]
 
 
+class ChannelCounter(Base):
+    """The last chat id ("chat") and update id ("update") given out on the other channels: never given twice."""
+
+    __tablename__ = "channel_counter"
+
+    name: Mapped[str] = mapped_column(String(20), primary_key=True)
+    value: Mapped[int] = mapped_column(BigInteger)
+
+
+class EarlyStatus(Base):
+    """A platform's status for a message whose send is not recorded yet (the webhook can beat the sender's
+    own bookkeeping); applied to the outbox row when the send is recorded (wijkbot.outbox)."""
+
+    __tablename__ = "early_status"
+
+    channel_message_id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    status: Mapped[str] = mapped_column(String(20))
+    at: Mapped[datetime]
+    error: Mapped[str | None] = mapped_column(Text)
+
+
 class ChannelAddress(Base):
     """A person on a channel other than Telegram (a web chat session, a WhatsApp number) and the chat id the
     rest of wijkbot knows them by: from wijkbot.channels.CHANNEL_BASE (2**53) up, never a Telegram id."""

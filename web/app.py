@@ -123,6 +123,10 @@ def create_app(
     app = FastAPI(title="wijkbot werkplek", docs_url=None, redoc_url=None, openapi_url=None)
     app.add_middleware(SecurityHeaders)
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
+    if settings.whatsapp_enabled:  # the WhatsApp Cloud API's webhook (issue 14; docs/whatsapp.md)
+        from web.whatsapp import whatsapp_router
+
+        app.include_router(whatsapp_router(services, clock=clock, wake=wake))
 
     @contextmanager
     def db() -> Iterator[Session]:

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -91,8 +91,7 @@ def address_chat(
             if wrote:
                 row.last_inbound_at = now
             return int(row.chat_id)
-        highest = session.scalar(select(func.max(models.ChannelAddress.chat_id)))
-        chat_id = max(int(highest or CHANNEL_BASE), CHANNEL_BASE) + 1
+        chat_id = _next(session, "chat")
         try:
             with session.begin_nested():
                 session.add(
@@ -105,10 +104,26 @@ def address_chat(
                         last_inbound_at=now if wrote else None,
                     )
                 )
-        except IntegrityError:  # another request took this number, or added this very address: look again
+        except IntegrityError:  # another request added this very address at the same moment: look again
             continue
         return chat_id
     raise RuntimeError("could not give a chat id to a new channel address")  # pragma: no cover - five races
+
+
+def _next(session: Session, counter: str) -> int:
+    """The next number of this counter, never given before (the row lock orders concurrent requests)."""
+    bump = (
+        update(models.ChannelCounter)
+        .where(models.ChannelCounter.name == counter)
+        .values(value=models.ChannelCounter.value + 1)
+        .returning(models.ChannelCounter.value)
+    )
+    value = session.execute(bump).scalar_one_or_none()
+    if value is None:  # a database made by create_all (the migration seeds the counters)
+        session.add(models.ChannelCounter(name=counter, value=CHANNEL_BASE + 1))
+        session.flush()
+        return CHANNEL_BASE + 1
+    return int(value)
 
 
 def address_of(session: Session, chat_id: int) -> models.ChannelAddress | None:
@@ -225,10 +240,7 @@ def _check(external_id: str, text: str | None, button: str | None, choices: list
 
 
 def _next_update_id(session: Session) -> int:
-    highest = session.scalar(
-        select(func.max(models.InboundUpdate.update_id)).where(models.InboundUpdate.update_id > CHANNEL_BASE)
-    )
-    return max(int(highest or CHANNEL_BASE), CHANNEL_BASE) + 1
+    return _next(session, "update")
 
 
 def _person(session: Session, chat_id: int, channel: str, name: str | None) -> dict[str, Any]:
@@ -351,7 +363,13 @@ def _poll_answer(
             multiple = session.scalar(select(models.Poll.allows_multiple).where(models.Poll.id == ballot.poll_id))
             if multiple:
                 options = sorted(set(options) | set(ballot.option_ids))
-    return {"update_id": update_id, "poll_answer": {"poll_id": poll_id, "user": person, "option_ids": options}}
+    answer = {
+        "poll_id": poll_id,
+        "user": person,
+        "option_ids": options,
+        "option_persistent_ids": [str(i) for i in options],
+    }
+    return {"update_id": update_id, "poll_answer": answer}
 
 
 def _open_poll(button: str | None) -> str | None:
@@ -364,11 +382,11 @@ def _send_poll_again(session: Session, *, chat_id: int, poll_id: str, update_id:
     from wijkbot.outbox import enqueue
     from wijkbot.purposes import poll_reopened
 
-    ballot = session.scalars(
-        select(models.PollBallot).where(
-            models.PollBallot.telegram_poll_id == poll_id, models.PollBallot.chat_id == chat_id
-        )
-    ).first()
+    mine = select(models.PollBallot).where(models.PollBallot.chat_id == chat_id)
+    if re.fullmatch(r"poll\d+", poll_id):  # the invitation's template names the poll itself
+        ballot = session.scalars(mine.where(models.PollBallot.poll_id == int(poll_id[4:]))).first()
+    else:
+        ballot = session.scalars(mine.where(models.PollBallot.telegram_poll_id == poll_id)).first()
     if ballot is None:
         enqueue(
             session,

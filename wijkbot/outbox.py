@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import and_, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from db import models
@@ -172,7 +173,7 @@ def mark_sent(
     False: this claim no longer holds the row, nothing was changed."""
     if forget:
         return _changed(session.execute(delete(models.OutboxMessage).where(_held(row_id, token))))
-    return _changed(
+    sent = _changed(
         session.execute(
             update(models.OutboxMessage)
             .where(_held(row_id, token))
@@ -186,6 +187,13 @@ def mark_sent(
             )
         )
     )
+    if channel_message_id is not None and sent:
+        early = session.get(models.EarlyStatus, channel_message_id)
+        row = session.get(models.OutboxMessage, row_id, populate_existing=True)
+        if early is not None and row is not None:
+            _apply_status(row, status=early.status, at=early.at, error=early.error)
+            session.delete(early)
+    return sent
 
 
 def mark_failed(session: Session, *, row_id: int, token: str, error: str) -> bool:
@@ -252,12 +260,49 @@ def record_channel_status(
     """What the platform reported about a message it took (WhatsApp's status webhooks): sent, delivered,
     read, or failed, recorded on its row. Statuses may arrive out of order: a later "delivered" does not
     overwrite "read"; "failed" marks the row failed with the platform's reason (`wijkbot outbox failed`).
-    False: no row has this message id (a status for a message of another system, or of an erased chat)."""
+    A status may also beat the sender's own record of the send: it is kept (`early_status`) and applied by
+    `mark_sent`. False: no row has this message id (yet)."""
     row = session.scalars(
         select(models.OutboxMessage).where(models.OutboxMessage.channel_message_id == channel_message_id)
     ).first()
     if row is None:
+        if status not in STATUS_RANK and status != "failed":
+            return False
+        early = session.get(models.EarlyStatus, channel_message_id)  # the send is not recorded yet
+        if early is None:
+            # one that never found its send (a message of another system) is kept a day, then dropped
+            session.execute(delete(models.EarlyStatus).where(models.EarlyStatus.at < at - timedelta(days=1)))
+            try:
+                with session.begin_nested():
+                    session.add(
+                        models.EarlyStatus(channel_message_id=channel_message_id, status=status, at=at, error=error)
+                    )
+                return False
+            except IntegrityError:  # the next status of the same message, at the same moment
+                early = session.get(models.EarlyStatus, channel_message_id, populate_existing=True)
+                if early is None:
+                    return False
+        if early.status != "failed" and (status == "failed" or STATUS_RANK[status] > STATUS_RANK[early.status]):
+            early.status, early.at, early.error = status, at, error
         return False
+    return _apply_status(row, status=status, at=at, error=error)
+
+
+def apply_early_statuses(session: Session) -> int:
+    """Statuses that arrived before their send was recorded, applied to the rows that know their message id
+    by now (the sender runs this with every claim: a status stored while `mark_sent` ran is not lost)."""
+    found = session.execute(
+        select(models.EarlyStatus, models.OutboxMessage).join(
+            models.OutboxMessage, models.OutboxMessage.channel_message_id == models.EarlyStatus.channel_message_id
+        )
+    ).all()
+    for early, row in found:
+        _apply_status(row, status=early.status, at=early.at, error=early.error)
+        session.delete(early)
+    return len(found)
+
+
+def _apply_status(row: models.OutboxMessage, *, status: str, at: datetime, error: str | None) -> bool:
     if status == "failed":
         row.channel_status, row.channel_status_at = status, at
         row.status, row.error = "failed", (error or "the platform reported the message as failed")[:2000]

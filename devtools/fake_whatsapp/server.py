@@ -592,6 +592,11 @@ class FakeWhatsAppServer:
             location["name"] = label
         return self._user_message(wa_id, name, {"type": "location", "location": location})
 
+    def send_image(self, wa_id: str, name: str = "Anna") -> int:
+        """The resident sends a photo (media the bot does not take over WhatsApp)."""
+        image = {"id": secrets.token_hex(8), "mime_type": "image/jpeg", "sha256": secrets.token_hex(32)}
+        return self._user_message(wa_id, name, {"type": "image", "image": image})
+
     def post_raw(self, body: bytes, signature: str | None) -> int:
         """Post any bytes to the webhook with this X-Hub-Signature-256 header (None: none): forged webhooks."""
         headers = {"Content-Type": "application/json"}
@@ -613,6 +618,9 @@ class FakeWhatsAppServer:
 
     async def press_template_button_async(self, wa_id: str, payload: str, text: str, context_id: str) -> int:
         return await asyncio.to_thread(self.press_template_button, wa_id, payload, text, context_id)
+
+    async def send_image_async(self, wa_id: str, name: str = "Anna") -> int:
+        return await asyncio.to_thread(self.send_image, wa_id, name)
 
     async def post_raw_async(self, body: bytes, signature: str | None) -> int:
         return await asyncio.to_thread(self.post_raw, body, signature)

@@ -245,3 +245,10 @@ def test_a_broadcast_puts_each_row_on_its_chats_channel(session: Session) -> Non
         now=NOW,
     )
     assert sorted(r.channel for r in session.scalars(select(models.OutboxMessage))) == ["telegram", WEB]
+
+
+def test_a_chat_id_is_never_given_twice_not_even_after_the_highest_was_erased(session: Session) -> None:
+    first = address_chat(session, channel=WEB, address="a", now=NOW)
+    forget_address(session, chat_id=first)
+    second = address_chat(session, channel=WEB, address="b", now=NOW)
+    assert second > first

@@ -8,6 +8,9 @@ Create Date: 2026-12-02 18:30:00
   the chat id the rest of wijkbot knows them by (from 2**53 up: never a Telegram id), with the time they last
   wrote (WhatsApp's 24-hour window).
 - `outbox.channel` (existing rows: telegram), the platform's own message id and its last reported status.
+- `channel_counter`: the last chat id and update id given out, so that none is given twice (not even after an
+  erasure removed the highest).
+- `early_status`: a status that arrived before its send was recorded (Meta may answer that fast).
 - `inbound_update.channel` and `external_id`: the platform's message id, stored once per channel.
 
 Going back drops them; rows for other channels then read as Telegram rows to chats that do not exist.
@@ -38,6 +41,21 @@ def upgrade() -> None:
         sa.UniqueConstraint("chat_id", name=op.f("uq_channel_address_chat_id")),
         sa.UniqueConstraint("channel", "address", name=op.f("uq_channel_address_channel")),
     )
+    counter = op.create_table(
+        "channel_counter",
+        sa.Column("name", sa.String(length=20), nullable=False),
+        sa.Column("value", sa.BigInteger(), nullable=False),
+        sa.PrimaryKeyConstraint("name", name=op.f("pk_channel_counter")),
+    )
+    op.bulk_insert(counter, [{"name": "chat", "value": 2**53}, {"name": "update", "value": 2**53}])
+    op.create_table(
+        "early_status",
+        sa.Column("channel_message_id", sa.String(length=200), nullable=False),
+        sa.Column("status", sa.String(length=20), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("error", sa.Text(), nullable=True),
+        sa.PrimaryKeyConstraint("channel_message_id", name=op.f("pk_early_status")),
+    )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("channel", sa.String(length=20), nullable=False, server_default="telegram"))
         batch.add_column(sa.Column("channel_message_id", sa.String(length=200), nullable=True))
@@ -63,4 +81,6 @@ def downgrade() -> None:
         batch.drop_column("channel_status")
         batch.drop_column("channel_message_id")
         batch.drop_column("channel")
+    op.drop_table("early_status")
+    op.drop_table("channel_counter")
     op.drop_table("channel_address")
