@@ -413,21 +413,24 @@ class Notifier:
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._changed = threading.Condition(self._lock)
         self._waiting: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
 
     @contextlib.contextmanager
     def waiting(self, chat_id: int) -> Iterator[asyncio.Event]:
         """An event (of the running loop) that is set when the chat is woken, registered while in the block."""
         waiter = (asyncio.get_running_loop(), asyncio.Event())
-        with self._lock:
+        with self._changed:
             self._waiting[chat_id].add(waiter)
+            self._changed.notify_all()
         try:
             yield waiter[1]
         finally:
-            with self._lock:
+            with self._changed:
                 self._waiting[chat_id].discard(waiter)
                 if not self._waiting[chat_id]:
                     del self._waiting[chat_id]
+                self._changed.notify_all()
 
     def wake(self, chat_id: int) -> None:
         """Something changed for this chat: every long poll on it looks again."""
@@ -445,6 +448,11 @@ class Notifier:
         """How many long polls wait on this chat now."""
         with self._lock:
             return len(self._waiting.get(chat_id, ()))
+
+    def wait_for_waiters(self, chat_id: int, count: int = 1, *, timeout: float = 30.0) -> bool:
+        """Block until at least `count` long polls wait on the chat (False after `timeout` seconds)."""
+        with self._changed:
+            return self._changed.wait_for(lambda: len(self._waiting.get(chat_id, ())) >= count, timeout)
 
 
 NOTIFIER = Notifier()  # the process's one notifier: the web transport wakes, the web app waits
