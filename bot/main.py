@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -23,7 +24,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot import announce_wizard, initiative, poll_wizard, polls, privacy, resident, staff
+from bot import announce_wizard, callbacks, initiative, poll_wizard, polls, privacy, resident, staff
 from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
 from bot.intake import StoringUpdateQueue, redispatch_pending
@@ -34,7 +35,7 @@ from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender
 from bot.telegram_transport import TelegramTransport
 from db.session import make_engine
-from wijkbot import outbox_wake
+from wijkbot import channel_intake, outbox_wake, purposes
 from wijkbot.digest import due_month, queue_digests
 from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
 from wijkbot.initiatives import end_support_periods
@@ -190,6 +191,32 @@ async def log_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     raise ApplicationHandlerStop
 
 
+def listen_to_channels(application: Application[Any, Any, Any, Any, Any, Any], rt: Runtime) -> Callable[[], None]:
+    """Take the updates the web chat and WhatsApp stored (wijkbot.channel_intake) onto this bot's queue, from
+    the web app's thread; answer their button presses' alerts as messages. Returns how to stop."""
+    loop = asyncio.get_running_loop()
+    queue = application.update_queue
+    assert isinstance(queue, StoringUpdateQueue)
+
+    def intake(data: dict[str, Any]) -> None:
+        update = Update.de_json(data, application.bot)
+        if update is not None:
+            asyncio.run_coroutine_threadsafe(queue.put_stored(update), loop)
+
+    async def notice(chat_id: int, update_id: int, text: str) -> None:
+        await rt.say(chat_id, purposes.button_notice(update_id), html.escape(text))
+
+    callbacks.channel_notice = notice
+    stop = channel_intake.listen(intake)
+
+    def stop_all() -> None:
+        stop()
+        if callbacks.channel_notice is notice:
+            callbacks.channel_notice = None
+
+    return stop_all
+
+
 def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
     """All handlers, in the order they are tried."""
     private = filters.ChatType.PRIVATE
@@ -260,6 +287,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         # update, the ones a crash left unhandled go back to the handlers
         intake.store = lambda update: rt.db(record(update, now=rt.clock()))
         await redispatch_pending(application, rt)
+        application.bot_data["stop_channels"] = listen_to_channels(application, rt)
         await register_menus(application.bot, rt)
         jobs = application.job_queue
         if jobs is not None:
@@ -271,9 +299,10 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         rt = application.bot_data.get(RUNTIME_KEY)
-        stop_listening = application.bot_data.pop("stop_listening", None)
-        if stop_listening is not None:
-            stop_listening()
+        for key in ("stop_listening", "stop_channels"):
+            stop = application.bot_data.pop(key, None)
+            if stop is not None:
+                stop()
         if isinstance(rt, Runtime):
             await rt.sender.stop()
             await rt.rasa.aclose()

@@ -18,6 +18,7 @@ from telegram.ext import ContextTypes
 from bot.callbacks import answer_quietly
 from bot.runtime import runtime
 from wijkbot import purposes
+from wijkbot.channels import is_channel_chat
 from wijkbot.inbound import forget_update
 from wijkbot.outbox import enqueue
 from wijkbot.payloads import Document, Text
@@ -116,4 +117,5 @@ async def confirm_forget(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     await rt.db(erase)
     await rt.db(lambda s: forget_update(s, update_id=update.update_id))  # the press was stored: it goes too
     rt.sender.wake()
-    await answer_quietly(query, "Je gegevens zijn gewist.")  # last: a late press is still carried out
+    # last: a late press is still carried out; on the web chat and WhatsApp the goodbye above says it already
+    await answer_quietly(query, None if is_channel_chat(chat.id) else "Je gegevens zijn gewist.")

@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -33,6 +33,7 @@ from sqlalchemy.orm import Session
 
 from db.models import utcnow
 from db.session import in_thread
+from wijkbot.channels import forget_address
 from wijkbot.delivery import (
     IDEMPOTENT_METHODS,
     MAX_TRANSIENT_ATTEMPTS,
@@ -94,6 +95,7 @@ class Outgoing:
     attempts: int
     token: str = ""  # the claim's fencing token (wijkbot.outbox)
     maybe_sent: bool = False  # reclaimed from a sender that had started its call: it may have arrived
+    channel: str = "telegram"  # whose transport sends it (wijkbot.channels)
 
     @property
     def method(self) -> str:
@@ -165,10 +167,13 @@ class OutboxSender:
         concurrency: int = 32,
         on_sent: Callable[[Outgoing, int | None], None] | None = None,
         clock: Callable[[], datetime] = utcnow,
+        channels: Mapping[str, tuple[Transport, RateLimiter]] | None = None,
     ) -> None:
         self.services = services
         self.transport = transport
         self.limiter = limiter or RateLimiter()
+        # the transport and limits of every configured channel besides Telegram's (wijkbot.channels)
+        self.channels: dict[str, tuple[Transport, RateLimiter]] = dict(channels or {})
         self.tick_seconds = tick_seconds
         self.batch = batch
         self.concurrency = concurrency
@@ -259,7 +264,7 @@ class OutboxSender:
                 record_failure(session, row_id=r.id, token=r.claim_token or "", error=str(exc), now=now)
                 continue
             token, maybe_sent = r.claim_token or "", r.send_started_at is not None
-            claimed.append(Outgoing(r.id, r.recipient_chat_id, payload, r.attempts, token, maybe_sent))
+            claimed.append(Outgoing(r.id, r.recipient_chat_id, payload, r.attempts, token, maybe_sent, r.channel))
         return claimed
 
     def _release(self, messages: list[Outgoing], until: datetime, session: Session) -> None:
@@ -281,18 +286,25 @@ class OutboxSender:
             # an earlier sender started this call and stopped before it recorded the result
             log.warning("outbox row %s may have been sent by a sender that stopped; not sent again now", message.id)
             return await self._record(self._uncertain(message, "the sender stopped during the send"))
-        if not await self._hold_claim(message):
+        channel = (
+            (self.transport, self.limiter) if message.channel == "telegram" else self.channels.get(message.channel)
+        )
+        if channel is None:
+            log.error("outbox row %s is for the channel %s, which is not configured", message.id, message.channel)
+            return await self._record(self._failer(message, f"the channel {message.channel} is not configured"))
+        transport, limiter = channel
+        if not await self._hold_claim(message, limiter):
             return None
         record: Callable[[Session], datetime | None]
         try:
-            result = await self.transport.send(message)
+            result = await transport.send(message)
         except (RetryLater, Deferred, Blocked, Rejected, Uncertain, Transient) as exc:
-            record = self._on_error(message, exc)
+            record = self._on_error(message, exc, limiter)
         else:
             record = self._on_sent(message, result if isinstance(result, Delivery) else Delivery(result))
         return await self._record(record)
 
-    async def _hold_claim(self, message: Outgoing) -> bool:
+    async def _hold_claim(self, message: Outgoing, limiter: RateLimiter) -> bool:
         """Check and renew the claim before the rate limiter (so no database call comes between a grant and its
         send), and once more when the limiter held it long (a 429 pause): by then another sender may have taken
         the row over. False: not this sender's to send."""
@@ -300,16 +312,18 @@ class OutboxSender:
         if not await self._begin(message):
             log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
             return False
-        await self.limiter.acquire(message.chat_id)
+        await limiter.acquire(message.chat_id)
         if self.clock() - began > RENEW_AFTER and not await self._begin(message):
             log.warning("outbox row %s was taken over while it waited; not sent here", message.id)
             return False
         return True
 
-    def _on_error(self, message: Outgoing, exc: Exception) -> Callable[[Session], datetime | None]:
-        """How to record one of the transport's five kinds of trouble."""
+    def _on_error(
+        self, message: Outgoing, exc: Exception, limiter: RateLimiter
+    ) -> Callable[[Session], datetime | None]:
+        """How to record one of the transport's kinds of trouble (a 429 pauses that channel's sends)."""
         if isinstance(exc, RetryLater):
-            self.limiter.pause(exc.seconds)
+            limiter.pause(exc.seconds)
             until = self.clock() + timedelta(seconds=exc.seconds)
             return self._postponer(message, until, str(exc), count_attempt=False)
         if isinstance(exc, Deferred):
@@ -338,9 +352,13 @@ class OutboxSender:
                 telegram_message_id=delivery.message_id,
                 forget=forget,
                 now=sent_at,
+                channel_message_id=delivery.channel_message_id,
             ):
                 log.warning("outbox row %s was sent, but another sender holds it now", message.id)
                 return None
+            if forget and message.channel != "telegram":
+                # the goodbye after an erasure has arrived: the person's address on their channel goes too
+                forget_address(session, chat_id=message.chat_id)
             for hook in self.delivery_hooks:
                 hook(session, message.payload, delivery)
             return None

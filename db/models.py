@@ -301,6 +301,12 @@ class InboundUpdate(Base):
     next_attempt_at: Mapped[datetime | None]
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
+    # Which channel it came from (wijkbot.channels); for the web chat and WhatsApp the platform's own message
+    # id, stored once: a webhook delivered twice or a widget's retried POST is one update.
+    channel: Mapped[str] = mapped_column(String(20), default="telegram", server_default="telegram")
+    external_id: Mapped[str | None] = mapped_column(String(200))
+
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
 
 
 class OutboxMessage(Base):
@@ -310,6 +316,7 @@ class OutboxMessage(Base):
     __table_args__ = (
         UniqueConstraint("purpose", "recipient_chat_id", name="uq_outbox_purpose_recipient"),
         Index("ix_outbox_due", "status", "not_before"),
+        Index("ix_outbox_chat", "recipient_chat_id", "id"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -334,6 +341,28 @@ class OutboxMessage(Base):
     telegram_message_id: Mapped[int | None] = mapped_column(BigInteger)
     error: Mapped[str | None] = mapped_column(Text)
     item_id: Mapped[int | None] = mapped_column(ForeignKey("item.id", ondelete="SET NULL"))
+    # The channel it goes out on (wijkbot.channels): the sender hands it to that channel's transport. WhatsApp's
+    # own message id (wamid) and the last status its webhook reported (sent, delivered, read, failed).
+    channel: Mapped[str] = mapped_column(String(20), default="telegram", server_default="telegram")
+    channel_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
+    channel_status: Mapped[str | None] = mapped_column(String(20))
+    channel_status_at: Mapped[datetime | None]
+
+
+class ChannelAddress(Base):
+    """A person on a channel other than Telegram (a web chat session, a WhatsApp number) and the chat id the
+    rest of wijkbot knows them by: from wijkbot.channels.CHANNEL_BASE (2**53) up, never a Telegram id."""
+
+    __tablename__ = "channel_address"
+    __table_args__ = (UniqueConstraint("channel", "address"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    channel: Mapped[str] = mapped_column(String(20))
+    address: Mapped[str] = mapped_column(String(200))
+    chat_id: Mapped[int] = mapped_column(BigInteger, unique=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    last_inbound_at: Mapped[datetime | None]  # WhatsApp's 24-hour customer-service window starts here
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 # --- polls and outreach ---------------------------------------------------------------------------

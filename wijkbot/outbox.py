@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.channels import channel_of, channels_of
 from wijkbot.payloads import Buttons, Payload, Text, UnreadablePayload, from_json, to_json
 from wijkbot.purposes import Purpose, part
 from wijkbot.text_budget import fit_message
@@ -54,17 +55,21 @@ def enqueue(
     now = now or utcnow()
     body = message if message is not None else Text(text=str(text), buttons=buttons or None)
     added = False
+    channel = channel_of(session, chat_id)
     for index, piece in enumerate(fit_message(body), start=1):
-        values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now) | {"item_id": item_id}
+        values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now, channel) | {
+            "item_id": item_id
+        }
         result = session.execute(_insert(session).values(values))
         added = added or (index == 1 and bool(getattr(result, "rowcount", 1)))
     return added
 
 
 def _row(
-    purpose: Purpose, chat_id: int, message: Payload, due: datetime, priority: int, now: datetime
+    purpose: Purpose, chat_id: int, message: Payload, due: datetime, priority: int, now: datetime, channel: str
 ) -> dict[str, Any]:
     return {
+        "channel": channel,
         "purpose": purpose,
         "recipient_chat_id": chat_id,
         "method": message.METHOD,
@@ -161,6 +166,7 @@ def mark_sent(
     telegram_message_id: int | None,
     forget: bool = False,
     now: datetime | None = None,
+    channel_message_id: str | None = None,
 ) -> bool:
     """Record delivery; a row marked `ephemeral` (e.g. the goodbye after an erasure) is deleted instead.
     False: this claim no longer holds the row, nothing was changed."""
@@ -174,6 +180,7 @@ def mark_sent(
                 status="sent",
                 sent_at=now or utcnow(),
                 telegram_message_id=telegram_message_id,
+                channel_message_id=channel_message_id,
                 error=None,
                 claim_token=None,
             )
@@ -231,6 +238,38 @@ def postpone(
     return _changed(session.execute(update(models.OutboxMessage).where(_held(row_id, token)).values(**values)))
 
 
+STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}
+
+
+def record_channel_status(
+    session: Session,
+    *,
+    channel_message_id: str,
+    status: str,
+    at: datetime,
+    error: str | None = None,
+) -> bool:
+    """What the platform reported about a message it took (WhatsApp's status webhooks): sent, delivered,
+    read, or failed, recorded on its row. Statuses may arrive out of order: a later "delivered" does not
+    overwrite "read"; "failed" marks the row failed with the platform's reason (`wijkbot outbox failed`).
+    False: no row has this message id (a status for a message of another system, or of an erased chat)."""
+    row = session.scalars(
+        select(models.OutboxMessage).where(models.OutboxMessage.channel_message_id == channel_message_id)
+    ).first()
+    if row is None:
+        return False
+    if status == "failed":
+        row.channel_status, row.channel_status_at = status, at
+        row.status, row.error = "failed", (error or "the platform reported the message as failed")[:2000]
+        return True
+    if status not in STATUS_RANK:
+        return False
+    if row.channel_status == "failed" or STATUS_RANK.get(row.channel_status or "", 0) >= STATUS_RANK[status]:
+        return True
+    row.channel_status, row.channel_status_at = status, at
+    return True
+
+
 def find_by_telegram_message(session: Session, *, chat_id: int, message_id: int) -> models.OutboxMessage | None:
     """The outbox row that became this Telegram message (to know which item a staff reply is about)."""
     return session.scalars(
@@ -261,8 +300,17 @@ def enqueue_many(session: Session, rows: list[Queued], *, now: datetime | None =
     if not rows:
         return
     now = now or utcnow()
+    channels = channels_of(session, {row.chat_id for row in rows})
     values = [
-        _row(part(row.purpose, index), row.chat_id, piece, row.not_before or now, row.priority, now)
+        _row(
+            part(row.purpose, index),
+            row.chat_id,
+            piece,
+            row.not_before or now,
+            row.priority,
+            now,
+            channels[row.chat_id],
+        )
         for row in rows
         for index, piece in enumerate(fit_message(row.message), start=1)
     ]

@@ -71,6 +71,21 @@ def wizard_step(update_id: int) -> Purpose:
     return Purpose(f"peiling:{update_id}")
 
 
+def button_notice(update_id: int) -> Purpose:
+    """What a button press answers on a channel without Telegram's alerts (the web chat, WhatsApp)."""
+    return Purpose(f"note:{update_id}")
+
+
+def poll_reopened(update_id: int) -> Purpose:
+    """The poll itself, after the resident pressed the WhatsApp poll template's button (wijkbot.channels)."""
+    return Purpose(f"ballot:{update_id}")
+
+
+def unsupported_message(external_id: str) -> Purpose:
+    """The answer to a WhatsApp message of a kind the bot cannot read (a photo, a voice note), once per message."""
+    return Purpose(f"unread:{external_id[-80:]}")
+
+
 def group_notice(chat_id: int) -> Purpose:
     return Purpose(f"group:{chat_id}")
 
