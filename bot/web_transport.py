@@ -14,7 +14,7 @@ from collections import OrderedDict
 from sqlalchemy.orm import Session
 
 from bot.sender import Outgoing
-from wijkbot.payloads import Delivery, Payload, Poll
+from wijkbot.payloads import Delivery, Payload, Poll, Text
 from wijkbot.webchat import NOTIFIER, Notifier, poll_id
 
 
@@ -34,6 +34,8 @@ class WebTransport:
             self._handed[id(message.payload)] = (message.payload, message.chat_id)
             while len(self._handed) > self.KEEP:
                 self._handed.popitem(last=False)
+        if isinstance(message.payload, Text) and message.payload.ephemeral:
+            self.notifier.farewell(message.chat_id, message.payload.text)  # its row and the address go now
         self.notifier.wake(message.chat_id)
         return Delivery(message.id, poll_id=poll_id(message.id) if isinstance(message.payload, Poll) else None)
 

@@ -161,7 +161,10 @@ class ChatApi:
         if wait is not None:
             seconds = int(wait + 0.999)
             return error(429, f"Je stuurt veel berichten achter elkaar. Wacht {seconds} seconden.", retry_after=seconds)
-        accepted = await self.in_db(lambda s: webchat.accept(s, session_id=session_id, incoming=incoming, now=now))
+        try:
+            accepted = await self.in_db(lambda s: webchat.accept(s, session_id=session_id, incoming=incoming, now=now))
+        except webchat.Refused as exc:
+            return error(400, str(exc))
         if accepted is None:
             return error(401, NO_SESSION)
         _chat_id, update = accepted
@@ -190,8 +193,9 @@ class ChatApi:
             while True:
                 woken.clear()  # before looking: a wake-up while we look is not lost
                 found = await self.in_db(look)
-                if found is None:
-                    return error(401, NO_SESSION)
+                if found is None:  # erased while we waited: the goodbye is all there is left to show
+                    farewell = self.notifier.take_farewell(chat_id)
+                    return error(401, NO_SESSION, **({"farewell": farewell} if farewell else {}))
                 remaining = deadline - time.monotonic()
                 if found or remaining <= 0:
                     break

@@ -36,11 +36,11 @@ from wijkbot import channels
 from wijkbot.outbox import read
 from wijkbot.payloads import Document, Edit, Payload, Photo, Poll, StopPoll, Text, UnreadablePayload
 
-CHANNEL = "web"
+CHANNEL = channels.WEB
 SALT = "web-chat"
 MAX_TEXT = 4096  # as Telegram: a longer message is refused, not cut
 MAX_VALUE = 64  # a button's value (Telegram's callback data is at most 64 bytes)
-MAX_CHOICES = 12
+MAX_CHOICES = 10  # as wijkbot.channels
 INTRO = (
     "Je praat met wijkbot, de chatbot van de gemeente. Je kunt hier een melding doen, een vraag stellen of een "
     "idee voor je wijk delen. Een medewerker van de gemeente leest mee als dat nodig is. "
@@ -75,12 +75,18 @@ def session_of(secret_key: str, token: str | None) -> str | None:
 
 def open_chat(session: Session, *, session_id: str, now: datetime) -> int:
     """The chat of a new session (created now)."""
-    return channels.address_chat(session, channel=CHANNEL, address=session_id, name=None, now=now)
+    return channels.address_chat(session, channel=CHANNEL, address=session_id, now=now)
 
 
 def chat_of(session: Session, *, session_id: str) -> int | None:
-    """The session's chat, or None when there is none (never opened, or erased with /vergeetmij)."""
-    return channels.find_chat(session, channel=CHANNEL, address=session_id)
+    """The session's chat, or None when there is none (never opened, or erased with /vergeetmij: the goodbye's
+    delivery takes the address with it, wijkbot.channels.forget_address)."""
+    found = session.scalar(
+        select(models.ChannelAddress.chat_id).where(
+            models.ChannelAddress.channel == CHANNEL, models.ChannelAddress.address == session_id
+        )
+    )
+    return int(found) if found is not None else None
 
 
 # --- what the widget sends ------------------------------------------------------------------------------------
@@ -135,21 +141,24 @@ def accept(
     session: Session, *, session_id: str, incoming: Incoming, now: datetime
 ) -> tuple[int, dict[str, Any] | None] | None:
     """Store a message of this session in the inbound log: its chat and the update to hand to the bot (None
-    when this message id was received before: a retried POST). None when the session has no chat."""
+    when this message id was received before: a retried POST). None when the session has no chat; Refused
+    when wijkbot.channels cannot make an update of it."""
     chat_id = chat_of(session, session_id=session_id)
     if chat_id is None:
         return None
-    update = channels.receive(
-        session,
-        channel=CHANNEL,
-        chat_id=chat_id,
-        external_id=f"{chat_id}:{incoming.client_id}",  # one session cannot take another's ids
-        text=incoming.text,
-        button=incoming.button,
-        choices=incoming.choices,
-        name=None,
-        now=now,
-    )
+    try:
+        update = channels.receive(
+            session,
+            channel=CHANNEL,
+            chat_id=chat_id,
+            external_id=f"{chat_id}:{incoming.client_id}",  # one session cannot take another's ids
+            text=incoming.text,
+            button=incoming.button,
+            choices=incoming.choices,
+            now=now,
+        )
+    except channels.BadInput as exc:  # e.g. choices of two polls
+        raise Refused("Deze keuze bestaat niet.") from exc
     return chat_id, update
 
 
@@ -415,6 +424,7 @@ class Notifier:
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)
         self._waiting: dict[int, set[tuple[asyncio.AbstractEventLoop, asyncio.Event]]] = defaultdict(set)
+        self._farewells: dict[int, str] = {}
 
     @contextlib.contextmanager
     def waiting(self, chat_id: int) -> Iterator[asyncio.Event]:
@@ -439,6 +449,18 @@ class Notifier:
         for loop, woken in waiters:
             with contextlib.suppress(RuntimeError):  # that loop was closed meanwhile
                 loop.call_soon_threadsafe(woken.set)
+
+    def farewell(self, chat_id: int, text: str) -> None:
+        """Keep the last words to a chat that is being erased (the goodbye after /vergeetmij: its row is deleted
+        when sent, and the address with it), as safe HTML, for the long poll that finds the chat gone."""
+        with self._lock:
+            self._farewells[chat_id] = sanitize(text)
+            while len(self._farewells) > 1000:
+                del self._farewells[next(iter(self._farewells))]
+
+    def take_farewell(self, chat_id: int) -> str | None:
+        with self._lock:
+            return self._farewells.pop(chat_id, None)
 
     def wake_after_commit(self, session: Session, chat_id: int) -> None:
         """Wake the chat once the session's transaction has committed (what it wrote is visible then)."""

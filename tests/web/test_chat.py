@@ -16,11 +16,10 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
-from bot.sender import OutboxSender, RateLimiter
-from bot.web_transport import WebTransport
 from db import models
 from db.session import transaction
 from tests.factories import make_media, make_outbox_message
+from tests.web.chat_support import web_sender
 from tests.web.conftest import Clock
 from web.app import create_app
 from wijkbot.payloads import Document, Photo, Poll, Text
@@ -62,16 +61,12 @@ class Chat:
         """A message from the bot to this session's chat, queued (not sent yet); its row id."""
         with transaction(self.services.sessions) as session:
             row = make_outbox_message(session, chat_id=self.chat_id(token), message=message, now=self.clock())
-            row.channel = CHANNEL
+            assert row.channel == CHANNEL
             return row.id
 
     def deliver(self) -> None:
         """The outbox sender's round, with the web transport: due rows are marked sent and their polls woken."""
-        transport = WebTransport(self.notifier)
-        sender = OutboxSender(
-            self.services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0), clock=self.clock
-        )
-        sender.delivery_hooks.append(transport.after_delivery)
+        sender = web_sender(self.services, self.notifier, self.clock)
         asyncio.run(sender.send_due())
 
     def messages(self, token: str, after: int = 0) -> dict[str, Any]:
@@ -138,7 +133,7 @@ def test_a_text_is_stored_as_a_message_update_and_handed_to_the_bot_once_even_wh
     again = chat.send(token, id="m-1", text="Er ligt een losse tegel op de stoep")  # the widget retried the POST
     assert again.status_code == 202
     stored = chat.inbound(token)
-    assert len(stored) == 1 and stored[0].kind == "message"
+    assert len(stored) == 1 and stored[0].kind == "text" and stored[0].channel == CHANNEL
     assert stored[0].payload["message"]["text"] == "Er ligt een losse tegel op de stoep"
     assert stored[0].payload["message"]["chat"]["id"] == chat.chat_id(token)
     assert chat.dispatched == [stored[0].payload]
@@ -150,7 +145,7 @@ def test_a_button_is_a_callback_query_and_a_polls_choices_are_a_poll_answer(chat
     assert chat.send(token, id="b-1", button="rb:12:0").status_code == 202
     assert chat.send(token, id="c-1", choices=["pv:web40:0", "pv:web40:2"]).status_code == 202
     button, answer = chat.inbound(token)
-    assert button.kind == "callback_query" and button.payload["callback_query"]["data"] == "rb:12:0"
+    assert button.kind == "callback" and button.payload["callback_query"]["data"] == "rb:12:0"
     assert answer.kind == "poll_answer"
     assert answer.payload["poll_answer"]["poll_id"] == "web40"
     assert answer.payload["poll_answer"]["option_ids"] == [0, 2]

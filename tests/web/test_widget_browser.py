@@ -16,11 +16,10 @@ from typing import Any
 import pytest
 from playwright.async_api import Page, expect
 
-from bot.sender import OutboxSender, RateLimiter
-from bot.web_transport import WebTransport
 from db.session import transaction
 from tests.bot.harness import free_port
 from tests.factories import make_outbox_message
+from tests.web.chat_support import web_sender
 from tests.web.conftest import Clock, axe_violations
 from web.app import create_app
 from web.server import WebServer
@@ -108,13 +107,9 @@ class Served:
             chat_id = chat_of(session, session_id=session_id)
             assert chat_id is not None
             row = make_outbox_message(session, chat_id=chat_id, message=message, now=self.clock())
-            row.channel = CHANNEL
+            assert row.channel == CHANNEL
             row_id = row.id
-        transport = WebTransport(self.notifier)
-        sender = OutboxSender(
-            self.services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0), clock=self.clock
-        )
-        sender.delivery_hooks.append(transport.after_delivery)
+        sender = web_sender(self.services, self.notifier, self.clock)
         assert await sender.send_due() == 1
         return row_id
 

@@ -367,7 +367,18 @@
           );
           if (generation !== state.generation) return;
           if (response.status === 401) {
+            var gone = {};
+            try {
+              gone = await response.json();
+            } catch (e) {
+              /* no JSON: nothing more to show */
+            }
             reset("Dit gesprek is gewist of verlopen. Typ een bericht om een nieuw gesprek te beginnen.");
+            if (gone && gone.farewell) {
+              var bubble = botBubble(); // the goodbye after /vergeetmij: its row went with the conversation
+              bubble.appendChild(body(gone.farewell));
+              els.log.appendChild(bubble);
+            }
             return;
           }
           if (!response.ok) throw new Error("messages " + response.status);
