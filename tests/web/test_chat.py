@@ -257,6 +257,35 @@ def test_the_long_poll_answers_when_the_web_transport_delivers_a_row(chat: Chat)
     assert [m["id"] for m in answers[0].json()["messages"]] == [row]
 
 
+def test_after_the_erasure_the_goodbye_is_the_waiting_polls_last_answer_and_the_token_opens_nothing(
+    chat: Chat,
+) -> None:
+    token = chat.start()
+    chat_id = chat.chat_id(token)
+    answers: list[httpx.Response] = []
+    poll = threading.Thread(
+        target=lambda: answers.append(chat.client.get("/chat/messages", params={"token": token, "after": 0}))
+    )
+    poll.start()
+    assert chat.notifier.wait_for_waiters(chat_id)
+    goodbye = "Alles over jou is <b>gewist</b>. Je kunt me altijd opnieuw een bericht sturen."
+    chat.queue(token, Text(text=goodbye, ephemeral=True))  # as bot/privacy.py queues it after /vergeetmij
+    chat.deliver()  # sent: the row is deleted and the session's address with it
+    poll.join(timeout=15)
+    assert not poll.is_alive() and answers[0].status_code == 401
+    assert answers[0].json()["farewell"] == goodbye
+    assert chat.client.get("/chat/messages", params={"token": token}).status_code == 401
+    assert chat.send(token, id="m-9", text="Ben je er nog?").status_code == 401
+    assert chat.dispatched == []
+
+
+def test_choices_of_two_polls_are_a_400(chat: Chat) -> None:
+    token = chat.start()
+    response = chat.send(token, id="c-1", choices=["pv:web40:0", "pv:web41:1"])
+    assert response.status_code == 400 and response.json()["error"] == "Deze keuze bestaat niet."
+    assert chat.inbound(token) == []
+
+
 def test_a_photo_and_a_document_are_served_only_to_their_own_session(chat: Chat) -> None:
     token, other = chat.start(), chat.start()
     with transaction(chat.services.sessions) as session:
