@@ -6,6 +6,7 @@ what the widget sends is checked where it lands: the update handed to the bot.""
 from __future__ import annotations
 
 import asyncio
+import base64
 import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
@@ -18,12 +19,12 @@ from playwright.async_api import Page, expect
 
 from db.session import transaction
 from tests.bot.harness import free_port
-from tests.factories import make_outbox_message
+from tests.factories import make_media, make_outbox_message
 from tests.web.chat_support import web_sender
 from tests.web.conftest import Clock, axe_violations
 from web.app import create_app
 from web.server import WebServer
-from wijkbot.payloads import Payload, Text
+from wijkbot.payloads import Payload, Photo, Poll, Text
 from wijkbot.services import Services, open_services
 from wijkbot.settings import Settings
 from wijkbot.webchat import CHANNEL, Notifier, chat_of, session_of
@@ -216,3 +217,68 @@ async def test_a_resident_chats_with_the_keyboard_only_and_the_conversation_surv
         ]
     )
     await expect(log.get_by_role("button", name="Ja, een melding")).to_be_visible()
+
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+)
+
+
+async def test_a_picture_a_poll_with_several_answers_and_the_erasure(served: Served, page: Page) -> None:
+    await page.goto(served.site)
+    await page.keyboard.press("Tab")
+    await page.keyboard.press("Enter")
+    dialog = page.get_by_role("dialog", name="Chat met de gemeente")
+    log = dialog.get_by_role("log")
+    await page.keyboard.type("Hallo")
+    await page.keyboard.press("Enter")
+    await served.update(1)
+    stored = "JSON.parse(localStorage.getItem('wijkbot-chat')).token"
+    token = await page.evaluate(stored)
+
+    with transaction(served.services.sessions) as session:
+        media_id = make_media(session, data=PNG).id
+    await served.bot_says(page, Photo(media_id=media_id, caption="De uitslag van de peiling"))
+    picture = log.get_by_role("img", name="De uitslag van de peiling")
+    await expect(picture).to_be_visible()
+    assert await picture.evaluate("image => image.decode().then(() => image.naturalWidth > 0, () => false)")
+
+    poll = await served.bot_says(
+        page,
+        Poll(
+            question="Op welke dagen kun je?", options=["maandag", "dinsdag", "woensdag"], allows_multiple_answers=True
+        ),
+    )
+    choices = log.get_by_role("group", name="Kies een of meer antwoorden")
+    await expect(choices.get_by_role("checkbox")).to_have_count(3)
+    assert await axe_violations(page) == []
+
+    await page.keyboard.press("Shift+Tab")
+    assert await focused_name(page) == "Verstuur keuze"
+    await page.keyboard.press("Shift+Tab")  # woensdag
+    await page.keyboard.press("Space")
+    await page.keyboard.press("Shift+Tab")  # dinsdag
+    await page.keyboard.press("Shift+Tab")  # maandag
+    await page.keyboard.press("Space")
+    await expect(choices.get_by_role("checkbox", name="maandag")).to_be_checked()
+    await expect(choices.get_by_role("checkbox", name="dinsdag")).not_to_be_checked()
+    for _ in range(3):
+        await page.keyboard.press("Tab")
+    assert await focused_name(page) == "Verstuur keuze"
+    await page.keyboard.press("Enter")
+    answer = await served.update(2)
+    assert answer["poll_answer"]["poll_id"] == f"web{poll}" and answer["poll_answer"]["option_ids"] == [0, 2]
+    await expect(log.locator(".wbw-me").last).to_contain_text("maandag, woensdag")
+
+    # /vergeetmij was confirmed: the bot's goodbye is the last thing this conversation shows
+    await served.bot_says(page, Text(text="Alles over jou is gewist.", ephemeral=True))
+    await expect(dialog.get_by_role("status")).to_contain_text("Dit gesprek is gewist")
+    await expect(log.locator(".wbw-msg")).to_have_count(1)
+    await expect(log).to_contain_text("wijkbot (chatbot)Alles over jou is gewist.")
+    assert await page.evaluate("localStorage.getItem('wijkbot-chat')") is None
+
+    await dialog.get_by_label("Je bericht").fill("Ik heb nog een vraag")
+    await page.keyboard.press("Enter")
+    assert (await served.update(3))["message"]["text"] == "Ik heb nog een vraag"
+    assert await page.evaluate(stored) != token  # a new session, unrelated to the erased one
+    await expect(log.locator(".wbw-msg")).to_contain_text(["Je praat met wijkbot", "Ik heb nog een vraag"])

@@ -186,15 +186,17 @@
   function fillBot(bubble, message) {
     while (bubble.childNodes.length > 1) bubble.removeChild(bubble.lastChild);
     bubble.appendChild(body(message.html));
-    if (message.image) {
+    var image = message.image ? safeHref(String(message.image)) : null;
+    if (image) {
       var img = el("img", "wbw-img");
-      img.src = new URL(message.image, BASE).href;
+      img.src = image;
       img.alt = bubble.textContent.replace("wijkbot (chatbot)", "").trim() || "Afbeelding van wijkbot";
       bubble.appendChild(img);
     }
-    if (message.download && message.download.url) {
+    var download = message.download && message.download.url ? safeHref(String(message.download.url)) : null;
+    if (download) {
       var link = el("a", "wbw-download", "Download " + String(message.download.name || "bestand"));
-      link.href = new URL(message.download.url, BASE).href;
+      link.href = download;
       link.setAttribute("download", String(message.download.name || ""));
       bubble.appendChild(link);
     }
