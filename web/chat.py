@@ -172,7 +172,9 @@ class ChatApi:
             self.dispatch(update)
         return JSONResponse({"accepted": True}, status_code=202, headers={"Cache-Control": "no-store"})
 
-    async def messages(self, token: str = "", after: str = "0") -> Response:
+    async def messages(self, token: str = "", after: str = "0", wait: str = "1") -> Response:
+        """What the bot sent after the cursor; waits for it unless `wait=0` (the widget checks whether it is
+        connected again after a failure)."""
         session_id = webchat.session_of(self.secret_key, token)
         if session_id is None:
             return error(401, NO_SESSION)
@@ -188,7 +190,7 @@ class ChatApi:
                 return None
             return webchat.messages_after(session, chat_id=chat_id, after=cursor, token=token)
 
-        deadline = time.monotonic() + self.poll_seconds
+        deadline = time.monotonic() + (self.poll_seconds if wait != "0" else 0.0)
         with self.notifier.waiting(chat_id) as woken:
             while True:
                 woken.clear()  # before looking: a wake-up while we look is not lost

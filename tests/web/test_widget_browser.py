@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
-from playwright.async_api import Page, expect
+from playwright.async_api import Page, Route, expect
 
 from db.session import transaction
 from tests.bot.harness import free_port
@@ -282,3 +282,26 @@ async def test_a_picture_a_poll_with_several_answers_and_the_erasure(served: Ser
     assert (await served.update(3))["message"]["text"] == "Ik heb nog een vraag"
     assert await page.evaluate(stored) != token  # a new session, unrelated to the erased one
     await expect(log.locator(".wbw-msg")).to_contain_text(["Je praat met wijkbot", "Ik heb nog een vraag"])
+
+
+async def test_a_dropped_connection_shows_in_the_status_line_and_the_widget_reconnects(
+    served: Served, page: Page
+) -> None:
+    await page.goto(served.site)
+    await page.get_by_role("button", name="Chat met de gemeente").click()
+    dialog = page.get_by_role("dialog", name="Chat met de gemeente")
+    await dialog.get_by_label("Je bericht").fill("Hallo")
+    await dialog.get_by_label("Je bericht").press("Enter")
+    await served.update(1)
+
+    async def drop(route: Route) -> None:
+        await route.abort("connectionreset")
+
+    await page.route("**/chat/messages*", drop)
+    await served.bot_says(page, Text(text="Eerste antwoord"))  # the waiting poll answers; the next one fails
+    status = dialog.get_by_role("status")
+    await expect(status).to_have_text("De verbinding is verbroken. We proberen het opnieuw…")
+    await page.unroute("**/chat/messages*", drop)
+    await expect(status).to_have_text("", timeout=15_000)  # a retry after its backoff got through
+    await served.bot_says(page, Text(text="Tweede antwoord"))
+    await expect(dialog.get_by_role("log")).to_contain_text("Tweede antwoord")

@@ -49,7 +49,7 @@
     ".wbw-btn:hover{background:#e8eef7;}",
     ".wbw-btn:disabled{border-color:#6b7280;color:#4b5563;cursor:default;}",
     ".wbw-status{margin:0;padding:4px 12px;font-size:.85em;color:#8a1c1c;background:#fff;}",
-    ".wbw-status:empty{display:none;}",
+    ".wbw-status:empty{padding:0;}", // kept in the accessibility tree: a live region announces what comes in
     ".wbw-form{display:flex;flex-wrap:wrap;gap:6px;padding:8px 10px;border-top:1px solid #c5cad3;background:#fff;}",
     ".wbw-label{flex-basis:100%;font-size:.85em;font-weight:600;color:#374151;}",
     ".wbw-input{flex:1;min-width:0;border:1px solid #6b7280;border-radius:6px;font:inherit;padding:8px;color:#1a1a1a;background:#fff;}",
@@ -365,7 +365,11 @@
       while (generation === state.generation && state.token) {
         try {
           var response = await api(
-            "/chat/messages?token=" + encodeURIComponent(state.token) + "&after=" + state.cursor
+            "/chat/messages?token=" +
+              encodeURIComponent(state.token) +
+              "&after=" +
+              state.cursor +
+              (failures ? "&wait=0" : "") // after a failure: answer at once, to know we are connected again
           );
           if (generation !== state.generation) return;
           if (response.status === 401) {
