@@ -234,6 +234,12 @@ def test_another_sessions_messages_are_never_shown(chat: Chat) -> None:
     assert [m["id"] for m in chat.messages(mine)["messages"]] == [own]
 
 
+def test_with_wait_0_an_empty_poll_answers_at_once_with_the_same_cursor(chat: Chat) -> None:
+    token = chat.start()
+    response = chat.client.get("/chat/messages", params={"token": token, "after": 7, "wait": 0})
+    assert response.status_code == 200 and response.json() == {"messages": [], "cursor": 7}
+
+
 def test_a_bad_cursor_is_a_400(chat: Chat) -> None:
     token = chat.start()
     response = chat.client.get("/chat/messages", params={"token": token, "after": "-1"})
