@@ -34,6 +34,7 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from db import models
 from db.models import utcnow
 from db.session import transaction
+from web import chat
 from web.photos import Image, PhotoUnavailable, telegram_fetcher
 from wijkbot import outbox_wake
 from wijkbot.charts import labelled_bar_chart_png
@@ -56,6 +57,7 @@ from wijkbot.statistics import (
 from wijkbot.telegram_html import plain_text
 from wijkbot.themes import shipped_themes
 from wijkbot.web_login import LoginRefused, redeem
+from wijkbot.webchat import NOTIFIER, Notifier
 from wijkbot.workspace import (
     InboxFilter,
     add_note,
@@ -104,10 +106,14 @@ def create_app(
     wake: Callable[[], None] = outbox_wake.queued,
     secret_key: str | None = None,
     fetch_photo: Callable[[str], Image] | None = None,
+    chat_dispatch: Callable[[dict[str, Any]], None] | None = None,
+    chat_notifier: Notifier = NOTIFIER,
 ) -> FastAPI:
     """The workspace for these services. `clock` is the one clock (link expiry, sessions, actions); `wake` is
     called after a change that queued messages; `fetch_photo` gets a resident's photo by its Telegram file id
-    (default: from the Bot API of the settings, web.photos)."""
+    (default: from the Bot API of the settings, web.photos). With WEB_CHAT on it serves the web chat too
+    (web.chat): `chat_dispatch` hands a resident's message to the bot (default: wijkbot.channel_intake), the web
+    transport wakes the long polls through `chat_notifier`."""
     settings = services.settings
     fetch_photo = fetch_photo or telegram_fetcher(settings)
     shipped_themes()  # a bad themes.yaml stops the start, with the file, the place and the problem
@@ -127,6 +133,8 @@ def create_app(
         from web.whatsapp import whatsapp_router
 
         app.include_router(whatsapp_router(services, clock=clock, wake=wake))
+    if settings.web_chat:
+        chat.install(app, services, secret_key=secret_key, clock=clock, dispatch=chat_dispatch, notifier=chat_notifier)
 
     @contextmanager
     def db() -> Iterator[Session]:
