@@ -34,10 +34,11 @@ from bot.rasa_client import RasaClient
 from bot.runtime import RUNTIME_KEY, Runtime, runtime
 from bot.sender import OutboxSender, RateLimiter, Transport
 from bot.telegram_transport import TelegramTransport
+from bot.web_transport import WebTransport
 from bot.whatsapp_transport import WhatsAppTransport, make_client
 from db.session import make_engine
 from wijkbot import channel_intake, outbox_wake, purposes
-from wijkbot.channels import WHATSAPP, Recipient, whatsapp_recipient
+from wijkbot.channels import WEB, WHATSAPP, Recipient, whatsapp_recipient
 from wijkbot.digest import due_month, queue_digests
 from wijkbot.inbound import finish_handled, is_pending, pending_chats, record_update
 from wijkbot.initiatives import end_support_periods
@@ -199,6 +200,8 @@ def channel_transports(
     """The transports and limits of the configured channels besides Telegram (docs/channels.md); their HTTP
     clients are closed in post_shutdown."""
     channels: dict[str, tuple[Transport, RateLimiter]] = {}
+    if settings.web_chat:  # the widget fetches what is sent: no platform, no limits
+        channels[WEB] = (WebTransport(), RateLimiter(per_second=None, per_chat_gap=0.0, group_gap=0.0))
     if settings.whatsapp_enabled:
         client = make_client(settings)
         application.bot_data.setdefault("channel_clients", []).append(client)
@@ -302,6 +305,9 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
             clock=lambda: rt.clock(),
             channels=channel_transports(settings, application, lambda: rt),
         )
+        web = sender.channels.get(WEB)
+        if web is not None and isinstance(web[0], WebTransport):
+            sender.delivery_hooks.append(web[0].after_delivery)  # the widget's long polls wake after the commit
         conversation = Conversation(services, rasa, sender.wake, clock=lambda: rt.clock())
         tracker = make_engine(settings.rasa_tracker_url, wal=False)  # Rasa owns this file
         rt = Runtime(services, rasa, conversation, sender, locks, tracker)
