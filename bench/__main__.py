@@ -25,6 +25,7 @@ from typing import Any
 from bench import (
     bare_rasa,
     broadcast,
+    channels,
     filing,
     first_messages,
     latency,
@@ -50,6 +51,7 @@ PARTS = (
     "broadcast",
     "replicas",
     "bare_rasa",
+    "channels",
 )
 
 
@@ -93,6 +95,7 @@ class Run:
             "longlived_measured": 6 if quick else 30,
             "broadcast_subscribers": 1000 if quick else 10_000,
             "broadcast_limited_window_s": 5.0 if quick else 20.0,
+            "channel_rows": 300 if quick else 2000,
         }
         self.results["config"] = {**sizes, "quick": quick, "train": self.args.train, "database": "SQLite (temporary)"}
         started = time.monotonic()
@@ -101,6 +104,8 @@ class Run:
             if "training" in self.wanted:
                 full = self.args.train == "full"
                 await self.part("training", asyncio.to_thread(understanding.training_time, workdir, full=full))
+            if "channels" in self.wanted:  # needs no Rasa: before the stack, with the machine to itself
+                await self.part("channels", channels.measure(workdir / "channels", rows=sizes["channel_rows"]))
             fake = start_fake_telegram()
             stack = Stack(workdir, fake, bench_settings(workdir, fake))
             try:

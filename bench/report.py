@@ -237,6 +237,22 @@ def rows(results: dict[str, Any]) -> list[Row]:
             )
         ]
 
+    def channels(d: dict[str, Any]) -> list[Row]:
+        telegram = d["telegram"]
+        return [
+            (
+                f"Sender raw rate, {name} ({d['rows']} residents, rows/s)",
+                str(d[name]["rows_per_s"]),
+                f"Telegram {telegram['rows_per_s']}",
+                _x(d[f"ratio_{name}_to_telegram"]),
+                f"limits off; sent {d[name]['sent']}/{d['rows']}; {note}",
+            )
+            for name, note in (
+                ("whatsapp", "WhatsAppTransport against the fake Cloud API, windows open"),
+                ("web", "WebTransport: the widget fetches, no platform call"),
+            )
+        ]
+
     def bare(d: dict[str, Any]) -> list[Row]:
         return [
             (
@@ -286,6 +302,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     part("throughput", throughput, "Throughput")
     part("bare_rasa", bare, "Bare Rasa reference")
     part("replicas", replicas, "Rasa replicas")
+    part("channels", channels, "Sender per channel")
     part("broadcast", broadcast, "Broadcast")
     part("understanding", understanding, "Understanding")
     if "outside" in parts or "outside" in errors:
