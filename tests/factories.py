@@ -23,9 +23,10 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from wijkbot.channels import address_chat, receive
 from wijkbot.items import file_item
 from wijkbot.municipalities import Registry
-from wijkbot.outbox import enqueue
+from wijkbot.outbox import enqueue, record_channel_status
 from wijkbot.payloads import Payload, Text
 from wijkbot.purposes import Purpose, command_answer
 from wijkbot.residents import get_or_create_resident
@@ -473,3 +474,45 @@ def make_announcement_reply(
     session.add(reply)
     session.flush()
     return reply
+
+
+# --- channels (issue 14) ----------------------------------------------------------------------------------------
+
+
+def make_channel_address(
+    session: Session, *, channel: str = "web", address: str | None = None, name: str | None = None, wrote: bool = False
+) -> models.ChannelAddress:
+    """A person on the web chat (or `channel` "whatsapp"), by `wijkbot.channels.address_chat`."""
+    chat_id = address_chat(
+        session, channel=channel, address=address or f"{unique_id()}", name=name, now=utcnow(), wrote=wrote
+    )
+    session.flush()
+    row = session.scalars(select(models.ChannelAddress).where(models.ChannelAddress.chat_id == chat_id)).one()
+    return row
+
+
+def make_channel_counter(session: Session, *, name: str = "chat") -> models.ChannelCounter:
+    """A counter of the other channels, moved on once by giving out a number ("chat" or "update")."""
+    if name == "chat":
+        make_channel_address(session)
+    else:
+        chat = make_channel_address(session)
+        receive(
+            session, channel=chat.channel, chat_id=chat.chat_id, external_id=f"m{unique_id()}", text="hoi", now=utcnow()
+        )
+    session.flush()
+    counter = session.get(models.ChannelCounter, name)
+    assert counter is not None
+    return counter
+
+
+def make_early_status(
+    session: Session, *, channel_message_id: str | None = None, status: str = "delivered"
+) -> models.EarlyStatus:
+    """A WhatsApp status that arrived before its send was recorded (`wijkbot.outbox.record_channel_status`)."""
+    message_id = channel_message_id or f"wamid.{unique_id()}"
+    record_channel_status(session, channel_message_id=message_id, status=status, at=utcnow())
+    session.flush()
+    early = session.get(models.EarlyStatus, message_id)
+    assert early is not None
+    return early
