@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from sqlalchemy import Engine, delete, inspect, select, text, update
+from sqlalchemy import Engine, delete, func, inspect, select, text, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -173,9 +173,20 @@ def export_resident(session: Session, *, telegram_id: int, tracker: Engine | Non
     votes = export_poll_votes(session, resident_id=resident.id) if resident else []
     announcement_answers = export_answers(session, resident_id=resident.id) if resident else []
     effects = effects_of(session, telegram_id=telegram_id)
+    address = session.scalars(select(models.ChannelAddress).where(models.ChannelAddress.chat_id == telegram_id)).first()
     return {
         "about": "Alles wat de wijkbot van de gemeente over jou bewaart (AVG art. 15).",
         "exported_at": utcnow().isoformat(),
+        # the web chat or WhatsApp (wijkbot.channels): the session id or phone number, the name given there
+        "channel": None
+        if address is None
+        else {
+            "channel": address.channel,
+            "address": address.address,
+            "name": address.name,
+            "last_message_at": _iso(address.last_inbound_at),
+            "created_at": _iso(address.created_at),
+        },
         "resident": None
         if resident is None
         else {
@@ -442,6 +453,14 @@ def expire_old_data(
             models.OutboxMessage.status.in_(("sent", "failed", "uncertain")),
         )
     )
+    # a web chat session or WhatsApp number that is no resident's and was silent the whole period
+    residents = select(models.Resident.telegram_id).where(models.Resident.telegram_id.is_not(None))
+    addresses = session.execute(
+        delete(models.ChannelAddress).where(
+            func.coalesce(models.ChannelAddress.last_inbound_at, models.ChannelAddress.created_at) < cutoff,
+            models.ChannelAddress.chat_id.not_in(residents),
+        )
+    )
     tracker_deleted = 0
     if tracker is not None and inspect(tracker).has_table("events"):
         with tracker.begin() as connection:
@@ -449,6 +468,7 @@ def expire_old_data(
                 text("DELETE FROM events WHERE timestamp < :cutoff"), {"cutoff": cutoff.timestamp()}
             ).rowcount
     return {
+        "channel_addresses": int(getattr(addresses, "rowcount", 0)),
         "items": len(ids),
         "expired_open_items": expired,
         "updates": int(getattr(updates, "rowcount", 0)),

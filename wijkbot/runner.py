@@ -261,4 +261,8 @@ def start_web(settings: Settings) -> WebServer:
         services.close()
         raise
     log.info("staff workspace at %s (sign in with /web in the bot)", settings.web_url)
+    if settings.web_chat:
+        log.info("web chat: <script src=\"%s/widget.js\" defer></script> on %s", settings.web_url, settings.chat_origins)
+    if settings.whatsapp_enabled:
+        log.info("WhatsApp: Meta's webhook goes to %s/webhooks/whatsapp", settings.web_url)
     return server

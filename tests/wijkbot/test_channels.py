@@ -252,3 +252,26 @@ def test_a_chat_id_is_never_given_twice_not_even_after_the_highest_was_erased(se
     forget_address(session, chat_id=first)
     second = address_chat(session, channel=WEB, address="b", now=NOW)
     assert second > first
+
+
+def test_the_export_names_the_channel_and_the_number_it_holds(session: Session) -> None:
+    from wijkbot.privacy import export_resident
+
+    chat = address_chat(session, channel=WHATSAPP, address="31655555555", name="Anna", now=NOW, wrote=True)
+    make_resident(session, telegram_id=chat)
+    document = export_resident(session, telegram_id=chat)
+    assert document is not None
+    assert document["channel"]["channel"] == WHATSAPP and document["channel"]["address"] == "31655555555"
+
+
+def test_retention_removes_an_address_that_is_no_residents_and_was_silent_the_whole_period(session: Session) -> None:
+    from wijkbot.privacy import expire_old_data
+
+    idle = address_chat(session, channel=WEB, address="nooit-iets-gezegd", now=NOW)
+    resident = address_chat(session, channel=WHATSAPP, address="31656565656", now=NOW, wrote=True)
+    make_resident(session, telegram_id=resident)
+    recent = address_chat(session, channel=WEB, address="net-begonnen", now=NOW + timedelta(days=80))
+    result = expire_old_data(session, retention=timedelta(days=90), now=NOW + timedelta(days=91))
+    assert result["channel_addresses"] == 1
+    assert channel_of(session, idle) == "gone"
+    assert channel_of(session, resident) == WHATSAPP and channel_of(session, recent) == WEB
