@@ -262,7 +262,8 @@ def start_web(settings: Settings) -> WebServer:
         raise
     log.info("staff workspace at %s (sign in with /web in the bot)", settings.web_url)
     if settings.web_chat:
-        log.info("web chat: <script src=\"%s/widget.js\" defer></script> on %s", settings.web_url, settings.chat_origins)
+        widget = f'<script src="{settings.web_url}/widget.js" defer></script>'
+        log.info("web chat: %s on %s", widget, ", ".join(settings.chat_origins) or "no site yet (WEB_CHAT_ORIGINS)")
     if settings.whatsapp_enabled:
         log.info("WhatsApp: Meta's webhook goes to %s/webhooks/whatsapp", settings.web_url)
     return server
