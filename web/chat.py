@@ -18,7 +18,7 @@ import contextlib
 import json
 import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -107,6 +107,8 @@ class ChatApi:
         self.dispatch = dispatch or channel_intake.dispatch
         self.notifier = notifier
         self.limit = limit or webchat.RateLimit()
+        # new sessions per address: each one is a row, so a script cannot fill the database
+        self.session_limit = webchat.RateLimit(limit=30, per=timedelta(minutes=10))
         self.poll_seconds = poll_seconds
 
     def router(self) -> APIRouter:
@@ -133,9 +135,15 @@ class ChatApi:
             WIDGET, media_type="text/javascript; charset=utf-8", headers={"Cache-Control": "public, max-age=3600"}
         )
 
-    async def new_session(self) -> Response:
-        session_id, token = webchat.new_session(self.secret_key)
+    async def new_session(self, request: Request) -> Response:
         now = self.clock()
+        wait = self.session_limit.check(request.client.host if request.client else "?", now)
+        if wait is not None:
+            seconds = int(wait + 0.999)
+            return error(
+                429, f"Er worden te veel gesprekken gestart. Probeer het over {seconds} seconden.", retry_after=seconds
+            )
+        session_id, token = webchat.new_session(self.secret_key)
         await self.in_db(lambda s: webchat.open_chat(s, session_id=session_id, now=now))
         return JSONResponse(
             {"token": token, "intro": webchat.INTRO}, status_code=201, headers={"Cache-Control": "no-store"}

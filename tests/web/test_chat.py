@@ -361,3 +361,12 @@ def test_with_web_chat_off_nothing_of_it_is_there(sqlite_url: str) -> None:
             assert client.get("/chat/messages").status_code == 404
     finally:
         services.close()
+
+
+def test_more_than_thirty_new_sessions_from_one_address_in_ten_minutes_are_a_429(chat: Chat) -> None:
+    for _ in range(30):
+        chat.start()
+    refused = chat.client.post("/chat/session", json={})
+    assert refused.status_code == 429 and "te veel gesprekken" in refused.json()["error"]
+    chat.clock.now += timedelta(minutes=10)
+    assert chat.client.post("/chat/session", json={}).status_code == 201
