@@ -318,8 +318,10 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         # from here on every update is stored before Telegram is acknowledged; then, before any new
         # update, the ones a crash left unhandled go back to the handlers
         intake.store = lambda update: rt.db(record(update, now=rt.clock()))
-        await redispatch_pending(application, rt)
+        # listening before the stored updates are handed back: what the web app stores from now on is taken at
+        # once, what it stored before is among the pending ones (each is handled once: bot/intake.py)
         application.bot_data["stop_channels"] = listen_to_channels(application, rt)
+        await redispatch_pending(application, rt)
         await register_menus(application.bot, rt)
         jobs = application.job_queue
         if jobs is not None:

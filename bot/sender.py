@@ -33,7 +33,7 @@ from sqlalchemy.orm import Session
 
 from db.models import utcnow
 from db.session import in_thread
-from wijkbot.channels import forget_address
+from wijkbot.channels import WEB, forget_address, number_web_message
 from wijkbot.delivery import (
     IDEMPOTENT_METHODS,
     MAX_TRANSIENT_ATTEMPTS,
@@ -75,11 +75,12 @@ class Transient(Exception):
 class Deferred(Exception):
     """This message cannot go out now, through no fault of its own (WhatsApp: the resident's 24-hour window is
     closed and there is no template for it): it waits `seconds`, no attempt counted; the rest of its chat is
-    not held (a template after it may go out)."""
+    not held (a template after it may go out), unless `hold_chat` (Meta's limit per resident)."""
 
-    def __init__(self, seconds: float, reason: str) -> None:
+    def __init__(self, seconds: float, reason: str, *, hold_chat: bool = False) -> None:
         super().__init__(reason)
         self.seconds = seconds
+        self.hold_chat = hold_chat  # the rest of the chat waits too (a limit per resident, not per message)
 
 
 class Uncertain(Exception):
@@ -333,7 +334,7 @@ class OutboxSender:
             # only this row waits: what follows may go out (WhatsApp: a template may, a free-form text may not)
             until = self.clock() + timedelta(seconds=exc.seconds)
             wait = self._postponer(message, until, str(exc), count_attempt=False)
-            return lambda session: wait(session) and None
+            return wait if exc.hold_chat else lambda session: wait(session) and None
         if isinstance(exc, Blocked):
             return self._failer(message, str(exc), blocked_chat=message.chat_id)
         if isinstance(exc, Rejected):
@@ -361,6 +362,8 @@ class OutboxSender:
             ):
                 log.warning("outbox row %s was sent, but another sender holds it now", message.id)
                 return None
+            if message.channel == WEB and not forget:
+                number_web_message(session, row_id=message.id)  # the widget's cursor follows the commits
             if forget and message.channel != "telegram":
                 # the goodbye after an erasure has arrived: the person's address on their channel goes too
                 forget_address(session, chat_id=message.chat_id)
@@ -406,10 +409,14 @@ class OutboxSender:
     ) -> Callable[[Session], datetime | None]:
         now = self.clock()
 
+        goodbye = isinstance(message.payload, Text) and message.payload.ephemeral and message.channel != "telegram"
+
         def record(session: Session) -> datetime | None:
             failed = record_failure(session, row_id=message.id, token=message.token, error=error, now=now)
             if failed and blocked_chat is not None:
                 mark_blocked(session, telegram_id=blocked_chat)
+            if failed and goodbye:  # the goodbye after an erasure did not arrive: the address goes all the same
+                forget_address(session, chat_id=message.chat_id)
             return None
 
         return record

@@ -29,6 +29,7 @@ from bot.menu import set_menu
 from bot.runtime import runtime
 from db import models
 from wijkbot import purposes
+from wijkbot.channels import is_channel_chat
 from wijkbot.commands import commands_for
 from wijkbot.initiatives import decide_typed
 from wijkbot.municipalities import Registry
@@ -37,7 +38,7 @@ from wijkbot.payloads import Buttons
 from wijkbot.reach import LinkError, queue_wijk_links
 from wijkbot.rights import Action, NotAllowed
 from wijkbot.services import Services
-from wijkbot.staff import accept_invite, find_staff_by_telegram_id
+from wijkbot.staff import accept_invite, find_staff_by_telegram_id, invite_exists
 from wijkbot.staff_loop import (
     OUTCOMES,
     advise,
@@ -370,6 +371,12 @@ async def accept_staff_invite(update: Update, context: ContextTypes.DEFAULT_TYPE
     if chat is None or user is None:
         return False
     rt = runtime(context)
+    if is_channel_chat(chat.id):  # staff work in Telegram and the web workspace; the other channels are residents'
+        if await rt.db(lambda s: invite_exists(s, code=code)):
+            text = "Een uitnodiging voor medewerkers werkt alleen in Telegram. Open de link op je telefoon in Telegram."
+            await rt.say(chat.id, purposes.command_answer(update.update_id), text)
+            return True
+        return False
     now, valid_for = rt.clock(), timedelta(days=rt.services.settings.staff_invite_days)
 
     def act(session: Session) -> tuple[models.StaffMember | None, bool]:

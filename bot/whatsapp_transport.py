@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 
 from bot.sender import Blocked, Deferred, Outgoing, Rejected, RetryLater, Transient, Uncertain
-from wijkbot.channels import Recipient
+from wijkbot.channels import WAITS_FOR_WINDOW, Recipient
 from wijkbot.payloads import Delivery, Payload, Poll, StopPoll
 from wijkbot.settings import Settings
 from wijkbot.whatsapp import POLL_KINDS, Unrenderable, media_file, render, template_for
@@ -61,11 +61,11 @@ def classify(status: int, code: int | None, message: str, headers: Mapping[str, 
     if code == TOKEN_CODE or status == 401:
         return Rejected(f"{text}: WHATSAPP_TOKEN is wrong or has expired")
     if code == PAIR_LIMIT_CODE:
-        return Deferred(PAIR_LIMIT_PAUSE, f"{text}: too many messages to this resident in a short time")
+        return Deferred(PAIR_LIMIT_PAUSE, f"{text}: too many messages to this resident in a short time", hold_chat=True)
     if status == 429 or code in RETRY_CODES:
         return RetryLater(parse_retry_after(headers))
     if code == WINDOW_CODE:
-        return Deferred(WINDOW_CLOSED_PAUSE, f"{text}: the resident's 24-hour window is closed")
+        return Deferred(WINDOW_CLOSED_PAUSE, f"{text}: {WAITS_FOR_WINDOW}")
     if code in BLOCKED_CODES:
         return Blocked(text)
     if code in TRANSIENT_CODES or status >= 500:
@@ -103,17 +103,23 @@ class WhatsAppTransport:
         poll_id = f"wa{message.id}" if isinstance(payload, Poll) else None
         if recipient.window_open:
             objects = await self._in_window(message, poll_id)
-        elif _introduces_poll(payload):
+        elif _introduces_poll(payload) and self.settings.whatsapp_template_poll:
             # the poll's own row goes out as the poll template, with the question: one template, not two
             return Delivery(message.id)
         else:
             template = template_for(payload, self.settings, poll_id=poll_id)
             if template is None:
-                raise Deferred(WINDOW_CLOSED_PAUSE, f"the window is closed and {message.method} has no template")
+                raise Deferred(WINDOW_CLOSED_PAUSE, f"{message.method} has no template: {WAITS_FOR_WINDOW}")
             objects = [template]
         wamid: str | None = None
-        for item in objects:
-            wamid = await self._post_message(recipient.wa_id, item)
+        for part, item in enumerate(objects):
+            try:
+                wamid = await self._post_message(recipient.wa_id, item)
+            except (Transient, RetryLater, Deferred, Rejected, Blocked) as exc:
+                if part == 0:
+                    raise
+                # the first parts went out: sending the row again would repeat them
+                raise Uncertain(f"part {part + 1} of {len(objects)} was not sent: {exc}") from exc
         return Delivery(message.id, poll_id=poll_id, channel_message_id=wamid)
 
     async def _in_window(self, message: Outgoing, poll_id: str | None) -> list[dict[str, Any]]:

@@ -347,6 +347,9 @@ class OutboxMessage(Base):
     channel_message_id: Mapped[str | None] = mapped_column(String(200), index=True)
     channel_status: Mapped[str | None] = mapped_column(String(20))
     channel_status_at: Mapped[datetime | None]
+    # the web chat: numbered in the order the sends were recorded (the widget's cursor; rows are claimed by
+    # priority and due time, so row ids are not that order)
+    channel_seq: Mapped[int | None] = mapped_column(BigInteger)
 
 
 class ChannelCounter(Base):

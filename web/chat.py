@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -31,8 +32,11 @@ from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoin
 from starlette.types import ASGIApp
 
 from db.session import transaction
+from web.bodies import read_capped
 from wijkbot import channel_intake, webchat
 from wijkbot.services import Services
+
+log = logging.getLogger(__name__)
 
 HERE = Path(__file__).resolve().parent
 WIDGET = HERE / "static" / "widget.js"
@@ -150,9 +154,9 @@ class ChatApi:
         )
 
     async def send(self, request: Request) -> Response:
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
-            return error(400, "Dit bericht is te groot.")
+        raw = await read_capped(request, MAX_BODY)
+        if raw is None:
+            return error(413, "Dit bericht is te groot.")
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError):
@@ -177,7 +181,10 @@ class ChatApi:
             return error(401, NO_SESSION)
         _chat_id, update = accepted
         if update is not None:  # None: this message id came before (a retried POST)
-            self.dispatch(update)
+            try:
+                self.dispatch(update)
+            except Exception:  # stored: the bot takes it from the inbound log when it starts again
+                log.exception("a stored web chat update could not be handed to the bot")
         return JSONResponse({"accepted": True}, status_code=202, headers={"Cache-Control": "no-store"})
 
     async def messages(self, token: str = "", after: str = "0", wait: str = "1") -> Response:
@@ -186,7 +193,7 @@ class ChatApi:
         session_id = webchat.session_of(self.secret_key, token)
         if session_id is None:
             return error(401, NO_SESSION)
-        if not after.isdigit() or len(after) > 18:
+        if not (after.isascii() and after.isdigit()) or len(after) > 18:
             return error(400, "De cursor (after) moet een getal zijn.")
         cursor = int(after)
         chat_id = await self.in_db(lambda s: webchat.chat_of(s, session_id=session_id))
@@ -211,7 +218,7 @@ class ChatApi:
                     break
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(woken.wait(), timeout=remaining)
-        body = {"messages": [m.to_json() for m in found], "cursor": max([cursor, *(m.id for m in found)])}
+        body = {"messages": [m.to_json() for m in found], "cursor": max([cursor, *(m.seq for m in found)])}
         return JSONResponse(body, headers={"Cache-Control": "no-store"})
 
     async def own_file(self, token: str, row_id: int, which: Callable[..., webchat.File | None]) -> webchat.File | None:

@@ -21,8 +21,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from starlette.concurrency import run_in_threadpool
 
 from db.session import transaction
+from web.bodies import read_capped
 from wijkbot import channel_intake
-from wijkbot.channels import WHATSAPP, BadInput, address_chat, receive
+from wijkbot.channels import WHATSAPP, BadInput, address_chat, receive, window_closed, wrote
 from wijkbot.outbox import enqueue, record_channel_status
 from wijkbot.payloads import Text
 from wijkbot.purposes import unsupported_message
@@ -31,9 +32,10 @@ from wijkbot.whatsapp import Incoming, StatusUpdate, parse_webhook, verify_signa
 
 log = logging.getLogger(__name__)
 UNREADABLE = (
-    "Dit soort bericht kan ik via WhatsApp niet lezen. Typ je bericht, of kies een van de knoppen. "
-    "Een foto stuur je via de wijkbot in Telegram."
+    "Dit soort bericht kan ik via WhatsApp nog niet lezen. Typ je bericht in woorden, of kies een van de knoppen."
 )
+MAX_WEBHOOK_BODY = 1024 * 1024
+RE_ENGAGEMENT = 131047  # Meta: more than 24 hours since the resident's last message
 
 
 def whatsapp_router(services: Services, *, clock: Callable[[], datetime], wake: Callable[[], None]) -> APIRouter:
@@ -54,7 +56,9 @@ def whatsapp_router(services: Services, *, clock: Callable[[], datetime], wake: 
 
     @router.post("/webhooks/whatsapp")
     async def webhook(request: Request) -> Response:
-        body = await request.body()
+        body = await read_capped(request, MAX_WEBHOOK_BODY)
+        if body is None:  # Meta's payloads are small; a larger one is not read, let alone stored
+            return JSONResponse({"error": "payload too large"}, status_code=413)
         if not verify_signature(app_secret, body, request.headers.get("x-hub-signature-256")):
             log.warning("a WhatsApp webhook with a bad or missing signature was refused")
             return JSONResponse({"error": "invalid signature"}, status_code=401)
@@ -63,12 +67,7 @@ def whatsapp_router(services: Services, *, clock: Callable[[], datetime], wake: 
         except ValueError:  # not JSON, or not a WhatsApp webhook at all; signed, so Meta's: log it
             log.error("a signed WhatsApp webhook could not be read")
             return JSONResponse({"error": "not a WhatsApp webhook payload"}, status_code=400)
-        updates = await run_in_threadpool(store, events)
-        for update in updates:
-            try:
-                channel_intake.dispatch(update)
-            except Exception:  # stored: the bot takes it from the inbound log when it starts again
-                log.exception("a stored WhatsApp update could not be handed to the bot")
+        _hand_over(await run_in_threadpool(store, events))
         wake()
         return JSONResponse({"ok": True})
 
@@ -80,14 +79,7 @@ def whatsapp_router(services: Services, *, clock: Callable[[], datetime], wake: 
         with transaction(services.sessions) as session:
             for event in events:
                 if isinstance(event, StatusUpdate):
-                    error = f"WhatsApp {event.error_code}: {event.error_title}" if event.error_code else None
-                    record_channel_status(
-                        session,
-                        channel_message_id=event.message_id,
-                        status=event.status,
-                        at=event.timestamp,
-                        error=error,
-                    )
+                    _status(session, event, now)
                     continue
                 update = _incoming(session, event, now)
                 if update is not None:
@@ -97,8 +89,27 @@ def whatsapp_router(services: Services, *, clock: Callable[[], datetime], wake: 
     return router
 
 
+def _hand_over(updates: list[dict[str, Any]]) -> None:
+    for update in updates:
+        try:
+            channel_intake.dispatch(update)
+        except Exception:  # stored: the bot takes it from the inbound log when it starts again
+            log.exception("a stored WhatsApp update could not be handed to the bot")
+
+
+def _status(session: Any, event: StatusUpdate, now: datetime) -> None:
+    """A status on its outbox row; a refusal for a closed window puts the row back in the queue."""
+    if event.status == "failed" and event.error_code == RE_ENGAGEMENT:
+        window_closed(session, channel_message_id=event.message_id, now=now)
+        return
+    error = f"WhatsApp {event.error_code}: {event.error_title}" if event.error_code else None
+    record_channel_status(
+        session, channel_message_id=event.message_id, status=event.status, at=event.timestamp, error=error
+    )
+
+
 def _incoming(session: Any, event: Incoming, now: datetime) -> dict[str, Any] | None:
-    chat_id = address_chat(session, channel=WHATSAPP, address=event.wa_id, name=event.name, now=now, wrote=True)
+    chat_id = address_chat(session, channel=WHATSAPP, address=event.wa_id, name=event.name, now=now)
     try:
         if event.reply_id:
             return receive(
@@ -109,6 +120,7 @@ def _incoming(session: Any, event: Incoming, now: datetime) -> dict[str, Any] | 
                 button=event.reply_id,
                 name=event.name,
                 reply_to=event.context_id,
+                at=event.timestamp,
                 now=now,
             )
         if event.text and event.text.strip():
@@ -119,10 +131,12 @@ def _incoming(session: Any, event: Incoming, now: datetime) -> dict[str, Any] | 
                 external_id=event.message_id,
                 text=event.text[:4096],
                 name=event.name,
+                at=event.timestamp,
                 now=now,
             )
     except BadInput as exc:
         log.info("a WhatsApp message was not taken: %s", exc)
+    wrote(session, chat_id=chat_id, at=min(event.timestamp, now), now=now)
     enqueue(
         session,
         purpose=unsupported_message(event.message_id),

@@ -40,6 +40,8 @@ DEFAULT_NAMES = {WEB: "Bezoeker", WHATSAPP: "WhatsApp-gebruiker"}
 POLL_CHOICE = re.compile(r"^pv:([A-Za-z0-9_-]{1,60}):(\d{1,2}|open)$")
 CHOICE_FOR = re.compile(r"^pv:([A-Za-z0-9_-]{1,60}):(\d{1,2})$")
 MAX_TEXT = 4096
+# the error of a row that waits until the resident writes on WhatsApp again (bot/whatsapp_transport.py)
+WAITS_FOR_WINDOW = "waits for the resident's 24-hour window"
 
 
 class BadInput(ValueError):
@@ -91,7 +93,7 @@ def address_chat(
             if wrote:
                 row.last_inbound_at = now
             return int(row.chat_id)
-        chat_id = _next(session, "chat")
+        chat_id = next_number(session, "chat")
         try:
             with session.begin_nested():
                 session.add(
@@ -110,8 +112,9 @@ def address_chat(
     raise RuntimeError("could not give a chat id to a new channel address")  # pragma: no cover - five races
 
 
-def _next(session: Session, counter: str) -> int:
-    """The next number of this counter, never given before (the row lock orders concurrent requests)."""
+def next_number(session: Session, counter: str) -> int:
+    """The next number of this counter ("chat", "update", "web"), never given before; the counter's row lock
+    orders concurrent transactions, so the numbers follow the order in which they commit."""
     bump = (
         update(models.ChannelCounter)
         .where(models.ChannelCounter.name == counter)
@@ -120,10 +123,20 @@ def _next(session: Session, counter: str) -> int:
     )
     value = session.execute(bump).scalar_one_or_none()
     if value is None:  # a database made by create_all (the migration seeds the counters)
-        session.add(models.ChannelCounter(name=counter, value=CHANNEL_BASE + 1))
+        first = 1 if counter == "web" else CHANNEL_BASE + 1
+        session.add(models.ChannelCounter(name=counter, value=first))
         session.flush()
-        return CHANNEL_BASE + 1
+        return first
     return int(value)
+
+
+def number_web_message(session: Session, *, row_id: int) -> None:
+    """A web chat row whose send is being recorded gets its place in the widget's order (`channel_seq`)."""
+    session.execute(
+        update(models.OutboxMessage)
+        .where(models.OutboxMessage.id == row_id, models.OutboxMessage.channel == WEB)
+        .values(channel_seq=next_number(session, "web"))
+    )
 
 
 def address_of(session: Session, chat_id: int) -> models.ChannelAddress | None:
@@ -167,12 +180,14 @@ def receive(
     choices: list[str] | None = None,
     name: str | None = None,
     reply_to: str | None = None,
+    at: datetime | None = None,
     now: datetime,
 ) -> dict[str, Any] | None:
     """Store what a person sent as a Telegram-shaped update in the inbound log and return it, for the bot's
     handlers; None when there is nothing to hand over: the same `external_id` was received before, or it was
     the poll template's button, answered here by sending the poll itself. `reply_to` is the platform's id of
-    the message the person answered (WhatsApp's context), to find the message a button was on."""
+    the message the person answered (WhatsApp's context), to find the message a button was on; `at` when they
+    sent it (WhatsApp's timestamp: a webhook Meta delivers late must not open the window late)."""
     _check(external_id, text, button, choices)
     if session.scalar(
         select(models.InboundUpdate.update_id).where(
@@ -180,9 +195,7 @@ def receive(
         )
     ):
         return None
-    session.execute(
-        update(models.ChannelAddress).where(models.ChannelAddress.chat_id == chat_id).values(last_inbound_at=now)
-    )
+    wrote(session, chat_id=chat_id, at=min(at or now, now), now=now)
     person = _person(session, chat_id, channel, name)
     opened = _open_poll(button)
     for _ in range(5):
@@ -226,6 +239,43 @@ def receive(
     raise RuntimeError("could not store a channel message")  # pragma: no cover - five races
 
 
+def wrote(session: Session, *, chat_id: int, at: datetime, now: datetime) -> None:
+    """The person wrote at `at`: their WhatsApp window runs from then (the later of what is known), and the
+    rows that waited for it are due now."""
+    row = address_of(session, chat_id)
+    if row is None:
+        return
+    if row.last_inbound_at is None or row.last_inbound_at < at:
+        row.last_inbound_at = at
+    if row.channel == WHATSAPP and now - at < WINDOW:
+        session.execute(
+            update(models.OutboxMessage)
+            .where(
+                models.OutboxMessage.recipient_chat_id == chat_id,
+                models.OutboxMessage.status == "pending",
+                models.OutboxMessage.not_before > now,
+                models.OutboxMessage.error.contains(WAITS_FOR_WINDOW),
+            )
+            .values(not_before=now)
+        )
+
+
+def window_closed(session: Session, *, channel_message_id: str, now: datetime) -> bool:
+    """Meta refused a free-form message after all (a failed status, 131047: the window had closed): the row
+    goes back to the queue, to go out as a template or when the resident writes again. False: no such row."""
+    row = session.scalars(
+        select(models.OutboxMessage).where(models.OutboxMessage.channel_message_id == channel_message_id)
+    ).first()
+    if row is None:
+        return False
+    address = address_of(session, row.recipient_chat_id)
+    if address is not None and address.last_inbound_at is not None and address.last_inbound_at > now - WINDOW:
+        address.last_inbound_at = now - WINDOW  # Meta knows better: it is closed
+    row.status, row.not_before, row.channel_message_id = "pending", now, None
+    row.error, row.claim_token, row.send_started_at = f"WhatsApp 131047: {WAITS_FOR_WINDOW}", None, None
+    return True
+
+
 def _check(external_id: str, text: str | None, button: str | None, choices: list[str] | None) -> None:
     if len([value for value in (text, button, choices) if value is not None]) != 1:
         raise BadInput("send one of a text, a button or choices")
@@ -240,7 +290,7 @@ def _check(external_id: str, text: str | None, button: str | None, choices: list
 
 
 def _next_update_id(session: Session) -> int:
-    return _next(session, "update")
+    return next_number(session, "update")
 
 
 def _person(session: Session, chat_id: int, channel: str, name: str | None) -> dict[str, Any]:
@@ -357,12 +407,14 @@ def _poll_answer(
         raise BadInput("choices must belong to one poll")
     poll_id = polls.pop()
     options = sorted({int(m[2]) for m in matches if m})
-    if channel == WHATSAPP:  # one row at a time: a poll with several answers adds this one to the earlier ones
-        ballot = session.scalars(select(models.PollBallot).where(models.PollBallot.telegram_poll_id == poll_id)).first()
-        if ballot is not None and ballot.option_ids:
-            multiple = session.scalar(select(models.Poll.allows_multiple).where(models.Poll.id == ballot.poll_id))
-            if multiple:
-                options = sorted(set(options) | set(ballot.option_ids))
+    ballot = _ballot_for(session, poll_id, chat_id=int(person["id"]))
+    if ballot is not None and ballot.telegram_poll_id:
+        poll_id = ballot.telegram_poll_id  # an earlier copy of the poll (sent again): the same ballot
+    # WhatsApp lets one choose one row at a time: a poll with several answers adds this one to the earlier ones
+    if channel == WHATSAPP and ballot is not None and ballot.option_ids:
+        multiple = session.scalar(select(models.Poll.allows_multiple).where(models.Poll.id == ballot.poll_id))
+        if multiple:
+            options = sorted(set(options) | set(ballot.option_ids))
     answer = {
         "poll_id": poll_id,
         "user": person,
@@ -370,6 +422,25 @@ def _poll_answer(
         "option_persistent_ids": [str(i) for i in options],
     }
     return {"update_id": update_id, "poll_answer": answer}
+
+
+def _ballot_for(session: Session, poll_id: str, *, chat_id: int) -> models.PollBallot | None:
+    """This chat's ballot of a poll id a channel knows: the poll's own (`poll<id>`, the invitation's template),
+    the ballot's current message (`wa<row>`, `web<row>`), or an earlier message of the same ballot."""
+    mine = select(models.PollBallot).where(models.PollBallot.chat_id == chat_id)
+    if re.fullmatch(r"poll\d{1,12}", poll_id):
+        return session.scalars(mine.where(models.PollBallot.poll_id == int(poll_id[4:]))).first()
+    found = session.scalars(mine.where(models.PollBallot.telegram_poll_id == poll_id)).first()
+    row_id = re.fullmatch(r"(?:wa|web)(\d{1,18})", poll_id)
+    if found is not None or row_id is None:
+        return found
+    row = session.get(models.OutboxMessage, int(row_id[1]))
+    if row is None or row.recipient_chat_id != chat_id or row.method != "sendPoll":
+        return None
+    ballot = row.payload.get("ballot")
+    if not isinstance(ballot, dict):
+        return None
+    return session.get(models.PollBallot, (int(ballot["poll_id"]), int(ballot["resident_id"])))
 
 
 def _open_poll(button: str | None) -> str | None:
@@ -382,11 +453,7 @@ def _send_poll_again(session: Session, *, chat_id: int, poll_id: str, update_id:
     from wijkbot.outbox import enqueue
     from wijkbot.purposes import poll_reopened
 
-    mine = select(models.PollBallot).where(models.PollBallot.chat_id == chat_id)
-    if re.fullmatch(r"poll\d+", poll_id):  # the invitation's template names the poll itself
-        ballot = session.scalars(mine.where(models.PollBallot.poll_id == int(poll_id[4:]))).first()
-    else:
-        ballot = session.scalars(mine.where(models.PollBallot.telegram_poll_id == poll_id)).first()
+    ballot = _ballot_for(session, poll_id, chat_id=chat_id)
     if ballot is None:
         enqueue(
             session,

@@ -19,6 +19,7 @@ from db import models
 from db.models import utcnow
 from wijkbot import purposes
 from wijkbot.announcements import export_answers
+from wijkbot.channels import WAITS_FOR_WINDOW
 from wijkbot.effects import effects_of, forget_effects
 from wijkbot.initiatives import support_of, withdraw_support
 from wijkbot.items import KIND_WORDS
@@ -453,6 +454,14 @@ def expire_old_data(
             models.OutboxMessage.status.in_(("sent", "failed", "uncertain")),
         )
     )
+    # WhatsApp rows that waited the whole period for a window that never opened again
+    waited = session.execute(
+        delete(models.OutboxMessage).where(
+            models.OutboxMessage.created_at < cutoff,
+            models.OutboxMessage.status == "pending",
+            models.OutboxMessage.error.contains(WAITS_FOR_WINDOW),
+        )
+    )
     # a web chat session or WhatsApp number that is no resident's and was silent the whole period
     residents = select(models.Resident.telegram_id).where(models.Resident.telegram_id.is_not(None))
     addresses = session.execute(
@@ -469,6 +478,7 @@ def expire_old_data(
             ).rowcount
     return {
         "channel_addresses": int(getattr(addresses, "rowcount", 0)),
+        "waited_for_window": int(getattr(waited, "rowcount", 0)),
         "items": len(ids),
         "expired_open_items": expired,
         "updates": int(getattr(updates, "rowcount", 0)),

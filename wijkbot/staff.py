@@ -85,6 +85,16 @@ def invite_expires_at(member: models.StaffMember, *, valid_for: timedelta = INVI
     return member.created_at + valid_for
 
 
+def invite_exists(session: Session, *, code: str) -> bool:
+    """Whether this code is an invite not used yet (its validity aside)."""
+    found = session.scalar(
+        select(models.StaffMember.id).where(
+            models.StaffMember.invite_code == code, models.StaffMember.telegram_id.is_(None)
+        )
+    )
+    return found is not None
+
+
 def accept_invite(
     session: Session,
     *,

@@ -22,7 +22,7 @@ import secrets
 import threading
 from collections import defaultdict, deque
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -201,6 +201,7 @@ class WebMessage:
     download: dict[str, str] | None = None  # {"url", "name"}
     replaces: int | None = None
     ask: str | None = None  # the input's placeholder: the bot asks for something to type
+    seq: int = 0  # its place in the order the sends were recorded (the cursor; not shown)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -270,16 +271,17 @@ def _inline(rows: list[list[dict[str, str]]] | None) -> list[dict[str, str]]:
 
 
 def messages_after(session: Session, *, chat_id: int, after: int, token: str, limit: int = 100) -> list[WebMessage]:
-    """The chat's web rows that the sender marked sent, with an id above `after`, in order, rendered."""
+    """The chat's web rows that the sender marked sent after the cursor `after` (their `channel_seq`: the order
+    in which the sends were recorded, not the row ids, which priorities and due times send out of order)."""
     rows = session.scalars(
         select(models.OutboxMessage)
         .where(
             models.OutboxMessage.recipient_chat_id == chat_id,
             models.OutboxMessage.channel == CHANNEL,
             models.OutboxMessage.status == "sent",
-            models.OutboxMessage.id > after,
+            models.OutboxMessage.channel_seq > after,
         )
-        .order_by(models.OutboxMessage.id)
+        .order_by(models.OutboxMessage.channel_seq)
         .limit(limit)
     ).all()
     found: list[WebMessage] = []
@@ -289,7 +291,7 @@ def messages_after(session: Session, *, chat_id: int, after: int, token: str, li
             replaced = None
             if isinstance(payload, StopPoll):
                 replaced = _own_payload(session, chat_id=chat_id, row_id=payload.message_id)
-            found.append(render(row.id, payload, token=token, replaced=replaced))
+            found.append(replace(render(row.id, payload, token=token, replaced=replaced), seq=row.channel_seq or 0))
         except UnreadablePayload:
             continue
     return found

@@ -23,6 +23,7 @@ from wijkbot import channel_intake
 from wijkbot.channels import WEB, WHATSAPP, address_chat, receive
 from wijkbot.payloads import Delivery, Text
 from wijkbot.residents import find_resident
+from wijkbot.staff import invite_staff
 
 App = Application[Any, Any, Any, Any, Any, Any]
 
@@ -131,7 +132,6 @@ async def test_vergeetmij_on_whatsapp_erases_says_goodbye_there_and_forgets_the_
     arrive(app, WHATSAPP, "31633333333", "wamid.v2", button=confirm)
     texts = await inbox.texts(chat_id, 2)
     assert "Alles over jou is gewist" in texts[1]
-    assert len(texts) == 2  # no second "gewist" for the press: the goodbye says it
 
     def gone(session: Any) -> bool:
         return (
@@ -146,4 +146,24 @@ async def test_vergeetmij_on_whatsapp_erases_says_goodbye_there_and_forgets_the_
         await asyncio.sleep(0.05)
     with transaction(rt.services.sessions) as session:
         assert gone(session)
+        # no second "gewist" for the press (the goodbye says it), neither queued nor sent
+        notices = select(models.OutboxMessage).where(models.OutboxMessage.purpose.startswith("note:"))
+        assert session.scalars(notices).all() == []
+    assert len(inbox.to(chat_id)) == 2
     assert not [c for c in telegram.calls() if c.method == "answerCallbackQuery"]
+
+
+async def test_a_staff_invite_opened_on_the_web_chat_is_refused_and_stays_usable_in_telegram(
+    app: App, inbox: Inbox
+) -> None:
+    rt = runtime_of(app)
+    with transaction(rt.services.sessions) as session:
+        member = invite_staff(session, rt.services.registry, role="wijkmakelaar", area_codes=["WK082611"])
+        code, member_id = member.invite_code, member.id
+    assert code
+    chat_id = arrive(app, WEB, "sessie-invite", "m-invite", text=f"/start {code}")
+    [answer] = await inbox.texts(chat_id, 1)
+    assert "werkt alleen in Telegram" in answer
+    with transaction(rt.services.sessions) as session:
+        still = session.get(models.StaffMember, member_id)
+        assert still is not None and still.invite_code == code and still.telegram_id is None

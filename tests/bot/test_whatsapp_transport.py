@@ -161,6 +161,29 @@ async def test_a_chat_that_is_not_on_whatsapp_is_rejected(transport: WhatsAppTra
 # -- outside the window ---------------------------------------------------------------------------------------------
 
 
+async def test_when_a_later_part_of_a_long_text_fails_the_row_is_uncertain_not_sent_again(
+    transport: WhatsAppTransport, wa: FakeWhatsAppServer
+) -> None:
+    wa.set_pair_rate_limit(1, seconds=60)  # the second part hits Meta's limit per resident
+    with pytest.raises(Uncertain):
+        await transport.send(row(Text(text="\n\n".join(["Een alinea over de wijk. " * 60] * 6))))
+    assert len(wa.sent(ANNA)) == 1
+
+
+async def test_the_poll_invitation_outside_the_window_is_left_to_the_poll_template_only_when_there_is_one(
+    wa: FakeWhatsAppServer,
+) -> None:
+    invitation = Text(text="Er is een peiling voor Den Hout.", outreach=OutreachMark(1, "poll", 5))
+    with_template = settings_for(wa)
+    async with make_client(with_template, trust_env=False) as client:
+        delivery = await WhatsAppTransport(client, lookup, with_template).send(row(invitation, chat_id=OUTSIDE))
+    assert delivery.message_id == 7 and wa.sent(ANNA) == []  # the poll's own template asks the question
+    without = settings_for(wa, whatsapp_template_poll="")
+    async with make_client(without, trust_env=False) as client:
+        with pytest.raises(Deferred):
+            await WhatsAppTransport(client, lookup, without).send(row(invitation, chat_id=OUTSIDE))
+
+
 async def test_a_poll_outside_the_window_is_the_poll_template(
     transport: WhatsAppTransport, wa: FakeWhatsAppServer
 ) -> None:
@@ -244,7 +267,7 @@ async def test_the_pair_rate_limit_defers_only_that_chat(transport: WhatsAppTran
     await transport.send(row(Text(text="een")))
     with pytest.raises(Deferred) as deferred:
         await transport.send(row(Text(text="twee")))
-    assert deferred.value.seconds == 6
+    assert deferred.value.seconds == 6 and deferred.value.hold_chat  # the resident's later messages wait too
 
 
 async def test_a_wrong_token_is_rejected_saying_so(wa: FakeWhatsAppServer) -> None:

@@ -216,6 +216,7 @@ async def served(
             tracker_db=str(stack.tracker_db),
             rasa_token=stack.rasa_token,
             rasa_timeout_seconds=60.0,
+            holding_reply_after_seconds=120.0,  # a slow turn on a loaded machine must not answer "even geduld"
             web_host="127.0.0.1",
             web_port=whatsapp_port,
             web_base_url=api,

@@ -370,3 +370,36 @@ def test_more_than_thirty_new_sessions_from_one_address_in_ten_minutes_are_a_429
     assert refused.status_code == 429 and "te veel gesprekken" in refused.json()["error"]
     chat.clock.now += timedelta(minutes=10)
     assert chat.client.post("/chat/session", json={}).status_code == 201
+
+
+def test_a_body_over_64_kilobytes_is_refused_unread_with_413(chat: Chat) -> None:
+    token = chat.start()
+    response = chat.client.post(
+        "/chat/send", content=b'{"token": "' + token.encode() + b'", "text": "' + b"x" * 70_000 + b'"}'
+    )
+    assert response.status_code == 413 and "te groot" in response.json()["error"]
+    assert chat.inbound(token) == []
+
+
+def test_a_cursor_of_other_digits_than_ascii_is_a_400_not_a_crash(chat: Chat) -> None:
+    token = chat.start()
+    response = chat.client.get("/chat/messages", params={"token": token, "after": "²", "wait": "0"})
+    assert response.status_code == 400
+
+
+def test_a_message_sent_before_an_older_one_is_still_shown_after_it(chat: Chat) -> None:
+    """Rows are claimed by priority and due time, not by id: the cursor follows the order the sends were recorded."""
+    token = chat.start()
+    later = chat.queue(token, Text(text="eerst in de rij gezet, later verstuurd"))
+    with transaction(chat.services.sessions) as session:
+        row = session.get(models.OutboxMessage, later)
+        assert row is not None
+        row.not_before = chat.clock.now + timedelta(minutes=5)  # e.g. held for the morning
+    sooner = chat.queue(token, Text(text="later in de rij gezet, eerst verstuurd"))
+    chat.deliver()
+    first = chat.messages(token)
+    assert [m["id"] for m in first["messages"]] == [sooner]
+    chat.clock.now += timedelta(minutes=5)
+    chat.deliver()
+    second = chat.messages(token, after=first["cursor"])
+    assert [m["id"] for m in second["messages"]] == [later]

@@ -275,3 +275,71 @@ def test_retention_removes_an_address_that_is_no_residents_and_was_silent_the_wh
     assert result["channel_addresses"] == 1
     assert channel_of(session, idle) == "gone"
     assert channel_of(session, resident) == WHATSAPP and channel_of(session, recent) == WEB
+
+
+def test_a_webhook_delivered_late_does_not_open_the_window_late(session: Session) -> None:
+    chat = address_chat(session, channel=WHATSAPP, address="31657575757", now=NOW)
+    written = NOW - timedelta(hours=30)  # Meta redelivers a message from before an outage
+    receive(session, channel=WHATSAPP, chat_id=chat, external_id="late", text="hoi", at=written, now=NOW)
+    session.expire_all()
+    assert not whatsapp_recipient(session, chat, now=NOW).window_open  # type: ignore[union-attr]
+
+
+def test_what_waited_for_the_window_is_due_when_the_resident_writes(session: Session) -> None:
+    from wijkbot.channels import WAITS_FOR_WINDOW
+
+    chat = address_chat(session, channel=WHATSAPP, address="31658585858", now=NOW)
+    enqueue(session, purpose="reply:9:0", chat_id=chat, text="Sanne: het bankje komt er!", now=NOW)
+    enqueue(session, purpose="checkin:later", chat_id=chat, text="later", not_before=NOW + timedelta(days=3), now=NOW)
+    waiting = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.purpose == "reply:9:0")).one()
+    waiting.not_before, waiting.error = NOW + timedelta(hours=1), f"sendMessage has no template: {WAITS_FOR_WINDOW}"
+    session.flush()
+    receive(session, channel=WHATSAPP, chat_id=chat, external_id="w", text="hoi", now=NOW + timedelta(minutes=5))
+    session.expire_all()
+    due = {r.purpose: r.not_before for r in session.scalars(select(models.OutboxMessage))}
+    assert due["reply:9:0"] == NOW + timedelta(minutes=5)
+    assert due["checkin:later"] == NOW + timedelta(days=3)  # planned for later: not pulled forward
+
+
+def test_a_refusal_for_a_closed_window_puts_the_row_back_for_a_template(session: Session) -> None:
+    from wijkbot.channels import window_closed
+
+    chat = address_chat(session, channel=WHATSAPP, address="31659595959", now=NOW, wrote=True)
+    row = sent_row(session, chat, Text(text="hoi"), "a")
+    row.channel_message_id = "wamid.refused"
+    session.flush()
+    assert window_closed(session, channel_message_id="wamid.refused", now=NOW + timedelta(hours=1))
+    assert (row.status, row.not_before, row.channel_message_id) == ("pending", NOW + timedelta(hours=1), None)
+    assert not whatsapp_recipient(session, chat, now=NOW + timedelta(hours=1)).window_open  # type: ignore[union-attr]
+    assert not window_closed(session, channel_message_id="wamid.unknown", now=NOW)
+
+
+def test_a_vote_on_an_earlier_copy_of_the_poll_counts_on_the_same_ballot(session: Session) -> None:
+    resident = make_resident(session, telegram_id=address_chat(session, channel=WHATSAPP, address="3166", now=NOW))
+    poll = models.Poll(
+        area_codes=["WK082611"],
+        question="Bankje?",
+        options=["ja", "nee"],
+        created_via="telegram",
+        starts_at=NOW,
+        closes_at=NOW + timedelta(days=7),
+    )
+    session.add(poll)
+    session.flush()
+    message = Poll(question="Bankje?", options=["ja", "nee"], ballot=Ballot(poll.id, resident.id))
+    first = sent_row(session, resident.telegram_id, message, f"poll:{poll.id}")
+    again = sent_row(session, resident.telegram_id, message, "ballot:77")  # sent again after the template
+    session.add(
+        models.PollBallot(
+            poll_id=poll.id,
+            resident_id=resident.id,
+            area_code="WK082611",
+            chat_id=resident.telegram_id,
+            telegram_poll_id=f"wa{again.id}",
+        )
+    )
+    session.flush()
+    update = receive(
+        session, channel=WHATSAPP, chat_id=resident.telegram_id, external_id="v", button=f"pv:wa{first.id}:1", now=NOW
+    )
+    assert update is not None and update["poll_answer"]["poll_id"] == f"wa{again.id}"

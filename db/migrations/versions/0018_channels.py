@@ -9,7 +9,8 @@ Create Date: 2026-12-02 18:30:00
   wrote (WhatsApp's 24-hour window).
 - `outbox.channel` (existing rows: telegram), the platform's own message id and its last reported status.
 - `channel_counter`: the last chat id and update id given out, so that none is given twice (not even after an
-  erasure removed the highest).
+  erasure removed the highest), and the last number of a web chat message in the order the sends committed
+  (`outbox.channel_seq`: the widget's cursor).
 - `early_status`: a status that arrived before its send was recorded (Meta may answer that fast).
 - `inbound_update.channel` and `external_id`: the platform's message id, stored once per channel.
 
@@ -47,7 +48,10 @@ def upgrade() -> None:
         sa.Column("value", sa.BigInteger(), nullable=False),
         sa.PrimaryKeyConstraint("name", name=op.f("pk_channel_counter")),
     )
-    op.bulk_insert(counter, [{"name": "chat", "value": 2**53}, {"name": "update", "value": 2**53}])
+    op.bulk_insert(
+        counter,
+        [{"name": "chat", "value": 2**53}, {"name": "update", "value": 2**53}, {"name": "web", "value": 0}],
+    )
     op.create_table(
         "early_status",
         sa.Column("channel_message_id", sa.String(length=200), nullable=False),
@@ -61,6 +65,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("channel_message_id", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("channel_status", sa.String(length=20), nullable=True))
         batch.add_column(sa.Column("channel_status_at", sa.DateTime(timezone=True), nullable=True))
+        batch.add_column(sa.Column("channel_seq", sa.BigInteger(), nullable=True))
         batch.create_index(op.f("ix_outbox_channel_message_id"), ["channel_message_id"])
         batch.create_index("ix_outbox_chat", ["recipient_chat_id", "id"])
     with op.batch_alter_table("inbound_update") as batch:
@@ -77,6 +82,7 @@ def downgrade() -> None:
     with op.batch_alter_table("outbox") as batch:
         batch.drop_index("ix_outbox_chat")
         batch.drop_index(op.f("ix_outbox_channel_message_id"))
+        batch.drop_column("channel_seq")
         batch.drop_column("channel_status_at")
         batch.drop_column("channel_status")
         batch.drop_column("channel_message_id")
