@@ -367,6 +367,11 @@ def serve(settings: Settings) -> None:
         from bot.terminal import run_terminal_chat
 
         print("No TELEGRAM_BOT_TOKEN set: starting the terminal chat. You are a resident; type /quit to stop.")
+        if settings.web_chat or settings.whatsapp_enabled:
+            print(
+                "Note: the web chat and WhatsApp are answered by the bot, which needs TELEGRAM_BOT_TOKEN (staff work "
+                "in Telegram); until it is set, what arrives there is stored and answered when the bot runs."
+            )
         asyncio.run(run_terminal_chat(settings))
         return
     application = build_application(settings)
