@@ -75,7 +75,7 @@ def in_review(app: App, *, decider_id: int, stranger_id: int) -> int:
 async def test_a_forged_decision_button_is_refused_and_changes_nothing(app: App, telegram: FakeTelegramServer) -> None:
     item_id = in_review(app, decider_id=9101, stranger_id=9102)
     telegram.push_callback(9102, f"ini:{item_id}:support", 1)
-    [answer] = await telegram.wait_for_calls_async("answerCallbackQuery", count=1, timeout=10)
+    [answer] = await telegram.wait_for_calls_async("answerCallbackQuery", count=1, timeout=30)
     assert answer.params.get("show_alert") and "hoort niet bij jouw gebied" in answer.params["text"]
     with transaction(runtime_of(app).services.sessions) as session:
         assert session.get(models.Item, item_id).status == "review"  # type: ignore[union-attr]
@@ -85,18 +85,18 @@ async def test_a_wrong_amount_is_explained_and_the_decider_can_type_it_again(
     app: App, telegram: FakeTelegramServer
 ) -> None:
     item_id = in_review(app, decider_id=9201, stranger_id=9202)
-    review = (await telegram.wait_for_messages_async(9201, count=3, timeout=10))[2]  # after: new idea, initiative
+    review = (await telegram.wait_for_messages_async(9201, count=3, timeout=30))[2]  # after: new idea, initiative
     assert "tijd voor een besluit" in review["plain_text"]
     telegram.push_callback(9201, buttons(review)["Toekennen (bedrag)"], review["message_id"])
-    await telegram.wait_for_messages_async(9201, count=4, timeout=10)
+    await telegram.wait_for_messages_async(9201, count=4, timeout=30)
     telegram.push_text(9201, "heel veel")
-    wrong = (await telegram.wait_for_messages_async(9201, count=5, timeout=10))[4]
+    wrong = (await telegram.wait_for_messages_async(9201, count=5, timeout=30))[4]
     assert "Typ een bedrag in hele euro's" in wrong["plain_text"]
     telegram.push_text(9201, "200000")
-    too_much = (await telegram.wait_for_messages_async(9201, count=6, timeout=10))[5]
+    too_much = (await telegram.wait_for_messages_async(9201, count=6, timeout=30))[5]
     assert "past niet" in too_much["plain_text"] and "Er is niets toegekend" in too_much["plain_text"]
     telegram.push_text(9201, "450")
-    granted = (await telegram.wait_for_messages_async(9201, count=7, timeout=10))[6]
+    granted = (await telegram.wait_for_messages_async(9201, count=7, timeout=30))[6]
     assert "€ 450 toegekend" in granted["plain_text"] and buttons(granted) == {
         "Start uitvoering": f"ini:{item_id}:start"
     }
@@ -104,18 +104,18 @@ async def test_a_wrong_amount_is_explained_and_the_decider_can_type_it_again(
 
 async def test_an_unknown_share_link_and_no_idea_yet_get_a_kind_answer(app: App, telegram: FakeTelegramServer) -> None:
     telegram.push_command(9301, "start", args="i_abcdefgh")
-    _greeting, _privacy, unknown = await telegram.wait_for_messages_async(9301, count=3, timeout=10)
+    _greeting, _privacy, unknown = await telegram.wait_for_messages_async(9301, count=3, timeout=30)
     assert "ken ik niet (meer)" in unknown["plain_text"]
     telegram.push_command(9301, "initiatief")
-    no_idea = (await telegram.wait_for_messages_async(9301, count=4, timeout=10))[3]
+    no_idea = (await telegram.wait_for_messages_async(9301, count=4, timeout=30))[3]
     assert "Vertel me eerst je idee" in no_idea["plain_text"]
 
 
 async def test_a_reply_to_another_message_still_goes_to_the_assistant(app: App, telegram: FakeTelegramServer) -> None:
     telegram.push_command(9401, "start")
-    greeting = (await telegram.wait_for_messages_async(9401, count=2, timeout=10))[0]
+    greeting = (await telegram.wait_for_messages_async(9401, count=2, timeout=30))[0]
     telegram.push_text(9401, "4849 AB", reply_to_message_id=greeting["message_id"])
-    await telegram.wait_for_messages_async(9401, count=3, timeout=10)
+    await telegram.wait_for_messages_async(9401, count=3, timeout=30)
     assert runtime_of(app).conversation.rasa.turns == ["/greet", "4849 AB"]  # type: ignore[attr-defined]
     with transaction(runtime_of(app).services.sessions) as session:
         assert session.scalars(select(models.Supporter)).all() == []
@@ -132,11 +132,11 @@ async def test_the_initiators_photo_of_the_result_is_shown_with_gerealiseerd(
             decide(session, services.registry, staff=sanne, item_id=item_id, decision=decision, now=NOW)
     before = len(telegram.sent_messages(8001))
     pushed = telegram.push_photo(8001)
-    thanks = (await telegram.wait_for_messages_async(8001, count=before + 1, timeout=10))[before]
+    thanks = (await telegram.wait_for_messages_async(8001, count=before + 1, timeout=30))[before]
     assert f"gerealiseerde buurtinitiatief #{item_id}" in thanks["plain_text"]
-    await telegram.wait_for_messages_async(8002, count=3, timeout=10)  # review, in uitvoering, gerealiseerd
+    await telegram.wait_for_messages_async(8002, count=3, timeout=30)  # review, in uitvoering, gerealiseerd
     telegram.push_command(8002, "gerealiseerd")  # the neighbour lives in Dorst
-    shown, photo = (await telegram.wait_for_messages_async(8002, count=5, timeout=10))[3:5]
+    shown, photo = (await telegram.wait_for_messages_async(8002, count=5, timeout=30))[3:5]
     assert "Gerealiseerd in Dorst" in shown["plain_text"] and "Bankjes" in shown["plain_text"]
     assert photo["method"] == "sendPhoto" and "Gerealiseerd: Bankjes" in photo["text"]
     sent = telegram.calls("sendPhoto")[-1]
