@@ -2,7 +2,9 @@
 
 The bench sets the environment (Telegram base URL of the fake Bot API, database, Rasa). With
 BENCH_SENDER_UNLIMITED=1 the outbox sender runs without Telegram's limits (no overall rate, no per-chat gap),
-to measure what the code itself can send.
+to measure what the code itself can send. With BENCH_PROFILE_BOT=FILE the bot runs under cProfile (its event
+loop's thread; the database work in worker threads is not seen) and writes the statistics to FILE when it
+stops (read them with `python -m pstats FILE`).
 """
 
 from __future__ import annotations
@@ -25,7 +27,16 @@ def main() -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "job skipped: still running" under load
     if os.environ.get("BENCH_SENDER_UNLIMITED") == "1":
         bot.sender.RateLimiter = UnlimitedRateLimiter  # type: ignore[misc]
-    serve(Settings())
+    settings = Settings()
+    profile_to = os.environ.get("BENCH_PROFILE_BOT")
+    if profile_to:
+        import cProfile
+
+        with cProfile.Profile() as profile:
+            serve(settings)
+        profile.dump_stats(profile_to)
+        return
+    serve(settings)
 
 
 if __name__ == "__main__":

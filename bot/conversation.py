@@ -15,11 +15,12 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
+from bot.sender import Outgoing
 from db.models import utcnow
 from db.session import in_thread
 from wijkbot import purposes
@@ -73,7 +74,18 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
     return result
 
 
-def _waiting_turns(session: Session, chat_id: int) -> list[tuple[int, dict[str, Any], int]]:
+class Handoff(Protocol):
+    """The sender's way to take a turn's replies at once (bot.sender.OutboxSender)."""
+
+    def claim_chat(self, session: Session, *, chat_id: int) -> list[Outgoing]: ...
+
+    def hand(self, rows: list[Outgoing]) -> None: ...
+
+
+Turn = tuple[int, dict[str, Any], int]  # update id, payload, attempts
+
+
+def _waiting_turns(session: Session, chat_id: int) -> list[Turn]:
     """(update id, payload, attempts) of this chat's resident turns still to answer, oldest first."""
     return [
         (r.update_id, dict(r.payload), r.attempts)
@@ -83,7 +95,8 @@ def _waiting_turns(session: Session, chat_id: int) -> list[tuple[int, dict[str, 
 
 
 class Conversation:
-    """Turns for residents; `wake` tells the outbox sender that something is ready to go."""
+    """Turns for residents; `wake` tells the outbox sender that something is ready to go, and `handoff` (when
+    given) lets the sender claim a turn's replies in the transaction that stores them and send them at once."""
 
     def __init__(
         self,
@@ -93,10 +106,12 @@ class Conversation:
         *,
         clock: Callable[[], datetime] = utcnow,
         holding_after: float | None = None,
+        handoff: Handoff | None = None,
     ) -> None:
         self.services = services
         self.rasa = rasa
         self.wake = wake
+        self.handoff = handoff
         self.clock = clock
         self.holding_after = (
             holding_after if holding_after is not None else services.settings.holding_reply_after_seconds
@@ -112,21 +127,30 @@ class Conversation:
 
         The caller holds this chat's lock. When an older turn of this chat waits for Rasa and its next try
         is not due yet, this one only joins the queue: the chat keeps its backoff, the retry job answers
-        both in order.
+        both in order. When this turn is the only one waiting (the usual case), the same transaction also
+        looks for a staff thread to relay it to.
         """
         now = self.clock()
 
-        def store(session: Session) -> list[tuple[int, dict[str, Any], int]] | None:
-            """The turn stored and, unless an older one backs off, the chat's waiting turns: one transaction."""
+        def store(session: Session) -> tuple[list[Turn], bool]:
+            """The turn stored and, unless an older one backs off, the chat's waiting turns (and whether this
+            one was relayed to a thread already): one transaction."""
             store_turn(session, update_id=update_id, chat_id=chat_id, user_id=user_id, text=text, meta=meta)
             if backing_off(session, chat_id=chat_id, before=update_id, now=now):
-                return None
-            return _waiting_turns(session, chat_id)
+                return [], False
+            rows = _waiting_turns(session, chat_id)
+            if [row[0] for row in rows] != [update_id]:
+                return rows, False
+            if self._relay_if_thread(session, update_id=update_id, chat_id=chat_id, payload=rows[0][1], now=now):
+                return [], True
+            return rows, False
 
-        rows = await self._db(store)
+        rows, relayed = await self._db(store)
         self.stored_turns.add(update_id)
-        if rows is not None:
-            await self._answer_in_order(chat_id, rows)
+        if relayed:
+            self.wake()
+        elif rows:
+            await self._answer_in_order(chat_id, rows, thread_checked=update_id)
 
     def took(self, update_id: int) -> bool:
         """Whether `submit` stored this update as a resident turn (asked once, by the handlers' end)."""
@@ -142,10 +166,17 @@ class Conversation:
         failed, the resident told and the inbox alerted (wijkbot.pending.record_turn_error)."""
         return await self._answer_in_order(chat_id, await self._db(lambda s: _waiting_turns(s, chat_id)))
 
-    async def _answer_in_order(self, chat_id: int, rows: list[tuple[int, dict[str, Any], int]]) -> bool:
+    async def _answer_in_order(self, chat_id: int, rows: list[Turn], *, thread_checked: int | None = None) -> bool:
+        """Answer the turns in order; `thread_checked`: the update whose staff thread was looked for already."""
         for update_id, payload, attempts in rows:
             try:
-                await self._answer(update_id=update_id, chat_id=chat_id, payload=payload, retry=attempts > 0)
+                await self._answer(
+                    update_id=update_id,
+                    chat_id=chat_id,
+                    payload=payload,
+                    retry=attempts > 0,
+                    thread_checked=update_id == thread_checked,
+                )
             except RasaUnavailable as exc:
                 log.warning("Rasa unavailable for update %s (attempt %s): %s", update_id, attempts + 1, exc)
                 await self._db(partial(self._hold, chat_id=chat_id, update_id=update_id, attempts=attempts))
@@ -201,27 +232,42 @@ class Conversation:
             session, purpose=purposes.holding_reply(oldest), chat_id=chat_id, text=HOLDING_REPLY, priority=10, now=now
         )
 
-    async def _answer(self, *, update_id: int, chat_id: int, payload: dict[str, Any], retry: bool = False) -> None:
+    def _relay_if_thread(
+        self, session: Session, *, update_id: int, chat_id: int, payload: dict[str, Any], now: datetime
+    ) -> bool:
+        """The resident (created on their first turn, before Rasa's actions look for them); a typed turn while
+        one of their items has an open staff thread goes to that thread instead of Rasa (True: done)."""
+        meta = dict(payload.get("meta") or {})
+        user_id = int(payload.get("user_id") or chat_id)
+        resident = get_or_create_resident(
+            session, telegram_id=user_id, first_name=meta.get("first_name"), language=meta.get("language_code")
+        )
+        item = open_thread_for(session, resident_id=resident.id, now=now)
+        if item is None or payload.get("button"):
+            return False
+        text = str(payload.get("text") or "")
+        outcome = relay_resident_message(
+            session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id, now=now
+        )
+        enqueue(session, purpose=purposes.relayed(update_id), chat_id=chat_id, text=outcome.message, now=now)
+        mark_done(session, update_id=update_id, now=now)
+        return True
+
+    async def _answer(
+        self,
+        *,
+        update_id: int,
+        chat_id: int,
+        payload: dict[str, Any],
+        retry: bool = False,
+        thread_checked: bool = False,
+    ) -> None:
         meta = dict(payload.get("meta") or {})
         user_id = int(payload.get("user_id") or chat_id)
         text = str(payload.get("text") or "")
         now = self.clock()
-
-        def relay_if_thread(session: Session) -> bool:
-            resident = get_or_create_resident(
-                session, telegram_id=user_id, first_name=meta.get("first_name"), language=meta.get("language_code")
-            )
-            item = open_thread_for(session, resident_id=resident.id, now=now)
-            if item is None or payload.get("button"):
-                return False
-            outcome = relay_resident_message(
-                session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id, now=now
-            )
-            enqueue(session, purpose=purposes.relayed(update_id), chat_id=chat_id, text=outcome.message, now=now)
-            mark_done(session, update_id=update_id, now=now)
-            return True
-
-        if await self._db(relay_if_thread):
+        relay = partial(self._relay_if_thread, update_id=update_id, chat_id=chat_id, payload=payload, now=now)
+        if not thread_checked and await self._db(relay):
             self.wake()
             return
         # A retried turn may have been handled and saved by Rasa after the bot stopped waiting: then its
@@ -240,7 +286,7 @@ class Conversation:
         messages = messages_from_replies(replies) or [OutgoingMessage(EMPTY_REPLY, [])]
         now = self.clock()
 
-        def store_replies(session: Session) -> None:
+        def store_replies(session: Session) -> list[Outgoing]:
             for index, message in enumerate(messages):
                 enqueue(
                     session,
@@ -255,6 +301,10 @@ class Conversation:
             track_open_question(session, chat_id=chat_id, asked=asked, now=now)
             offer_after_filing(session, self.services.registry, telegram_id=user_id, update_id=update_id, now=now)
             mark_done(session, update_id=update_id, now=now)
+            return self.handoff.claim_chat(session, chat_id=chat_id) if self.handoff is not None else []
 
-        await self._db(store_replies)
-        self.wake()
+        claimed = await self._db(store_replies)
+        if claimed and self.handoff is not None:
+            self.handoff.hand(claimed)  # the replies leave now, not after the sender's next claim
+        else:
+            self.wake()

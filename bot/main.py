@@ -308,7 +308,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         web = sender.channels.get(WEB)
         if web is not None and isinstance(web[0], WebTransport):
             sender.delivery_hooks.append(web[0].after_delivery)  # the widget's long polls wake after the commit
-        conversation = Conversation(services, rasa, sender.wake, clock=lambda: rt.clock())
+        conversation = Conversation(services, rasa, sender.wake, clock=lambda: rt.clock(), handoff=sender)
         tracker = make_engine(settings.rasa_tracker_url, wal=False)  # Rasa owns this file
         rt = Runtime(services, rasa, conversation, sender, locks, tracker)
         application.bot_data[RUNTIME_KEY] = rt

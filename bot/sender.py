@@ -24,14 +24,15 @@ import time
 import uuid
 from collections import defaultdict, deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Protocol
 
 from sqlalchemy.orm import Session
 
-from db.models import utcnow
+from bot.processor import ChatLocks
+from db.models import OutboxMessage, utcnow
 from db.session import in_thread
 from wijkbot.channels import WEB, forget_address, number_web_message
 from wijkbot.delivery import (
@@ -98,6 +99,7 @@ class Outgoing:
     token: str = ""  # the claim's fencing token (wijkbot.outbox)
     maybe_sent: bool = False  # reclaimed from a sender that had started its call: it may have arrived
     channel: str = "telegram"  # whose transport sends it (wijkbot.channels)
+    begun: bool = False  # its `begin_send` was written with its claim (`OutboxSender.claim_chat`)
 
     @property
     def method(self) -> str:
@@ -131,6 +133,11 @@ class RateLimiter:
 
     def pause(self, seconds: float) -> None:
         self._paused_until = max(self._paused_until, time.monotonic() + seconds)
+
+    def free(self, chat_id: int) -> bool:
+        """Whether a message to this chat would be granted now, without waiting."""
+        now = time.monotonic()
+        return self._chat_next.get(chat_id, 0.0) <= now and self._overall_wait(now) <= 0
 
     def _overall_wait(self, now: float) -> float:
         if not self.per_second:
@@ -187,6 +194,8 @@ class OutboxSender:
         self._wake = asyncio.Event()
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
+        self._handed: set[asyncio.Task[int]] = set()  # rows claimed with a conversation's replies, being sent
+        self._chats = ChatLocks()  # a chat's rows go out one send at a time: the loop's and the handed ones
 
     def wake(self) -> None:
         """Something was queued: send now rather than at the next tick. Safe from any thread."""
@@ -207,6 +216,40 @@ class OutboxSender:
         self._wake.set()
         if self._task is not None:
             await self._task
+        while self._handed:  # what was handed over is sent (and recorded) before the sender stops
+            await asyncio.gather(*self._handed, return_exceptions=True)
+
+    def claim_chat(self, session: Session, *, chat_id: int) -> list[Outgoing]:
+        """Claim this chat's due rows in the caller's transaction (the one that queued a conversation's
+        replies), for `hand` to send at once: a reply leaves without waiting for the loop to wake and claim
+        it. Nothing is claimed while another claim holds a row of this chat (the loop keeps that order), nor
+        once the sender stops. The first row's `begin_send` is written here too when its chat's limits let
+        it go at once (as `_hold_claim` would write it right before the call)."""
+        if self._stopping:
+            return []
+        now = self.clock()
+        rows = claim_due(session, worker=self.worker, limit=self.batch, now=now, chat_id=chat_id)
+        claimed = self._outgoing(session, rows, now)
+        limits = self._limits(claimed[0]) if claimed else None
+        if limits is not None and not claimed[0].maybe_sent and limits[1].free(chat_id):
+            first = claimed[0]
+            if begin_send(session, row_id=first.id, token=first.token, now=now):
+                claimed[0] = replace(first, begun=True)
+        return claimed
+
+    def hand(self, rows: list[Outgoing]) -> None:
+        """Send rows claimed by `claim_chat` now, beside the loop (the limits are shared); `stop` waits for
+        them. Rows a failure leaves claimed are taken back by the loop when their claim is stale."""
+        if not rows:
+            return
+        task = asyncio.get_running_loop().create_task(self.send(rows), name="outbox-handed")
+        self._handed.add(task)
+        task.add_done_callback(self._handed_done)
+
+    def _handed_done(self, task: asyncio.Task[int]) -> None:
+        self._handed.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("sending handed rows failed; the loop takes them back", exc_info=task.exception())
 
     async def run(self) -> None:
         while not self._stopping:
@@ -240,7 +283,7 @@ class OutboxSender:
         gate = asyncio.Semaphore(self.concurrency)
 
         async def send_chat(messages: list[Outgoing]) -> None:
-            async with gate:
+            async with self._chats.hold(messages[0].chat_id), gate:
                 for position, message in enumerate(messages):
                     held_until = await self._send_one(message)
                     if held_until is not None:
@@ -257,6 +300,10 @@ class OutboxSender:
         if self.channels:
             apply_early_statuses(session)  # WhatsApp statuses that beat the record of their send
         rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
+        return self._outgoing(session, rows, now)
+
+    def _outgoing(self, session: Session, rows: list[OutboxMessage], now: datetime) -> list[Outgoing]:
+        """Claimed rows through the claim filters, their messages read; a row that cannot be read fails."""
         for screen in self.claim_filters:
             rows = screen(session, rows, now)
         claimed = []
@@ -290,9 +337,7 @@ class OutboxSender:
             # an earlier sender started this call and stopped before it recorded the result
             log.warning("outbox row %s may have been sent by a sender that stopped; not sent again now", message.id)
             return await self._record(self._uncertain(message, "the sender stopped during the send"))
-        channel = (
-            (self.transport, self.limiter) if message.channel == "telegram" else self.channels.get(message.channel)
-        )
+        channel = self._limits(message)
         if channel is None:
             log.error("outbox row %s is for the channel %s, which is not configured", message.id, message.channel)
             return await self._record(self._failer(message, f"the channel {message.channel} is not configured"))
@@ -308,12 +353,18 @@ class OutboxSender:
             record = self._on_sent(message, result if isinstance(result, Delivery) else Delivery(result))
         return await self._record(record)
 
+    def _limits(self, message: Outgoing) -> tuple[Transport, RateLimiter] | None:
+        """The transport and limiter of the row's channel (None: the channel is not configured)."""
+        if message.channel == "telegram":
+            return self.transport, self.limiter
+        return self.channels.get(message.channel)
+
     async def _hold_claim(self, message: Outgoing, limiter: RateLimiter) -> bool:
         """Check and renew the claim before the rate limiter (so no database call comes between a grant and its
         send), and once more when the limiter held it long (a 429 pause): by then another sender may have taken
-        the row over. False: not this sender's to send."""
+        the row over. False: not this sender's to send. A row `begun` with its claim skips the first check."""
         began = self.clock()
-        if not await self._begin(message):
+        if not message.begun and not await self._begin(message):
             log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
             return False
         await limiter.acquire(message.chat_id)

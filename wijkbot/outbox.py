@@ -105,6 +105,7 @@ def claim_due(
     limit: int = 50,
     now: datetime | None = None,
     stale_after: timedelta = timedelta(minutes=2),
+    chat_id: int | None = None,
 ) -> list[models.OutboxMessage]:
     """Claim up to `limit` due rows for this worker; other workers skip them (SKIP LOCKED on PostgreSQL).
 
@@ -113,12 +114,18 @@ def claim_due(
     left 'sending' by a worker that died (or that waited longer than `stale_after` since its claim or its
     last `begin_send`) are taken back; `send_started_at` then still says whether that worker had started
     the Bot API call (the message may have arrived: wijkbot.delivery decides what that means).
+
+    With `chat_id`, only that chat's rows, and nothing at all while another claim holds one of them (it is
+    being sent: the chat's order is that claim's to keep). On PostgreSQL this waits for a claim in progress
+    instead of skipping its rows, so that it sees that claim.
     """
     now = now or utcnow()
     due = or_(
         and_(models.OutboxMessage.status == "pending", models.OutboxMessage.not_before <= now),
         and_(models.OutboxMessage.status == "sending", models.OutboxMessage.claimed_at < now - stale_after),
     )
+    if chat_id is not None:
+        due = and_(models.OutboxMessage.recipient_chat_id == chat_id, due)
     query = (
         select(models.OutboxMessage)
         .where(due)
@@ -126,8 +133,10 @@ def claim_due(
         .limit(limit)
     )
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(skip_locked=chat_id is None)
     rows = list(session.scalars(query))
+    if chat_id is not None and rows and _being_sent(session, chat_id=chat_id, besides=[r.id for r in rows]):
+        return []  # nothing written yet: the rows stay as they were
     for row in rows:
         row.status = "sending"
         row.claimed_by = worker
@@ -135,6 +144,22 @@ def claim_due(
         row.claim_token = uuid.uuid4().hex
     session.flush()
     return rows
+
+
+def _being_sent(session: Session, *, chat_id: int, besides: list[int]) -> bool:
+    """Whether a claim holds a row of this chat (other than `besides`)."""
+    return (
+        session.scalar(
+            select(models.OutboxMessage.id)
+            .where(
+                models.OutboxMessage.recipient_chat_id == chat_id,
+                models.OutboxMessage.status == "sending",
+                models.OutboxMessage.id.not_in(besides),
+            )
+            .limit(1)
+        )
+        is not None
+    )
 
 
 def _held(row_id: int, token: str) -> Any:

@@ -11,9 +11,12 @@ from sqlalchemy import select
 
 from bot.conversation import EMPTY_REPLY, HOLDING_REPLY, Conversation
 from bot.rasa_client import RasaReply, replies_after_update
+from bot.sender import OutboxSender, RateLimiter
+from bot.telegram_transport import TelegramTransport
 from db import models
 from db.models import utcnow
 from db.session import transaction
+from devtools.fake_telegram import start_fake_telegram
 from wijkbot.inbound import mark_retry, record_update
 from wijkbot.services import Services
 
@@ -156,3 +159,18 @@ def test_the_answer_to_an_update_is_the_bot_utterances_after_its_user_turn() -> 
     ]
     assert replies_after_update(events, 43) is None
     assert replies_after_update([{"event": "user", "metadata": {"update_id": 7}}], 7) == []
+
+
+async def test_a_turn_s_replies_are_handed_to_the_sender_and_leave_without_its_loop(services: Services) -> None:
+    rasa = SlowRasa([RasaReply(text="Hoi!"), RasaReply(text="Waarmee kan ik helpen?", buttons=[])])
+    rasa.release.set()
+    woken: list[bool] = []
+    with start_fake_telegram() as telegram:
+        async with telegram.make_bot() as bot:
+            sender = OutboxSender(services, TelegramTransport(bot), limiter=RateLimiter(per_chat_gap=0))
+            conversation = Conversation(services, rasa, lambda: woken.append(True), handoff=sender)  # type: ignore[arg-type]
+            await conversation.submit(update_id=5201, chat_id=CHAT, user_id=CHAT, text="hallo", meta={})
+            await sender.stop()  # never started: only what was handed over went out
+            assert [m["text"] for m in telegram.sent_messages(CHAT)] == ["Hoi!\n\nWaarmee kan ik helpen?"]
+    assert woken == []  # nothing was left for the loop
+    assert status(services, 5201) == "done"

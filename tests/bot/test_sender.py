@@ -366,3 +366,62 @@ async def test_the_sender_runs_its_claim_filters_and_delivery_hooks_and_fails_an
     assert sent["text"] == "eerste" and seen == [f"sendMessage:{sent['message_id']}"]
     statuses = {r.purpose.split(":")[-1]: r.status for r in rows(services)}
     assert statuses == {"eerste": "sent", "tweede": "sending", "broken": "failed"}
+
+
+async def test_a_chat_s_due_rows_claimed_with_its_replies_are_sent_at_once_without_the_loop(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "eerste", "tweede")
+    queue(services, 43, "voor een ander")
+    sender = OutboxSender(services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0))
+    with transaction(services.sessions) as session:
+        claimed = sender.claim_chat(session, chat_id=42)
+    assert [(m.chat_id, m.payload.text) for m in claimed] == [(42, "eerste"), (42, "tweede")]  # type: ignore[attr-defined]
+    assert [m.begun for m in claimed] == [True, False]  # the first one's start is written with the claim
+    assert {r.recipient_chat_id: r.status for r in rows(services)} == {42: "sending", 43: "pending"}
+    sender.hand(claimed)
+    await sender.stop()  # waits for what was handed over
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["eerste", "tweede"]
+    assert telegram.sent_messages(43) == []  # not this chat's: left for the loop
+    assert [(r.recipient_chat_id, r.status) for r in rows(services)] == [(42, "sent"), (42, "sent"), (43, "pending")]
+
+
+async def test_nothing_of_a_chat_is_claimed_with_its_replies_while_another_claim_holds_one_of_its_rows(
+    services: Services, transport: TelegramTransport
+) -> None:
+    queue(services, 42, "wordt verstuurd")
+    with transaction(services.sessions) as session:
+        assert len(claim_due(session, worker="other-sender", now=utcnow())) == 1
+    queue(services, 42, "antwoord")
+    sender = OutboxSender(services, transport)
+    with transaction(services.sessions) as session:
+        assert sender.claim_chat(session, chat_id=42) == []
+    assert [(r.payload["text"], r.status) for r in rows(services)] == [
+        ("wordt verstuurd", "sending"),
+        ("antwoord", "pending"),
+    ]
+
+
+async def test_a_stopped_sender_claims_no_replies(services: Services, transport: TelegramTransport) -> None:
+    queue(services, 42, "antwoord")
+    sender = OutboxSender(services, transport)
+    await sender.stop()
+    with transaction(services.sessions) as session:
+        assert sender.claim_chat(session, chat_id=42) == []
+    assert [r.status for r in rows(services)] == ["pending"]
+
+
+async def test_a_row_the_loop_claims_while_a_handed_send_of_its_chat_runs_goes_after_it(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "een", "twee")
+    sender = OutboxSender(services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0.3))
+    with transaction(services.sessions) as session:
+        claimed = sender.claim_chat(session, chat_id=42)
+    sender.hand(claimed)  # "twee" waits for the chat's gap
+    await telegram.wait_for_messages_async(42, count=1, timeout=10)
+    queue(services, 42, "drie")
+    sender.start()  # the loop claims "drie" while "twee" is still on its way
+    await telegram.wait_for_messages_async(42, count=3, timeout=10)
+    await sender.stop()
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["een", "twee", "drie"]
