@@ -57,7 +57,7 @@ def rows(results: dict[str, Any]) -> list[Row]:
     def latency(d: dict[str, Any]) -> list[Row]:
         stack, rest = d["whole_stack"], d["rasa_rest"]
         n = f"{d['turns_per_path']} turns each path, one at a time"
-        return [
+        table = [
             ("Turn latency p50", _ms(stack["p50_ms"]), f"Rasa REST {_ms(rest['p50_ms'])}", _x(d["ratio_p50"]), n),
             (
                 "Turn latency p95",
@@ -67,6 +67,27 @@ def rows(results: dict[str, Any]) -> list[Row]:
                 "per-chat pacing kept out",
             ),
         ]
+        forwarder = d.get("forwarder")
+        if forwarder:
+            table.append(
+                (
+                    "Turn latency p50, plain forwarder",
+                    _ms(forwarder["p50_ms"]),
+                    f"Rasa REST {_ms(rest['p50_ms'])}",
+                    _x(d.get("ratio_p50_forwarder_vs_rest")),
+                    f"PTB → Rasa, no database (p95 {_ms(forwarder['p95_ms'])}, unanswered {forwarder['unanswered']})",
+                )
+            )
+            table.append(
+                (
+                    "Whole stack over plain forwarder, p50",
+                    _ms(stack["p50_ms"]),
+                    f"forwarder {_ms(forwarder['p50_ms'])}",
+                    _x(d.get("ratio_p50_whole_stack_vs_forwarder")),
+                    "what durability (database, outbox, sender) adds over the floor",
+                )
+            )
+        return table
 
     def throughput(d: dict[str, Any]) -> list[Row]:
         stack, rest = d["whole_stack"], d["rasa_rest"]
