@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
 from bot.sender import Outgoing
-from db.models import utcnow
+from db.models import InboundUpdate, utcnow
 from db.session import in_thread
 from wijkbot import purposes
 from wijkbot.inbound import backing_off, mark_done, mark_retry, pending_updates, store_turn
@@ -87,11 +87,11 @@ Turn = tuple[int, dict[str, Any], int]  # update id, payload, attempts
 
 def _waiting_turns(session: Session, chat_id: int) -> list[Turn]:
     """(update id, payload, attempts) of this chat's resident turns still to answer, oldest first."""
-    return [
-        (r.update_id, dict(r.payload), r.attempts)
-        for r in pending_updates(session, chat_id=chat_id)
-        if r.kind == "rasa"
-    ]
+    return _turns(pending_updates(session, chat_id=chat_id))
+
+
+def _turns(pending: list[InboundUpdate]) -> list[Turn]:
+    return [(r.update_id, dict(r.payload), r.attempts) for r in pending if r.kind == "rasa"]
 
 
 class Conversation:
@@ -136,9 +136,10 @@ class Conversation:
             """The turn stored and, unless an older one backs off, the chat's waiting turns (and whether this
             one was relayed to a thread already): one transaction."""
             store_turn(session, update_id=update_id, chat_id=chat_id, user_id=user_id, text=text, meta=meta)
-            if backing_off(session, chat_id=chat_id, before=update_id, now=now):
+            pending = pending_updates(session, chat_id=chat_id)
+            if backing_off(pending, before=update_id, now=now):
                 return [], False
-            rows = _waiting_turns(session, chat_id)
+            rows = _turns(pending)
             if [row[0] for row in rows] != [update_id]:
                 return rows, False
             if self._relay_if_thread(session, update_id=update_id, chat_id=chat_id, payload=rows[0][1], now=now):

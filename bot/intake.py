@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -25,7 +27,17 @@ from wijkbot.pending import fail_unhandled, take_for_redispatch
 
 log = logging.getLogger(__name__)
 
-StoreUpdate = Callable[[Update], Awaitable[bool]]
+
+@dataclass(frozen=True)
+class Stored:
+    """What storing an update found."""
+
+    new: bool  # False: it was stored before (Telegram delivered it again)
+    resident_text: bool = False  # a private text whose sender is no staff member (looked up while storing)
+
+
+StoreUpdate = Callable[[Update], Awaitable[Stored]]
+KEEP_KNOWN = 10_000  # texts whose sender was looked up at intake, kept until their handler asks (a safety cap)
 
 
 class StoringUpdateQueue(asyncio.Queue[object]):
@@ -36,19 +48,30 @@ class StoringUpdateQueue(asyncio.Queue[object]):
         self.store: StoreUpdate | None = None
         self.max_store_delay = max_store_delay
         self._admitted: set[int] = set()  # queued here as stored and pending: the handlers need not look again
+        self._residents: OrderedDict[int, None] = OrderedDict()  # texts from senders who are not staff
 
     async def put(self, item: object) -> None:
         if isinstance(item, Update) and self.store is not None:
-            if not await self._store(item):
+            stored = await self._store(item)
+            if not stored.new:
                 log.info("update %s was delivered again; it is stored and handled once", item.update_id)
                 return
             self._admitted.add(item.update_id)
+            if stored.resident_text:
+                self._residents[item.update_id] = None
+                while len(self._residents) > KEEP_KNOWN:
+                    self._residents.popitem(last=False)
         await super().put(item)
 
     async def put_stored(self, update: Update) -> None:
         """Queue an update that is in the inbound log already (handed back on start)."""
         self._admitted.add(update.update_id)
         await super().put(update)
+
+    def from_resident(self, update_id: int) -> bool:
+        """Whether the intake found, in the transaction that stored this text, that its sender is no staff
+        member (asked once, by the staff handler: then it need not look again). False: not known."""
+        return self._residents.pop(update_id, 0) is None
 
     def admitted(self, update_id: int) -> bool:
         """Whether this update came through this queue newly stored (asked once, by the first handler)."""
@@ -57,7 +80,7 @@ class StoringUpdateQueue(asyncio.Queue[object]):
             return True
         return False
 
-    async def _store(self, update: Update) -> bool:
+    async def _store(self, update: Update) -> Stored:
         """Store, retrying while the database is away: until it is stored, Telegram is not acknowledged."""
         assert self.store is not None
         delay = 0.25

@@ -27,7 +27,7 @@ from telegram.ext import (
 from bot import announce_wizard, callbacks, initiative, poll_wizard, polls, privacy, resident, staff
 from bot.callbacks import answer_quietly
 from bot.conversation import Conversation
-from bot.intake import StoringUpdateQueue, redispatch_pending
+from bot.intake import Stored, StoringUpdateQueue, redispatch_pending
 from bot.menu import register_menus
 from bot.processor import ChatLocks, PerChatUpdateProcessor, chat_key
 from bot.rasa_client import RasaClient
@@ -46,6 +46,7 @@ from wijkbot.pending import expire_pending, record_handler_error
 from wijkbot.privacy import expire_old_data, stored_update
 from wijkbot.services import open_services
 from wijkbot.settings import Settings
+from wijkbot.staff import find_staff_by_telegram_id
 from wijkbot.staff_loop import remind_and_escalate
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,23 @@ def record(update: Update, *, now: datetime) -> Callable[[Session], bool]:
     return lambda s: record_update(
         s, update_id=update.update_id, chat_id=key, kind=kind, payload=stored_update(update.to_dict()), now=now
     )
+
+
+def record_at_intake(update: Update, *, now: datetime) -> Callable[[Session], Stored]:
+    """Store an update (as `record`); for a text typed in a private chat, look its sender up among the staff in
+    the same transaction, so that the staff handler need not (`StoringUpdateQueue.from_resident`)."""
+    store = record(update, now=now)
+    user, chat = update.effective_user, update.effective_chat
+    typed_by = user.id if user is not None and chat is not None and chat.type == "private" else None
+    if classify(update) != "text":
+        typed_by = None
+
+    def work(session: Session) -> Stored:
+        new = store(session)
+        staff = typed_by is None or find_staff_by_telegram_id(session, telegram_id=typed_by) is not None
+        return Stored(new=new, resident_text=new and not staff)
+
+    return work
 
 
 async def store_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -317,7 +335,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         application.bot_data["stop_listening"] = stop_listening
         # from here on every update is stored before Telegram is acknowledged; then, before any new
         # update, the ones a crash left unhandled go back to the handlers
-        intake.store = lambda update: rt.db(record(update, now=rt.clock()))
+        intake.store = lambda update: rt.db(record_at_intake(update, now=rt.clock()))
         # listening before the stored updates are handed back: what the web app stores from now on is taken at
         # once, what it stored before is among the pending ones (each is handled once: bot/intake.py)
         application.bot_data["stop_channels"] = listen_to_channels(application, rt)

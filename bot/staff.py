@@ -25,6 +25,7 @@ from telegram import Update
 from telegram.ext import ContextTypes
 
 from bot.callbacks import answer_quietly
+from bot.intake import StoringUpdateQueue
 from bot.menu import set_menu
 from bot.runtime import runtime
 from db import models
@@ -221,10 +222,14 @@ TYPED: dict[str, Callable[[Session, Registry, models.StaffMember, int, str, date
 
 async def handle_staff_text(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     """Staff typed: a reply to a notification, an awaited answer or outcome, or else a short help. False, and
-    nothing done, when the sender is not staff (found in the same transaction: one look-up per text)."""
+    nothing done, when the sender is not staff (found when the text was stored, or else in the same transaction
+    as the work: one look-up per text)."""
     message, user, chat = update.effective_message, update.effective_user, update.effective_chat
     if message is None or user is None or chat is None or message.text is None:
         return False
+    queue = context.application.update_queue
+    if isinstance(queue, StoringUpdateQueue) and queue.from_resident(update.update_id):
+        return False  # looked up when the text was stored: not staff
     rt = runtime(context)
     registry = rt.services.registry
     text = message.text.strip()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -38,7 +39,8 @@ def record_update(
         stmt: Any = postgresql.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
     else:
         stmt = sqlite.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
-    return bool(getattr(session.execute(stmt), "rowcount", 1))
+    # RETURNING, not rowcount: PostgreSQL's driver reports 1 for an ORM insert that did nothing
+    return session.execute(stmt.returning(models.InboundUpdate.update_id)).first() is not None
 
 
 def mark_done(session: Session, *, update_id: int, status: str = "done", now: datetime | None = None) -> None:
@@ -110,20 +112,11 @@ def store_turn(
     return row
 
 
-def backing_off(session: Session, *, chat_id: int, before: int, now: datetime) -> bool:
-    """Whether an older turn of this chat waits for Rasa and is not due for another try yet."""
-    waiting = session.scalar(
-        select(models.InboundUpdate.next_attempt_at)
-        .where(
-            models.InboundUpdate.chat_id == chat_id,
-            models.InboundUpdate.status == "pending",
-            models.InboundUpdate.kind == "rasa",
-            models.InboundUpdate.update_id < before,
-        )
-        .order_by(models.InboundUpdate.update_id)
-        .limit(1)
-    )
-    return waiting is not None and waiting > now
+def backing_off(pending: Sequence[models.InboundUpdate], *, before: int, now: datetime) -> bool:
+    """Whether, among a chat's pending updates (`pending_updates`, oldest first), the oldest turn before
+    `before` waits for Rasa and is not due for another try yet."""
+    older = next((row for row in pending if row.kind == "rasa" and row.update_id < before), None)
+    return older is not None and older.next_attempt_at is not None and older.next_attempt_at > now
 
 
 def forget_update(session: Session, *, update_id: int) -> None:

@@ -61,8 +61,9 @@ def enqueue(
         values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now, channel) | {
             "item_id": item_id
         }
-        result = session.execute(_insert(session).values(values))
-        added = added or (index == 1 and bool(getattr(result, "rowcount", 1)))
+        # RETURNING, not rowcount: PostgreSQL's driver reports 1 for an ORM insert that did nothing
+        result = session.execute(_insert(session).values(values).returning(models.OutboxMessage.id))
+        added = added or (index == 1 and result.first() is not None)
     return added
 
 

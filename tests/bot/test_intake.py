@@ -16,7 +16,8 @@ from telegram.ext import Application, ContextTypes
 
 from bot import resident
 from bot.conversation import Conversation
-from bot.main import build_application
+from bot.intake import Stored, StoringUpdateQueue
+from bot.main import build_application, record_at_intake
 from bot.rasa_client import RasaReply
 from db import models
 from db.models import utcnow
@@ -236,3 +237,54 @@ def test_a_resident_turn_whose_handler_raises_waits_for_the_retry_job_and_nobody
         assert record_handler_error(session, update_id=7101, error="RuntimeError: x", now=utcnow()) == "pending"
         assert record_handler_error(session, update_id=7199, error="RuntimeError: x", now=utcnow()) is None
         assert session.scalars(select(models.OutboxMessage)).all() == []
+
+
+def _text_update(update_id: int, user_id: int, text: str, *, chat_type: str = "private") -> Update:
+    chat_id = user_id if chat_type == "private" else -100123
+    update = Update.de_json(
+        {
+            "update_id": update_id,
+            "message": {
+                "message_id": update_id,
+                "date": 1_700_000_000,
+                "chat": {"id": chat_id, "type": chat_type},
+                "from": {"id": user_id, "is_bot": False, "first_name": "Anna"},
+                "text": text,
+            },
+        },
+        None,
+    )
+    assert update is not None
+    return update
+
+
+def test_the_intake_looks_up_whether_a_private_text_comes_from_staff_while_it_stores_it(services: Services) -> None:
+
+    with transaction(services.sessions) as session:
+        make_staff(session, services.registry, areas=["WK082613"], telegram_id=7001)
+    cases = [
+        (_text_update(9001, 7002, "de lantaarn is kapot"), Stored(new=True, resident_text=True)),
+        (_text_update(9002, 7001, "ik kijk ernaar"), Stored(new=True, resident_text=False)),  # staff
+        (_text_update(9003, 7002, "/help"), Stored(new=True, resident_text=False)),  # a command
+        (_text_update(9004, 7002, "hoi allemaal", chat_type="group"), Stored(new=True, resident_text=False)),
+        (_text_update(9001, 7002, "de lantaarn is kapot"), Stored(new=False, resident_text=False)),  # again
+    ]
+    for update, expected in cases:
+        with transaction(services.sessions) as session:
+            assert record_at_intake(update, now=utcnow())(session) == expected
+
+
+async def test_the_staff_handler_is_told_once_that_a_stored_text_comes_from_a_resident() -> None:
+
+    queue = StoringUpdateQueue()
+    found = {9101: Stored(new=True, resident_text=True), 9102: Stored(new=True, resident_text=False)}
+
+    async def store(update: Update) -> Stored:
+        return found[update.update_id]
+
+    queue.store = store
+    await queue.put(_text_update(9101, 7002, "hallo"))
+    await queue.put(_text_update(9102, 7001, "hallo"))
+    assert queue.from_resident(9101) is True
+    assert queue.from_resident(9101) is False  # asked once
+    assert queue.from_resident(9102) is False  # staff (or unknown): the handler looks itself
