@@ -85,6 +85,9 @@ class Accepted:
     error_code: int | None = None
 
 
+STATUS_RETRY_DELAYS = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)  # seconds before each new try of a status webhook
+
+
 @dataclass
 class Posted:
     """A webhook the fake posted (a status, or a resident's message): its body, signature and the answer."""
@@ -383,7 +386,9 @@ class FakeWhatsAppServer:
             loop.call_soon_threadsafe(queue.put_nowait, (accepted, statuses))
 
     async def _post_statuses(self, client: httpx.AsyncClient) -> None:
-        """Post each accepted message's statuses in order, as Meta does after it answered the send."""
+        """Post each accepted message's statuses in order, as Meta does after it answered the send. A status
+        the receiver did not answer with 200 (or could not be reached for) is posted again, as Meta keeps
+        trying "with decreasing frequency" for days; here the schedule is compressed (STATUS_RETRY_DELAYS)."""
         assert self._outbox is not None
         while True:
             accepted, statuses = await self._outbox.get()
@@ -392,7 +397,10 @@ class FakeWhatsAppServer:
                     accepted.status = status
                     self._cond.notify_all()
                 body = self._status_payload(accepted, status)
-                await self._post_async(client, body, [status])
+                for delay in (0.0, *STATUS_RETRY_DELAYS):
+                    await asyncio.sleep(delay)
+                    if await self._post_async(client, body, [status]) == 200:
+                        break
 
     def _status_payload(self, accepted: Accepted, status: str) -> JSONDict:
         entry: JSONDict = {
@@ -436,16 +444,18 @@ class FakeWhatsAppServer:
             headers["X-Hub-Signature-256"] = f"sha256={sign(self.app_secret, raw)}"
         return raw, headers
 
-    async def _post_async(self, client: httpx.AsyncClient, body: JSONDict, statuses: list[str]) -> None:
+    async def _post_async(self, client: httpx.AsyncClient, body: JSONDict, statuses: list[str]) -> int:
+        """Post one webhook; the receiver's answer (0: not reached). Without a webhook URL: nothing, 200."""
         url = self.webhook_url
         if not url:
-            return
+            return 200
         raw, headers = self._signed(body)
         try:
             answer = (await client.post(url, content=raw, headers=headers)).status_code
         except httpx.HTTPError:
             answer = 0
         self._record_post(Posted(body, headers.get("X-Hub-Signature-256"), answer, statuses))
+        return answer
 
     def _record_post(self, posted: Posted) -> None:
         with self._cond:

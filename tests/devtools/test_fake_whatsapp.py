@@ -302,6 +302,21 @@ def test_in_the_window_sent_then_delivered_arrive_signed(
     ]
 
 
+def test_a_status_webhook_the_receiver_did_not_take_is_posted_again(
+    wa: FakeWhatsAppServer, api: httpx.Client, receiver: Receiver
+) -> None:
+    assert wa.send_text(ANNA, "Hoi") == 200
+    receiver.status = 500  # the receiver fails (its database is busy, say): Meta tries again
+    wamid = api.post("messages", json=text()).json()["messages"][0]["id"]
+    receiver.wait(2)
+    receiver.status = 200
+    statuses = [e for e in receiver.events(4) if isinstance(e, StatusUpdate)]
+    assert [(s.message_id, s.status) for s in statuses][:3] == [(wamid, "sent"), (wamid, "sent"), (wamid, "delivered")]
+    wa.wait_until(lambda: any(p.statuses == ["delivered"] for p in wa.webhooks()))  # recorded after the answer
+    answers = [(p.statuses, p.status_code) for p in wa.webhooks() if p.statuses]
+    assert answers[0] == (["sent"], 500) and (["sent"], 200) in answers and answers[-1] == (["delivered"], 200)
+
+
 def test_outside_the_window_a_free_form_message_is_accepted_then_fails_with_131047(
     wa: FakeWhatsAppServer, api: httpx.Client, receiver: Receiver
 ) -> None:

@@ -138,7 +138,13 @@ async def test_a_residents_command_is_answered_on_whatsapp_and_its_statuses_reco
             row = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.channel == WHATSAPP)).one()
             return row.status == "sent" and row.channel_status == "delivered" and bool(row.channel_message_id)
 
-    await wait_until(delivered)
+    def found() -> str:
+        with transaction(sessions) as session:
+            rows = session.scalars(select(models.OutboxMessage).where(models.OutboxMessage.channel == WHATSAPP))
+            states = [(r.status, r.channel_status, r.channel_message_id) for r in rows]
+        return f"rows {states}; status webhooks {[(p.statuses, p.status_code) for p in whatsapp.webhooks()]}"
+
+    await wait_until(delivered, explain=found)
 
 
 async def test_a_photo_gets_a_clear_answer(served: Workspace, whatsapp: FakeWhatsAppServer) -> None:
@@ -218,11 +224,12 @@ async def test_a_poll_reaches_a_whatsapp_resident_as_a_template_with_a_button_an
     await wait_until(counted)
 
 
-async def wait_until(check: Any, timeout: float = 20.0) -> None:
-    """Poll a condition on the database until it holds (the bot works in its own tasks)."""
+async def wait_until(check: Any, timeout: float = 20.0, explain: Any = None) -> None:
+    """Poll a condition on the database until it holds (the bot works in its own tasks); `explain()` says
+    what was there instead when it does not."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
-    while not check():
+    while not await asyncio.to_thread(check):
         if loop.time() > deadline:
-            raise AssertionError("the condition did not come true in time")
+            raise AssertionError("the condition did not come true in time" + (f": {explain()}" if explain else ""))
         await asyncio.sleep(0.05)
