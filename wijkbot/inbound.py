@@ -36,11 +36,13 @@ def record_update(
         "received_at": now or utcnow(),
     }
     if session.get_bind().dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
+        stmt: Any = postgresql.insert(models.InboundUpdate).on_conflict_do_nothing()
     else:
-        stmt = sqlite.insert(models.InboundUpdate).values(values).on_conflict_do_nothing()
-    # RETURNING, not rowcount: PostgreSQL's driver reports 1 for an ORM insert that did nothing
-    return session.execute(stmt.returning(models.InboundUpdate.update_id)).first() is not None
+        stmt = sqlite.insert(models.InboundUpdate).on_conflict_do_nothing()
+    # on the session's connection with the values as parameters: compiled once and cached; RETURNING, not
+    # rowcount (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether it was new
+    stmt = stmt.returning(models.InboundUpdate.update_id)
+    return session.connection().execute(stmt, values).first() is not None
 
 
 def mark_done(session: Session, *, update_id: int, status: str = "done", now: datetime | None = None) -> None:
