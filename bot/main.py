@@ -306,6 +306,18 @@ def add_handlers(application: Application[Any, Any, Any, Any, Any, Any]) -> None
     application.add_error_handler(log_error)
 
 
+async def post_stop(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
+    """No more updates are handled: the listeners stop, and the sender finishes the batch in hand while the
+    bot's HTTP client is still open (PTB closes it before post_shutdown)."""
+    rt = application.bot_data.get(RUNTIME_KEY)
+    for key in ("stop_listening", "stop_channels"):
+        stop = application.bot_data.pop(key, None)
+        if stop is not None:
+            stop()
+    if isinstance(rt, Runtime):
+        await rt.sender.stop()
+
+
 def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any, Any]:
     """The Telegram application: handlers wired, shared clients opened in post_init, closed in post_shutdown."""
     if settings.telegram_bot_token is None:
@@ -351,12 +363,8 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
 
     async def post_shutdown(application: Application[Any, Any, Any, Any, Any, Any]) -> None:
         rt = application.bot_data.get(RUNTIME_KEY)
-        for key in ("stop_listening", "stop_channels"):
-            stop = application.bot_data.pop(key, None)
-            if stop is not None:
-                stop()
+        await post_stop(application)  # when the application was shut down without run_polling's stop
         if isinstance(rt, Runtime):
-            await rt.sender.stop()
             for closing in application.bot_data.pop("channel_clients", []):
                 await closing.aclose()
             await rt.rasa.aclose()
@@ -370,6 +378,7 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         .concurrent_updates(PerChatUpdateProcessor(64, locks))
         .update_queue(intake)
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if settings.telegram_base_file_url:

@@ -20,6 +20,11 @@ RASA_BUTTON_PREFIX = "rb"
 NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
 
 
+def _client_closed(cause: BaseException) -> bool:
+    """PTB's HTTP client was shut down before the call (the bot is stopping): nothing left."""
+    return isinstance(cause, RuntimeError) and "not initialized" in str(cause)
+
+
 def rasa_button_data(row_id: int, index: int) -> str:
     """Short callback data for a Rasa button; the payload itself stays in the database."""
     return f"{RASA_BUTTON_PREFIX}:{row_id}:{index}"
@@ -80,7 +85,7 @@ class TelegramTransport:
             return Rejected(str(exc))
         if isinstance(exc, NetworkError):  # TimedOut is one too
             cause = exc.__cause__
-            if cause is None or isinstance(cause, NOT_SENT):
+            if cause is None or isinstance(cause, NOT_SENT) or _client_closed(cause):
                 return Transient(str(exc))  # Telegram answered with an error (5xx), or nothing was sent
             return Uncertain(f"{exc} ({type(cause).__name__})")  # sent, and the answer was lost
         return Transient(str(exc))

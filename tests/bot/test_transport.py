@@ -6,14 +6,14 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.sender import OutboxSender
+from bot.sender import OutboxSender, Outgoing, Transient
 from bot.telegram_transport import TelegramTransport
 from db import models
 from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from wijkbot import purposes
 from wijkbot.outbox import enqueue
-from wijkbot.payloads import Edit, Poll
+from wijkbot.payloads import Edit, Poll, Text
 from wijkbot.services import Services
 
 
@@ -88,3 +88,14 @@ async def test_a_poll_is_sent_with_the_options_of_its_payload(
     assert call.params["question"] == "Welke dagen?"
     assert bool(call.params.get("allows_multiple_answers")) is several
     assert call.params.get("is_anonymous") in (False, "false", "False")
+
+
+async def test_a_send_after_the_bot_s_client_was_closed_is_tried_again_later_not_taken_for_sent(
+    telegram: FakeTelegramServer,
+) -> None:
+    bot = telegram.make_bot()
+    await bot.initialize()
+    await bot.shutdown()  # as PTB does before post_shutdown when the bot stops
+    with pytest.raises(Transient):
+        await TelegramTransport(bot).send(Outgoing(1, 42, Text(text="hoi"), 0))
+    assert telegram.sent_messages(42) == []
