@@ -81,15 +81,8 @@ class Forwarder:
         before = self.seen.count(user_id)
         started = time.monotonic()
         self.fake.push_text(user_id, text, first_name=FIRST_NAME)
-        deadline = started + timeout
-        while True:
-            arrived = await self.seen.wait(user_id, before + 1, min(1.0, max(0.0, deadline - time.monotonic())))
-            if arrived is not None:
-                return arrived - started
-            if self.process.poll() is not None:
-                raise RuntimeError(f"the forwarder is not running; see var/logs/{NAME}.log")
-            if time.monotonic() >= deadline:
-                return None
+        arrived = await self.seen.wait_while(self.process, user_id, before + 1, timeout, NAME)
+        return None if arrived is None else arrived - started
 
     async def stop(self) -> int | None:
         """Stop the forwarder (SIGTERM: run_polling shuts down) and its fake; the forwarder's exit status."""

@@ -166,6 +166,21 @@ class Deliveries:
         except TimeoutError:
             return None
 
+    async def wait_while(
+        self, process: subprocess.Popen[bytes] | None, chat_id: int, count: int, timeout: float, log: str
+    ) -> float | None:
+        """`wait`, raising as soon as the process that should answer is gone (its log named) instead of waiting
+        out the timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            arrived = await self.wait(chat_id, count, min(1.0, max(0.0, deadline - time.monotonic())))
+            if arrived is not None:
+                return arrived
+            if process is None or process.poll() is not None:
+                raise RuntimeError(f"the process that answers is not running; see var/logs/{log}.log")
+            if time.monotonic() >= deadline:
+                return None
+
     async def quiet(self, chat_id: int, gap: float) -> None:
         """Wait until `gap` seconds have passed since this chat's last message (Telegram's per-chat pacing)."""
         last = self.last(chat_id)
@@ -373,15 +388,7 @@ class Stack:
 
     async def wait_reply(self, chat_id: int, count: int, timeout: float = REPLY_TIMEOUT) -> float | None:
         """The arrival time of this chat's `count`-th message; None after `timeout`. Raises when the bot died."""
-        deadline = time.monotonic() + timeout
-        while True:
-            arrived = await self.seen.wait(chat_id, count, min(1.0, max(0.0, deadline - time.monotonic())))
-            if arrived is not None:
-                return arrived
-            if self.bot_process is None or self.bot_process.poll() is not None:
-                raise RuntimeError("the bot process is not running; see var/logs/bench-bot.log")
-            if time.monotonic() >= deadline:
-                return None
+        return await self.seen.wait_while(self.bot_process, chat_id, count, timeout, "bench-bot")
 
     async def bot_turn(self, user_id: int, text: str, *, timeout: float = REPLY_TIMEOUT) -> tuple[float | None, int]:
         """Send `text` as resident `user_id` through the whole stack; (seconds until the first reply reached

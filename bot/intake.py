@@ -71,7 +71,10 @@ class StoringUpdateQueue(asyncio.Queue[object]):
     def from_resident(self, update_id: int) -> bool:
         """Whether the intake found, in the transaction that stored this text, that its sender is no staff
         member (asked once, by the staff handler: then it need not look again). False: not known."""
-        return self._residents.pop(update_id, 0) is None
+        if update_id not in self._residents:
+            return False
+        del self._residents[update_id]
+        return True
 
     def admitted(self, update_id: int) -> bool:
         """Whether this update came through this queue newly stored (asked once, by the first handler)."""

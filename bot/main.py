@@ -81,9 +81,8 @@ def record_at_intake(update: Update, *, now: datetime) -> Callable[[Session], St
     the same transaction, so that the staff handler need not (`StoringUpdateQueue.from_resident`)."""
     store = record(update, now=now)
     user, chat = update.effective_user, update.effective_chat
-    typed_by = user.id if user is not None and chat is not None and chat.type == "private" else None
-    if classify(update) != "text":
-        typed_by = None
+    private_text = classify(update) == "text" and chat is not None and chat.type == "private"
+    typed_by = user.id if private_text and user is not None else None
 
     def work(session: Session) -> Stored:
         new = store(session)

@@ -39,8 +39,8 @@ def record_update(
         stmt: Any = postgresql.insert(models.InboundUpdate).on_conflict_do_nothing()
     else:
         stmt = sqlite.insert(models.InboundUpdate).on_conflict_do_nothing()
-    # on the session's connection with the values as parameters: compiled once and cached; RETURNING, not
-    # rowcount (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether it was new
+    # on the session's connection, the values as parameters (no ORM bulk step); RETURNING, not rowcount
+    # (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether it was new
     stmt = stmt.returning(models.InboundUpdate.update_id)
     return session.connection().execute(stmt, values).first() is not None
 

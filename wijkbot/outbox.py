@@ -61,8 +61,8 @@ def enqueue(
         values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now, channel) | {
             "item_id": item_id
         }
-        # on the session's connection with the values as parameters: compiled once and cached (an ORM insert
-        # with .values() is compiled again on every call); RETURNING, not rowcount, says whether it was new
+        # on the session's connection, the values as parameters (no ORM bulk step); RETURNING, not rowcount
+        # (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether it was new
         result = session.connection().execute(_insert(session).returning(models.OutboxMessage.id), values)
         added = added or (index == 1 and result.first() is not None)
     return added
