@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -21,16 +21,17 @@ from sqlalchemy.orm import Session
 
 from bot.rasa_client import RasaClient, RasaReply, RasaUnavailable
 from bot.sender import Outgoing
-from db.models import InboundUpdate, utcnow
+from db.models import InboundUpdate, Resident, utcnow
 from db.session import in_thread
 from wijkbot import purposes
 from wijkbot.inbound import backing_off, mark_done, mark_retry, pending_updates, store_turn
 from wijkbot.offers import offer_after_filing
 from wijkbot.outbox import enqueue
 from wijkbot.outreach import asks_question, track_open_question
-from wijkbot.payloads import Text
+from wijkbot.payloads import Payload, Text
 from wijkbot.pending import record_turn_error
-from wijkbot.residents import get_or_create_resident
+from wijkbot.purposes import Purpose
+from wijkbot.residents import resident_seen
 from wijkbot.services import Services
 from wijkbot.staff_loop import open_thread_for, relay_resident_message
 from wijkbot.telegram_html import sanitize_html, split_message
@@ -77,7 +78,15 @@ def messages_from_replies(replies: list[RasaReply]) -> list[OutgoingMessage]:
 class Handoff(Protocol):
     """The sender's way to take a turn's replies at once (bot.sender.OutboxSender)."""
 
-    def claim_chat(self, session: Session, *, chat_id: int) -> list[Outgoing]: ...
+    def take(
+        self,
+        session: Session,
+        *,
+        chat_id: int,
+        messages: Sequence[tuple[Purpose, Payload]],
+        priority: int,
+        now: datetime,
+    ) -> list[Outgoing]: ...
 
     def hand(self, rows: list[Outgoing]) -> None: ...
 
@@ -240,12 +249,13 @@ class Conversation:
         one of their items has an open staff thread goes to that thread instead of Rasa (True: done)."""
         meta = dict(payload.get("meta") or {})
         user_id = int(payload.get("user_id") or chat_id)
-        resident = get_or_create_resident(
-            session, telegram_id=user_id, first_name=meta.get("first_name"), language=meta.get("language_code")
+        resident_id = resident_seen(
+            session, telegram_id=user_id, first_name=meta.get("first_name"), language=meta.get("language_code"), now=now
         )
-        item = open_thread_for(session, resident_id=resident.id, now=now)
+        item = open_thread_for(session, resident_id=resident_id, now=now)
         if item is None or payload.get("button"):
             return False
+        resident = session.get_one(Resident, resident_id)
         text = str(payload.get("text") or "")
         outcome = relay_resident_message(
             session, self.services.registry, item=item, resident=resident, text=text, update_id=update_id, now=now
@@ -287,25 +297,31 @@ class Conversation:
         messages = messages_from_replies(replies) or [OutgoingMessage(EMPTY_REPLY, [])]
         now = self.clock()
 
-        def store_replies(session: Session) -> list[Outgoing]:
-            for index, message in enumerate(messages):
-                enqueue(
-                    session,
-                    purpose=purposes.rasa_reply(update_id, index),
-                    chat_id=chat_id,
-                    message=Text(text=message.text, rasa_buttons=message.buttons or None),
-                    priority=10,
-                    now=now,
-                )
+        replies_out = [
+            (purposes.rasa_reply(update_id, index), Text(text=message.text, rasa_buttons=message.buttons or None))
+            for index, message in enumerate(messages)
+        ]
+
+        def store_replies(session: Session) -> tuple[list[Outgoing], bool]:
+            """The replies queued (claimed for the sender when it takes them) and the turn done; then what
+            follows them: the open question remembered, an offer behind a receipt (True: one was queued)."""
+            mark_done(session, update_id=update_id, now=now)
+            if self.handoff is not None:
+                claimed = self.handoff.take(session, chat_id=chat_id, messages=replies_out, priority=10, now=now)
+            else:
+                claimed = []
+                for purpose, message in replies_out:
+                    enqueue(session, purpose=purpose, chat_id=chat_id, message=message, priority=10, now=now)
             # remembered so that a form left half-way gets one nudge later (wijkbot.outreach)
             asked = bool(messages) and asks_question(messages[-1].text)
             track_open_question(session, chat_id=chat_id, asked=asked, now=now)
-            offer_after_filing(session, self.services.registry, telegram_id=user_id, update_id=update_id, now=now)
-            mark_done(session, update_id=update_id, now=now)
-            return self.handoff.claim_chat(session, chat_id=chat_id) if self.handoff is not None else []
+            offered = offer_after_filing(
+                session, self.services.registry, telegram_id=user_id, update_id=update_id, now=now
+            )
+            return claimed, offered
 
-        claimed = await self._db(store_replies)
+        claimed, offered = await self._db(store_replies)
         if claimed and self.handoff is not None:
             self.handoff.hand(claimed)  # the replies leave now, not after the sender's next claim
-        else:
-            self.wake()
+        if offered or not claimed:
+            self.wake()  # an offer goes behind the handed replies (the chat's sends are one at a time)

@@ -23,7 +23,7 @@ import logging
 import time
 import uuid
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from functools import partial
@@ -42,8 +42,9 @@ from wijkbot.delivery import (
     record_transient,
     record_uncertain,
 )
-from wijkbot.outbox import apply_early_statuses, begin_send, claim_due, mark_sent, postpone
+from wijkbot.outbox import apply_early_statuses, begin_send, claim_due, enqueue, enqueue_claimed, mark_sent, postpone
 from wijkbot.payloads import Delivery, Payload, Text, UnreadablePayload
+from wijkbot.purposes import Purpose
 from wijkbot.residents import mark_blocked
 from wijkbot.send_hooks import DELIVERY_HOOKS, ClaimFilter, DeliveryHook, claim_filters, prepare
 from wijkbot.services import Services
@@ -237,6 +238,41 @@ class OutboxSender:
                 claimed[0] = replace(first, begun=True)
         return claimed
 
+    def take(
+        self,
+        session: Session,
+        *,
+        chat_id: int,
+        messages: Sequence[tuple[Purpose, Payload]],
+        priority: int,
+        now: datetime,
+    ) -> list[Outgoing]:
+        """Queue a conversation's replies in the caller's transaction, claimed for `hand` (`enqueue_claimed`):
+        no claim query, no claim filters (a reply is no outreach and carries no file), and the first row's
+        `begin_send` written with it when its chat may send at once. When the chat has a message before these
+        (due, or being sent), they are queued as usual and the chat claimed in order (`claim_chat`); once the
+        sender stops, only queued."""
+        if not self._stopping:
+
+            def free(channel: str) -> bool:
+                limits = self.transport_of(channel)
+                return limits is not None and limits[1].free(chat_id)
+
+            rows = enqueue_claimed(
+                session,
+                worker=self.worker,
+                chat_id=chat_id,
+                messages=messages,
+                priority=priority,
+                now=now,
+                begin_first=free,
+            )
+            if rows is not None:
+                return [Outgoing(r.id, chat_id, r.message, 0, r.token, False, r.channel, r.begun) for r in rows]
+        for purpose, message in messages:
+            enqueue(session, purpose=purpose, chat_id=chat_id, message=message, priority=priority, now=now)
+        return self.claim_chat(session, chat_id=chat_id)
+
     def hand(self, rows: list[Outgoing]) -> None:
         """Send rows claimed by `claim_chat` now, beside the loop (the limits are shared); `stop` waits for
         them. Rows a failure leaves claimed are taken back by the loop when their claim is stale."""
@@ -355,9 +391,13 @@ class OutboxSender:
 
     def _limits(self, message: Outgoing) -> tuple[Transport, RateLimiter] | None:
         """The transport and limiter of the row's channel (None: the channel is not configured)."""
-        if message.channel == "telegram":
+        return self.transport_of(message.channel)
+
+    def transport_of(self, channel: str) -> tuple[Transport, RateLimiter] | None:
+        """The transport and limiter of a channel (None: the channel is not configured)."""
+        if channel == "telegram":
             return self.transport, self.limiter
-        return self.channels.get(message.channel)
+        return self.channels.get(channel)
 
     async def _hold_claim(self, message: Outgoing, limiter: RateLimiter) -> bool:
         """Check and renew the claim before the rate limiter (so no database call comes between a grant and its

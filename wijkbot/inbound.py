@@ -6,12 +6,12 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from db.statements import insert_new
 
 MAX_BACKOFF = timedelta(seconds=60)
 
@@ -35,21 +35,18 @@ def record_update(
         "attempts": 0,
         "received_at": now or utcnow(),
     }
-    if session.get_bind().dialect.name == "postgresql":
-        stmt: Any = postgresql.insert(models.InboundUpdate).on_conflict_do_nothing()
-    else:
-        stmt = sqlite.insert(models.InboundUpdate).on_conflict_do_nothing()
-    # on the session's connection, the values as parameters (no ORM bulk step); RETURNING, not rowcount
-    # (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether it was new
-    stmt = stmt.returning(models.InboundUpdate.update_id)
+    # RETURNING, not rowcount (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether
+    # it was new; one cached statement for both databases (db.statements)
+    stmt = insert_new(models.InboundUpdate, tuple(values), "update_id")
     return session.connection().execute(stmt, values).first() is not None
 
 
 def mark_done(session: Session, *, update_id: int, status: str = "done", now: datetime | None = None) -> None:
-    row = session.get(models.InboundUpdate, update_id)
-    if row is not None:
-        row.status = status
-        row.processed_at = now or utcnow()
+    session.execute(
+        update(models.InboundUpdate)
+        .where(models.InboundUpdate.update_id == update_id)
+        .values(status=status, processed_at=now or utcnow())
+    )
 
 
 def mark_retry(session: Session, *, update_id: int, now: datetime | None = None) -> datetime:
@@ -103,15 +100,17 @@ def finish_handled(session: Session, *, update_id: int, now: datetime) -> None:
 
 def store_turn(
     session: Session, *, update_id: int, chat_id: int, user_id: int, text: str, meta: dict[str, Any]
-) -> models.InboundUpdate:
+) -> None:
     """Store (or mark) an update as a resident turn for Rasa, with what the turn needs."""
-    row = session.get(models.InboundUpdate, update_id)
-    if row is None:
-        row = models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload={})
-        session.add(row)
-    row.kind = "rasa"
-    row.payload = {"text": text, "user_id": user_id, "meta": meta}
-    return row
+    payload = {"text": text, "user_id": user_id, "meta": meta}
+    marked = session.execute(
+        update(models.InboundUpdate)
+        .where(models.InboundUpdate.update_id == update_id)
+        .values(kind="rasa", payload=payload)
+    )
+    if not marked.rowcount:  # type: ignore[attr-defined]
+        session.add(models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload=payload))
+        session.flush()
 
 
 def backing_off(pending: Sequence[models.InboundUpdate], *, before: int, now: datetime) -> bool:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from db import models
 from db.models import utcnow
+from db.statements import insert_new
 from wijkbot.channels import channel_of, channels_of
 from wijkbot.payloads import Buttons, Payload, Text, UnreadablePayload, from_json, to_json
 from wijkbot.purposes import Purpose, part
@@ -58,14 +60,117 @@ def enqueue(
     added = False
     channel = channel_of(session, chat_id)
     for index, piece in enumerate(fit_message(body), start=1):
-        values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now, channel) | {
-            "item_id": item_id
-        }
-        # on the session's connection, the values as parameters (no ORM bulk step); RETURNING, not rowcount
-        # (PostgreSQL's driver reports 1 for an ORM insert that did nothing), says whether it was new
-        result = session.connection().execute(_insert(session).returning(models.OutboxMessage.id), values)
-        added = added or (index == 1 and result.first() is not None)
+        values = _row(part(purpose, index), chat_id, piece, not_before or now, priority, now, channel)
+        new = _insert_one(session, values | {"item_id": item_id}) is not None
+        added = added or (index == 1 and new)
     return added
+
+
+@dataclass(frozen=True)
+class ClaimedRow:
+    """A message queued already claimed (`enqueue_claimed`)."""
+
+    id: int
+    message: Payload
+    token: str
+    begun: bool  # its `begin_send` was written with it
+    channel: str
+
+
+def enqueue_claimed(
+    session: Session,
+    *,
+    worker: str,
+    chat_id: int,
+    messages: Sequence[tuple[Purpose, Payload]],
+    priority: int,
+    now: datetime,
+    begin_first: Callable[[str], bool],
+) -> list[ClaimedRow] | None:
+    """Queue messages for one chat (each as `enqueue` would, long texts split) already claimed by `worker`,
+    as `claim_due` would claim them, for a sender to send at once: no second transaction to claim them.
+    `begin_first(channel)`: whether the first one's `begin_send` is written too (its chat may send at once).
+
+    None, and nothing queued, when the chat has a message before these that is due or being sent: these
+    must go after it, so the caller queues them as usual and lets a claim take the chat in order. A message
+    queued before under the same purpose is not queued again (as with `enqueue`), nor in the result.
+
+    The rows are written first and the chat looked at after: on SQLite the write takes the database's one
+    write lock, so no claim can come in between; on PostgreSQL the look waits for a claim in progress.
+    """
+    channel = channel_of(session, chat_id)
+    begin = begin_first(channel)
+    claimed: list[ClaimedRow] = []
+    for purpose, message in messages:
+        for index, piece in enumerate(fit_message(message), start=1):
+            token = uuid.uuid4().hex
+            begun = begin and not claimed
+            values = _row(part(purpose, index), chat_id, piece, now, priority, now, channel) | {
+                "item_id": None,
+                "status": "sending",
+                "claimed_by": worker,
+                "claimed_at": now,
+                "claim_token": token,
+                "send_started_at": now if begun else None,
+            }
+            row_id = _insert_one(session, values)
+            if row_id is not None:
+                claimed.append(ClaimedRow(row_id, piece, token, begun, channel))
+    if _chat_busy(session, chat_id=chat_id, besides=[row.id for row in claimed], now=now):
+        session.execute(
+            delete(models.OutboxMessage)
+            .where(models.OutboxMessage.id.in_([row.id for row in claimed]))
+            .execution_options(synchronize_session=False)
+        )
+        return None
+    return claimed
+
+
+INSERTED_COLUMNS = (
+    "channel",
+    "purpose",
+    "recipient_chat_id",
+    "method",
+    "payload",
+    "status",
+    "priority",
+    "attempts",
+    "not_before",
+    "created_at",
+    "item_id",
+    "claimed_by",
+    "claimed_at",
+    "claim_token",
+    "send_started_at",
+)
+
+
+def _insert_one(session: Session, values: dict[str, Any]) -> int | None:
+    """Insert one row unless its (purpose, recipient) is queued already: its id, or None. On the session's
+    connection, one cached statement (db.statements); RETURNING, not rowcount (PostgreSQL's driver reports 1
+    for an ORM insert that did nothing), says whether it was new."""
+    row = {name: values.get(name) for name in INSERTED_COLUMNS}
+    inserted = session.connection().execute(insert_new(models.OutboxMessage, INSERTED_COLUMNS, "id"), row).first()
+    return None if inserted is None else int(inserted[0])
+
+
+def _chat_busy(session: Session, *, chat_id: int, besides: list[int], now: datetime) -> bool:
+    """Whether this chat has a message (other than `besides`) that is due or held by a claim."""
+    query = (
+        select(models.OutboxMessage.id)
+        .where(
+            models.OutboxMessage.recipient_chat_id == chat_id,
+            or_(
+                models.OutboxMessage.status == "sending",
+                and_(models.OutboxMessage.status == "pending", models.OutboxMessage.not_before <= now),
+            ),
+            models.OutboxMessage.id.not_in(besides),
+        )
+        .limit(1)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    return session.scalar(query) is not None
 
 
 def _row(

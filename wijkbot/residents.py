@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -28,6 +28,28 @@ def get_or_create_resident(
         if language and resident.language != language:
             resident.language = language
     return resident
+
+
+def resident_seen(
+    session: Session, *, telegram_id: int, first_name: str | None, language: str | None, now: datetime
+) -> int:
+    """A resident's turn: the resident's id, seen now (as `get_or_create_resident`, which creates them on first
+    contact), in one statement for a resident the bot knows."""
+    changes: dict[str, object] = {"last_seen_at": now, "blocked": False}
+    if first_name:
+        changes["first_name"] = first_name
+    if language:
+        changes["language"] = language
+    seen = session.execute(
+        update(models.Resident)
+        .where(models.Resident.telegram_id == telegram_id)
+        .values(changes)
+        .returning(models.Resident.id)
+        .execution_options(synchronize_session=False)
+    ).first()
+    if seen is not None:
+        return int(seen[0])
+    return get_or_create_resident(session, telegram_id=telegram_id, first_name=first_name, language=language).id
 
 
 def telegram_id_from_sender(sender_id: str | None) -> int | None:

@@ -20,7 +20,8 @@ from devtools.fake_telegram import FakeTelegramServer, fast_request, start_fake_
 from tests.factories import make_resident, make_staff
 from wijkbot.delivery import MAYBE_DELIVERED_AFTER
 from wijkbot.outbox import begin_send, claim_due, enqueue
-from wijkbot.payloads import Edit
+from wijkbot.payloads import Edit, Payload, Text
+from wijkbot.purposes import Purpose
 from wijkbot.services import Services, open_services
 
 
@@ -425,3 +426,61 @@ async def test_a_row_the_loop_claims_while_a_handed_send_of_its_chat_runs_goes_a
     await telegram.wait_for_messages_async(42, count=3, timeout=10)
     await sender.stop()
     assert [m["text"] for m in telegram.sent_messages(42)] == ["een", "twee", "drie"]
+
+
+def replies(*texts: str) -> list[tuple[Purpose, Payload]]:
+    return [(Purpose(f"reply:7:{i}"), Text(text=text)) for i, text in enumerate(texts)]
+
+
+async def test_a_turn_s_replies_are_taken_claimed_and_sent_at_once(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    sender = OutboxSender(services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0))
+    with transaction(services.sessions) as session:
+        taken = sender.take(session, chat_id=42, messages=replies("een", "twee"), priority=10, now=utcnow())
+    assert [(m.payload.text, m.begun, m.token != "") for m in taken] == [  # type: ignore[attr-defined]
+        ("een", True, True),
+        ("twee", False, True),
+    ]
+    sender.hand(taken)
+    await sender.stop()
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["een", "twee"]
+    assert [r.status for r in rows(services)] == ["sent", "sent"]
+
+
+async def test_replies_behind_a_due_message_of_their_chat_are_taken_after_it(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 42, "eerder")
+    sender = OutboxSender(services, transport, limiter=RateLimiter(per_second=None, per_chat_gap=0))
+    with transaction(services.sessions) as session:
+        taken = sender.take(session, chat_id=42, messages=replies("antwoord"), priority=0, now=utcnow())
+    assert [m.payload.text for m in taken] == ["eerder", "antwoord"]  # type: ignore[attr-defined]
+    sender.hand(taken)
+    await sender.stop()
+    assert [m["text"] for m in telegram.sent_messages(42)] == ["eerder", "antwoord"]
+
+
+async def test_replies_while_another_claim_sends_to_their_chat_are_queued_for_the_loop(
+    services: Services, transport: TelegramTransport
+) -> None:
+    queue(services, 42, "wordt verstuurd")
+    with transaction(services.sessions) as session:
+        assert len(claim_due(session, worker="other-sender", now=utcnow())) == 1
+    sender = OutboxSender(services, transport)
+    with transaction(services.sessions) as session:
+        assert sender.take(session, chat_id=42, messages=replies("antwoord"), priority=10, now=utcnow()) == []
+    assert [(r.payload["text"], r.status) for r in rows(services)] == [
+        ("wordt verstuurd", "sending"),
+        ("antwoord", "pending"),
+    ]
+
+
+async def test_a_stopped_sender_takes_replies_only_into_the_queue(
+    services: Services, transport: TelegramTransport
+) -> None:
+    sender = OutboxSender(services, transport)
+    await sender.stop()
+    with transaction(services.sessions) as session:
+        assert sender.take(session, chat_id=42, messages=replies("antwoord"), priority=10, now=utcnow()) == []
+    assert [(r.status, r.claimed_by) for r in rows(services)] == [("pending", None)]
