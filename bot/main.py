@@ -46,7 +46,7 @@ from wijkbot.pending import expire_pending, record_handler_error
 from wijkbot.privacy import expire_old_data, stored_update
 from wijkbot.services import open_services
 from wijkbot.settings import Settings
-from wijkbot.staff import find_staff_by_telegram_id
+from wijkbot.staff import is_staff
 from wijkbot.staff_loop import remind_and_escalate
 
 log = logging.getLogger(__name__)
@@ -86,7 +86,7 @@ def record_at_intake(update: Update, *, now: datetime) -> Callable[[Session], St
 
     def work(session: Session) -> Stored:
         new = store(session)
-        staff = typed_by is None or find_staff_by_telegram_id(session, telegram_id=typed_by) is not None
+        staff = typed_by is None or is_staff(session, telegram_id=typed_by)
         return Stored(new=new, resident_text=new and not staff)
 
     return work

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -14,6 +14,26 @@ from db.models import utcnow
 from db.statements import insert_new
 
 MAX_BACKOFF = timedelta(seconds=60)
+
+# A resident's turn runs these on every message: built once, with binds (SQLAlchemy then neither builds nor
+# keys them again). An object of the same update loaded in the session is not refreshed by the UPDATEs.
+_DONE = (
+    update(models.InboundUpdate)
+    .where(models.InboundUpdate.update_id == bindparam("key"))
+    .values(status=bindparam("new_status"), processed_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_AS_TURN = (
+    update(models.InboundUpdate)
+    .where(models.InboundUpdate.update_id == bindparam("key"))
+    .values(kind="rasa", payload=bindparam("turn"))
+    .execution_options(synchronize_session=False)
+)
+_PENDING = (
+    select(models.InboundUpdate)
+    .where(models.InboundUpdate.chat_id == bindparam("chat_id"), models.InboundUpdate.status == "pending")
+    .order_by(models.InboundUpdate.update_id)
+)
 
 
 def record_update(
@@ -42,11 +62,7 @@ def record_update(
 
 
 def mark_done(session: Session, *, update_id: int, status: str = "done", now: datetime | None = None) -> None:
-    session.execute(
-        update(models.InboundUpdate)
-        .where(models.InboundUpdate.update_id == update_id)
-        .values(status=status, processed_at=now or utcnow())
-    )
+    session.execute(_DONE, {"key": update_id, "new_status": status, "at": now or utcnow()})
 
 
 def mark_retry(session: Session, *, update_id: int, now: datetime | None = None) -> datetime:
@@ -76,13 +92,7 @@ def pending_chats(session: Session, *, now: datetime | None = None) -> list[int]
 
 
 def pending_updates(session: Session, *, chat_id: int) -> list[models.InboundUpdate]:
-    return list(
-        session.scalars(
-            select(models.InboundUpdate)
-            .where(models.InboundUpdate.chat_id == chat_id, models.InboundUpdate.status == "pending")
-            .order_by(models.InboundUpdate.update_id)
-        )
-    )
+    return list(session.scalars(_PENDING, {"chat_id": chat_id}))
 
 
 def is_pending(session: Session, *, update_id: int) -> bool:
@@ -103,11 +113,7 @@ def store_turn(
 ) -> None:
     """Store (or mark) an update as a resident turn for Rasa, with what the turn needs."""
     payload = {"text": text, "user_id": user_id, "meta": meta}
-    marked = session.execute(
-        update(models.InboundUpdate)
-        .where(models.InboundUpdate.update_id == update_id)
-        .values(kind="rasa", payload=payload)
-    )
+    marked = session.execute(_AS_TURN, {"key": update_id, "turn": payload})
     if not marked.rowcount:  # type: ignore[attr-defined]
         session.add(models.InboundUpdate(update_id=update_id, chat_id=chat_id, kind="rasa", payload=payload))
         session.flush()

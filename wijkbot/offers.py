@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from html import escape
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from db import models
@@ -132,19 +132,24 @@ def decline_offer(session: Session, *, telegram_id: int, now: datetime) -> None:
 # --- the hooks: one call each where the moment is --------------------------------------------------------
 
 
+_FILED_IN_TURN = (  # built once: asked after every assistant turn
+    select(models.TurnEffect.result)
+    .where(
+        models.TurnEffect.telegram_id == bindparam("telegram_id"),
+        models.TurnEffect.update_id == bindparam("update_id"),
+        models.TurnEffect.action.like(FILED),
+    )
+    .limit(1)
+)
+
+
 def offer_after_filing(
     session: Session, registry: Registry, *, telegram_id: int, update_id: int, now: datetime
 ) -> bool:
     """After the replies of a turn (bot/conversation.py): the offer, behind the receipt, when this turn filed
     an item (its wijkbot.effects row says so)."""
-    filed = session.scalars(
-        select(models.TurnEffect).where(
-            models.TurnEffect.telegram_id == telegram_id,
-            models.TurnEffect.update_id == update_id,
-            models.TurnEffect.action.like(FILED),
-        )
-    ).first()
-    item_id = filed.result.get("item_id") if filed is not None else None
+    filed = session.scalars(_FILED_IN_TURN, {"telegram_id": telegram_id, "update_id": update_id}).first()
+    item_id = filed.get("item_id") if isinstance(filed, dict) else None
     if not isinstance(item_id, int):
         return False
     item = session.get(models.Item, item_id)

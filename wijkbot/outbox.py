@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, insert, or_, select, update
+from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -154,23 +154,25 @@ def _insert_one(session: Session, values: dict[str, Any]) -> int | None:
     return None if inserted is None else int(inserted[0])
 
 
+_BUSY = (  # built once: asked on every turn
+    select(models.OutboxMessage.id)
+    .where(
+        models.OutboxMessage.recipient_chat_id == bindparam("chat_id"),
+        or_(
+            models.OutboxMessage.status == "sending",
+            and_(models.OutboxMessage.status == "pending", models.OutboxMessage.not_before <= bindparam("now")),
+        ),
+        models.OutboxMessage.id.not_in(bindparam("besides", expanding=True)),
+    )
+    .limit(1)
+)
+_BUSY_LOCKING = _BUSY.with_for_update()
+
+
 def _chat_busy(session: Session, *, chat_id: int, besides: list[int], now: datetime) -> bool:
     """Whether this chat has a message (other than `besides`) that is due or held by a claim."""
-    query = (
-        select(models.OutboxMessage.id)
-        .where(
-            models.OutboxMessage.recipient_chat_id == chat_id,
-            or_(
-                models.OutboxMessage.status == "sending",
-                and_(models.OutboxMessage.status == "pending", models.OutboxMessage.not_before <= now),
-            ),
-            models.OutboxMessage.id.not_in(besides),
-        )
-        .limit(1)
-    )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
-    return session.scalar(query) is not None
+    query = _BUSY_LOCKING if session.get_bind().dialect.name == "postgresql" else _BUSY
+    return session.scalar(query, {"chat_id": chat_id, "now": now, "besides": besides}) is not None
 
 
 def _row(
@@ -282,13 +284,36 @@ def _changed(result: Any) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
+_HELD = and_(  # `_held`, with binds: for the statements built once below (every send runs them)
+    models.OutboxMessage.id == bindparam("row_id"),
+    models.OutboxMessage.claim_token == bindparam("token"),
+    models.OutboxMessage.status == "sending",
+)
+_BEGIN = (
+    update(models.OutboxMessage)
+    .where(_HELD)
+    .values(claimed_at=bindparam("at"), send_started_at=bindparam("at"))
+    .execution_options(synchronize_session=False)
+)
+_SENT = (
+    update(models.OutboxMessage)
+    .where(_HELD)
+    .values(
+        status="sent",
+        sent_at=bindparam("at"),
+        telegram_message_id=bindparam("message_id"),
+        channel_message_id=bindparam("channel_id"),
+        error=None,
+        claim_token=None,
+    )
+    .execution_options(synchronize_session=False)
+)
+
+
 def begin_send(session: Session, *, row_id: int, token: str, now: datetime) -> bool:
     """Right before the Bot API call: renew the claim and note that the call starts. False: the row was
     taken over (reclaimed by another worker, or erased) and must not be sent by this claim."""
-    result = session.execute(
-        update(models.OutboxMessage).where(_held(row_id, token)).values(claimed_at=now, send_started_at=now)
-    )
-    return _changed(result)
+    return _changed(session.execute(_BEGIN, {"row_id": row_id, "token": token, "at": now}))
 
 
 def mark_sent(
@@ -305,20 +330,14 @@ def mark_sent(
     False: this claim no longer holds the row, nothing was changed."""
     if forget:
         return _changed(session.execute(delete(models.OutboxMessage).where(_held(row_id, token))))
-    sent = _changed(
-        session.execute(
-            update(models.OutboxMessage)
-            .where(_held(row_id, token))
-            .values(
-                status="sent",
-                sent_at=now or utcnow(),
-                telegram_message_id=telegram_message_id,
-                channel_message_id=channel_message_id,
-                error=None,
-                claim_token=None,
-            )
-        )
-    )
+    values = {
+        "row_id": row_id,
+        "token": token,
+        "at": now or utcnow(),
+        "message_id": telegram_message_id,
+        "channel_id": channel_message_id,
+    }
+    sent = _changed(session.execute(_SENT, values))
     if channel_message_id is not None and sent:
         early = session.get(models.EarlyStatus, channel_message_id)
         row = session.get(models.OutboxMessage, row_id, populate_existing=True)

@@ -22,7 +22,7 @@ from html import escape
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, delete, insert, select
+from sqlalchemy import Select, bindparam, delete, insert, select
 from sqlalchemy.orm import Session
 
 from db import models
@@ -298,12 +298,22 @@ def asks_question(text: str | None) -> bool:
     return plain.endswith("?")
 
 
+_OPEN_QUESTION = (  # built once (after every assistant turn): the resident and their open question, if any
+    select(models.Resident.id, models.OpenQuestion.asked_at)
+    .outerjoin(models.OpenQuestion, models.OpenQuestion.resident_id == models.Resident.id)
+    .where(models.Resident.telegram_id == bindparam("chat_id"))
+)
+
+
 def track_open_question(session: Session, *, chat_id: int, asked: bool, now: datetime | None = None) -> None:
     """After each assistant turn: remember that it ended with a question the resident has not answered yet
     (`asked`), or forget it (the form was finished or left). One nudge per unanswered streak at most."""
-    resident_id = session.scalar(select(models.Resident.id).where(models.Resident.telegram_id == chat_id))
-    if resident_id is None:
+    found = session.execute(_OPEN_QUESTION, {"chat_id": chat_id}).first()
+    if found is None:
         return
+    resident_id, asked_at = found
+    if asked_at is None and not asked:
+        return  # the usual case: nothing remembered, nothing to remember
     row = session.get(models.OpenQuestion, resident_id)
     if asked:
         if row is None:

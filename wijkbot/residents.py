@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, func, select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -30,23 +30,27 @@ def get_or_create_resident(
     return resident
 
 
+_SEEN = (  # built once (on every turn); a name or language the turn does not carry is kept
+    update(models.Resident)
+    .where(models.Resident.telegram_id == bindparam("seen_id"))
+    .values(
+        last_seen_at=bindparam("seen_at"),
+        blocked=False,
+        first_name=func.coalesce(bindparam("seen_name", type_=String), models.Resident.first_name),
+        language=func.coalesce(bindparam("seen_language", type_=String), models.Resident.language),
+    )
+    .returning(models.Resident.id)
+    .execution_options(synchronize_session=False)
+)
+
+
 def resident_seen(
     session: Session, *, telegram_id: int, first_name: str | None, language: str | None, now: datetime
 ) -> int:
     """A resident's turn: the resident's id, seen now (as `get_or_create_resident`, which creates them on first
     contact), in one statement for a resident the bot knows."""
-    changes: dict[str, object] = {"last_seen_at": now, "blocked": False}
-    if first_name:
-        changes["first_name"] = first_name
-    if language:
-        changes["language"] = language
-    seen = session.execute(
-        update(models.Resident)
-        .where(models.Resident.telegram_id == telegram_id)
-        .values(changes)
-        .returning(models.Resident.id)
-        .execution_options(synchronize_session=False)
-    ).first()
+    values = {"seen_id": telegram_id, "seen_name": first_name or None, "seen_language": language or None}
+    seen = session.execute(_SEEN, values | {"seen_at": now}).first()
     if seen is not None:
         return int(seen[0])
     return get_or_create_resident(session, telegram_id=telegram_id, first_name=first_name, language=language).id

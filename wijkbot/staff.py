@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import or_, select
+from sqlalchemy import bindparam, or_, select
 from sqlalchemy.orm import Session
 
 from db import models
@@ -136,6 +136,19 @@ def find_staff_by_telegram_id(session: Session, *, telegram_id: int) -> models.S
             models.StaffMember.telegram_id == telegram_id, models.StaffMember.active.is_(True)
         )
     ).one_or_none()
+
+
+_ACTIVE_STAFF_ID = (  # built once: asked for every private text the bot receives
+    select(models.StaffMember.id)
+    .where(models.StaffMember.telegram_id == bindparam("telegram_id"), models.StaffMember.active.is_(True))
+    .limit(1)
+)
+
+
+def is_staff(session: Session, *, telegram_id: int) -> bool:
+    """Whether this Telegram account is an active staff member (as `find_staff_by_telegram_id`, without
+    loading them)."""
+    return session.scalar(_ACTIVE_STAFF_ID, {"telegram_id": telegram_id}) is not None
 
 
 def list_staff(session: Session) -> list[models.StaffMember]:

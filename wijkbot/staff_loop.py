@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from html import escape
 from typing import Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from db import models
@@ -230,19 +230,22 @@ def advise(
     return Outcome(item, f"Je advies over #{item.id} is naar de {escape(who)} gestuurd.")
 
 
+_OPEN_THREAD = (  # built once: asked on every resident's turn
+    select(models.Item)
+    .where(
+        models.Item.resident_id == bindparam("resident_id"),
+        models.Item.status.in_(OPEN_STATES),
+        models.Item.thread_staff_id.is_not(None),
+        models.Item.thread_until > bindparam("now"),
+    )
+    .order_by(models.Item.thread_until.desc())
+    .limit(1)
+)
+
+
 def open_thread_for(session: Session, *, resident_id: int, now: datetime | None = None) -> models.Item | None:
     """The item whose staff conversation this resident's next message belongs to, if one is open."""
-    now = now or utcnow()
-    return session.scalars(
-        select(models.Item)
-        .where(
-            models.Item.resident_id == resident_id,
-            models.Item.status.in_(OPEN_STATES),
-            models.Item.thread_staff_id.is_not(None),
-            models.Item.thread_until > now,
-        )
-        .order_by(models.Item.thread_until.desc())
-    ).first()
+    return session.scalars(_OPEN_THREAD, {"resident_id": resident_id, "now": now or utcnow()}).first()
 
 
 def relay_resident_message(

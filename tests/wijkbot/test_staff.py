@@ -20,6 +20,7 @@ from wijkbot.staff import (
     deactivate_staff,
     find_staff_by_telegram_id,
     invite_staff,
+    is_staff,
     set_staff_areas,
 )
 from wijkbot.staff_loop import claim, inbox, open_thread_for, remind_and_escalate, reply
@@ -95,3 +96,12 @@ def test_set_areas_moves_where_new_items_go(session: Session, services: Services
         set_staff_areas(session, services.registry, staff_id=sanne.id, area_codes=["WK999999"])
     with pytest.raises(StaffError, match="no staff member"):
         deactivate_staff(session, staff_id=999_999)
+
+
+def test_only_an_active_staff_member_s_account_counts_as_staff(session: Session, services: Services) -> None:
+    member = make_staff(session, services.registry, areas=["WK082613"], telegram_id=7301)
+    make_resident(session, telegram_id=7302)
+    assert (is_staff(session, telegram_id=7301), is_staff(session, telegram_id=7302)) == (True, False)
+    member.active = False
+    session.flush()
+    assert is_staff(session, telegram_id=7301) is False
