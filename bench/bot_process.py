@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 from sqlalchemy.orm import Session, sessionmaker
 
+import bot.main
 import bot.sender
 import db.session
 from bot.main import serve
@@ -72,6 +73,7 @@ def main() -> None:
     logging.getLogger("apscheduler").setLevel(logging.ERROR)  # "job skipped: still running" under load
     if os.environ.get("BENCH_SENDER_UNLIMITED") == "1":
         bot.sender.RateLimiter = UnlimitedRateLimiter  # type: ignore[misc]
+        bot.main.RateLimiter = UnlimitedRateLimiter  # type: ignore[misc]  # the Telegram limiter is made there
     settings = Settings()
     profile_to = os.environ.get("BENCH_PROFILE_BOT")
     if profile_to:

@@ -69,8 +69,10 @@ def bench_settings(workdir: Path, fake: FakeTelegramServer) -> Settings:
         tracker_url=f"sqlite:///{tracker}",
         action_server_url=f"http://127.0.0.1:{action_port}",
         rasa_tracker_db=str(tracker),
-        # the product's patience, not the tests' short one: a slow turn is waited for, not resent
+        # the product's patience and pacing, not the tests' short ones: a slow turn is waited for, not resent
         rasa_timeout_seconds=Settings.model_fields["rasa_timeout_seconds"].default,
+        telegram_chat_gap_seconds=Settings.model_fields["telegram_chat_gap_seconds"].default,
+        telegram_group_gap_seconds=Settings.model_fields["telegram_group_gap_seconds"].default,
         outreach_quiet_hours="",
     )
     return with_rasa_token(settings)  # Rasa's API for this run only answers with it (see wijkbot.runner)

@@ -331,6 +331,9 @@ def build_application(settings: Settings) -> Application[Any, Any, Any, Any, Any
         sender = OutboxSender(
             services,
             TelegramTransport(application.bot),
+            limiter=RateLimiter(
+                per_chat_gap=settings.telegram_chat_gap_seconds, group_gap=settings.telegram_group_gap_seconds
+            ),
             clock=lambda: rt.clock(),
             channels=channel_transports(settings, application, lambda: rt),
         )

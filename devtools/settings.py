@@ -16,8 +16,9 @@ def bot_settings(
     tracker_db: str | None = None,
     **extra: Any,
 ) -> Settings:
-    """Settings that talk to `telegram` (its token and URLs), with a short Rasa timeout for tests; `extra`
-    overrides any field. No .env file is read."""
+    """Settings that talk to `telegram` (its token and URLs), with a short Rasa timeout for tests and a short
+    gap between two messages to one chat (the fake Bot API does not pace chats unless told to; the sender's
+    own pacing is tested with its limiter); `extra` overrides any field. No .env file is read."""
     values: dict[str, Any] = {
         "telegram_bot_token": telegram.token,
         "telegram_base_url": telegram.base_url,
@@ -25,6 +26,8 @@ def bot_settings(
         "database_url": database_url,
         "rasa_url": rasa_url,
         "rasa_timeout_seconds": 10.0,
+        "telegram_chat_gap_seconds": 0.05,
+        "telegram_group_gap_seconds": 0.05,
         **extra,
     }
     if tracker_db is not None:

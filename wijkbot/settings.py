@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     rasa_timeout_seconds: float = Field(default=330.0, gt=0)
     # A resident whose turn takes longer than this gets one holding reply while the bot keeps waiting.
     holding_reply_after_seconds: float = Field(default=15.0, gt=0)
+    # Telegram's pacing of one chat (its published limits: about one message a second to a private chat, twenty a
+    # minute to a group); the sender keeps them. Only a test setup has a reason to make them shorter.
+    telegram_chat_gap_seconds: float = Field(default=1.0, ge=0)
+    telegram_group_gap_seconds: float = Field(default=3.0, ge=0)
     # Turns in flight to Rasa at once; the rest wait in order (admission control instead of a pile-up).
     rasa_max_in_flight: int = Field(default=8, ge=1)
     # Rasa's HTTP API (--enable-api) only answers with this token; `wijkbot run` makes one per run when unset

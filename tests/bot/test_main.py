@@ -15,6 +15,7 @@ from devtools.settings import bot_settings
 from tests.bot.harness import running_bot, runtime_of
 from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
+from wijkbot.settings import Settings
 
 App = Application[Any, Any, Any, Any, Any, Any]
 
@@ -56,3 +57,15 @@ async def test_an_update_whose_handler_raised_is_marked_failed_not_done(
         assert row is not None and (row.status, row.attempts) == ("failed", 1)
         item = session.get(models.Item, item_id)
         assert item is not None and item.claimed_by_id is None
+
+
+async def test_the_sender_paces_each_chat_as_telegram_asks_unless_told_otherwise(
+    telegram: FakeTelegramServer, sqlite_url: str
+) -> None:
+    assert (Settings().telegram_chat_gap_seconds, Settings().telegram_group_gap_seconds) == (1.0, 3.0)
+    paced = bot_settings(
+        telegram, database_url=sqlite_url, telegram_chat_gap_seconds=1.0, telegram_group_gap_seconds=3.0
+    )
+    async with running_bot(paced) as application:
+        limiter = runtime_of(application).sender.limiter
+        assert (limiter.per_chat_gap, limiter.group_gap, limiter.per_second) == (1.0, 3.0, 30.0)
