@@ -50,10 +50,16 @@ class WebServer:
             time.sleep(0.02)
         log.info("web workspace listening on http://%s:%s", self.host, self.port)
 
-    def stop(self, *, timeout: float = 10.0) -> None:
+    def stop(self, *, grace: float = 2.0, timeout: float = 10.0) -> None:
+        """Stop serving: requests in progress get `grace` seconds to end; then what is still open (a chat
+        widget's long poll, which would otherwise hold the server for its full wait) is cut, and the widget
+        polls again once the workspace is back."""
         self.server.should_exit = True
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._thread.join(grace)
+            if self._thread.is_alive():
+                self.server.force_exit = True
+                self._thread.join(timeout)
             self._thread = None
         if self._on_stop is not None:
             self._on_stop()
