@@ -231,7 +231,7 @@ class OutboxSender:
         now = self.clock()
         rows = claim_due(session, worker=self.worker, limit=self.batch, now=now, chat_id=chat_id)
         claimed = self._outgoing(session, rows, now)
-        limits = self._limits(claimed[0]) if claimed else None
+        limits = self.transport_of(claimed[0].channel) if claimed else None
         if limits is not None and not claimed[0].maybe_sent and limits[1].free(chat_id):
             first = claimed[0]
             if begin_send(session, row_id=first.id, token=first.token, now=now):
@@ -373,7 +373,7 @@ class OutboxSender:
             # an earlier sender started this call and stopped before it recorded the result
             log.warning("outbox row %s may have been sent by a sender that stopped; not sent again now", message.id)
             return await self._record(self._uncertain(message, "the sender stopped during the send"))
-        channel = self._limits(message)
+        channel = self.transport_of(message.channel)
         if channel is None:
             log.error("outbox row %s is for the channel %s, which is not configured", message.id, message.channel)
             return await self._record(self._failer(message, f"the channel {message.channel} is not configured"))
@@ -388,10 +388,6 @@ class OutboxSender:
         else:
             record = self._on_sent(message, result if isinstance(result, Delivery) else Delivery(result))
         return await self._record(record)
-
-    def _limits(self, message: Outgoing) -> tuple[Transport, RateLimiter] | None:
-        """The transport and limiter of the row's channel (None: the channel is not configured)."""
-        return self.transport_of(message.channel)
 
     def transport_of(self, channel: str) -> tuple[Transport, RateLimiter] | None:
         """The transport and limiter of a channel (None: the channel is not configured)."""

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, bindparam, delete, insert, or_, select, update
+from sqlalchemy import BindParameter, and_, bindparam, delete, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -106,7 +106,6 @@ def enqueue_claimed(
             token = uuid.uuid4().hex
             begun = begin and not claimed
             values = _row(part(purpose, index), chat_id, piece, now, priority, now, channel) | {
-                "item_id": None,
                 "status": "sending",
                 "claimed_by": worker,
                 "claimed_at": now,
@@ -271,8 +270,8 @@ def _being_sent(session: Session, *, chat_id: int, besides: list[int]) -> bool:
     )
 
 
-def _held(row_id: int, token: str) -> Any:
-    """The row, only while this claim holds it."""
+def _held(row_id: int | BindParameter[int], token: str | BindParameter[str]) -> Any:
+    """The row, only while this claim holds it (values, or binds for a statement built once)."""
     return and_(
         models.OutboxMessage.id == row_id,
         models.OutboxMessage.claim_token == token,
@@ -284,11 +283,7 @@ def _changed(result: Any) -> bool:
     return bool(getattr(result, "rowcount", 0))
 
 
-_HELD = and_(  # `_held`, with binds: for the statements built once below (every send runs them)
-    models.OutboxMessage.id == bindparam("row_id"),
-    models.OutboxMessage.claim_token == bindparam("token"),
-    models.OutboxMessage.status == "sending",
-)
+_HELD = _held(bindparam("row_id"), bindparam("token"))  # for the statements built once below (every send runs them)
 _BEGIN = (
     update(models.OutboxMessage)
     .where(_HELD)

@@ -130,19 +130,14 @@ def active_staff(session: Session, *, staff_id: int) -> models.StaffMember | Non
     return member if member is not None and member.active else None
 
 
-def find_staff_by_telegram_id(session: Session, *, telegram_id: int) -> models.StaffMember | None:
-    return session.scalars(
-        select(models.StaffMember).where(
-            models.StaffMember.telegram_id == telegram_id, models.StaffMember.active.is_(True)
-        )
-    ).one_or_none()
-
-
-_ACTIVE_STAFF_ID = (  # built once: asked for every private text the bot receives
-    select(models.StaffMember.id)
-    .where(models.StaffMember.telegram_id == bindparam("telegram_id"), models.StaffMember.active.is_(True))
-    .limit(1)
+_ACTIVE_STAFF = select(models.StaffMember).where(  # built once: asked for every private text the bot receives
+    models.StaffMember.telegram_id == bindparam("telegram_id"), models.StaffMember.active.is_(True)
 )
+_ACTIVE_STAFF_ID = _ACTIVE_STAFF.with_only_columns(models.StaffMember.id).limit(1)
+
+
+def find_staff_by_telegram_id(session: Session, *, telegram_id: int) -> models.StaffMember | None:
+    return session.scalars(_ACTIVE_STAFF, {"telegram_id": telegram_id}).one_or_none()
 
 
 def is_staff(session: Session, *, telegram_id: int) -> bool:
