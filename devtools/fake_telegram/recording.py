@@ -116,6 +116,26 @@ class Recording(FakeState):
         )
         return self.sent_messages(chat_id)
 
+    async def wait_for_text_async(
+        self, chat_id: ChatId, contains: str, *, since: int = 0, timeout: float = 5.0
+    ) -> JSONDict:
+        """Wait for a message to ``chat_id`` whose plain text contains ``contains``, among those sent after the
+        first ``since``; return the first such. Other messages (notices the sender delivers meanwhile) may come
+        before or after it: counting them would race."""
+
+        def found() -> JSONDict | None:
+            return next((m for m in self._sent_to(chat_id)[since:] if contains in (m.get("plain_text") or "")), None)
+
+        await self.wait_for_async(
+            lambda: found() is not None,
+            timeout,
+            f"expected a message to chat {chat_id} containing {contains!r} within {timeout} s; got "
+            f"{[m.get('text') for m in self._sent_to(chat_id)[since:]]}; calls: {self._summary()}",
+        )
+        message = found()
+        assert message is not None
+        return message
+
     def wait_for_calls(self, method: str, count: int = 1, timeout: float = 5.0) -> list[RecordedCall]:
         """Block until ``method`` was called at least ``count`` times; return those calls."""
         self.wait_for(lambda: len(self.calls(method)) >= count, timeout)

@@ -94,6 +94,19 @@ async def test_send_message_with_inline_keyboard(bot: Bot, tg: FakeTelegramServe
     assert call.content_type.startswith("application/x-www-form-urlencoded")
 
 
+async def test_waiting_for_a_text_finds_it_whatever_arrives_around_it(bot: Bot, tg: FakeTelegramServer) -> None:
+    await bot.send_message(USER, "Je link: oud")
+    since = len(tg.sent_messages(USER))
+    waiting = asyncio.ensure_future(tg.wait_for_text_async(USER, "Je link", since=since, timeout=10))
+    await bot.send_message(USER, "Een melding die ertussen komt")
+    await asyncio.sleep(0)
+    assert not waiting.done()  # the older link, before ``since``, does not count
+    await bot.send_message(USER, "Je link: <b>nieuw</b>", parse_mode=ParseMode.HTML)
+    assert (await waiting)["plain_text"] == "Je link: nieuw"
+    with pytest.raises(TimeoutError, match="containing 'nooit'"):
+        await tg.wait_for_text_async(USER, "nooit", timeout=0.05)
+
+
 async def test_html_is_parsed_into_entities(bot: Bot, tg: FakeTelegramServer) -> None:
     html = '<b>Idee</b> van <i>Anna</i> 🏠 &amp; <a href="https://oss.nl">meer</a>'
     message = await bot.send_message(USER, html, parse_mode=ParseMode.HTML)
