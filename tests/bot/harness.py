@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+from sqlalchemy import select
 from telegram import Update
 from telegram.ext import Application
 
@@ -64,6 +66,35 @@ def runtime_of(application: Application[Any, Any, Any, Any, Any, Any]) -> Runtim
 
 
 App = Application[Any, Any, Any, Any, Any, Any]
+
+
+async def settled(app: App, user: int) -> None:
+    """Wait until none of this chat's updates is still waiting and nothing for it waits in the outbox: after
+    that, what the fake received is all this chat gets (a count checked then is final, not a guess after a
+    sleep)."""
+
+    def waiting() -> int:
+        with transaction(runtime_of(app).services.sessions) as session:
+            updates = session.scalars(
+                select(models.InboundUpdate).where(
+                    models.InboundUpdate.chat_id == user, models.InboundUpdate.status == "pending"
+                )
+            )
+            outgoing = session.scalars(
+                select(models.OutboxMessage).where(
+                    models.OutboxMessage.recipient_chat_id == user,
+                    models.OutboxMessage.status.in_(("pending", "sending")),
+                )
+            )
+            return len(list(updates)) + len(list(outgoing))
+
+    for _ in range(600):
+        if await asyncio.to_thread(waiting) == 0:
+            return
+        await asyncio.sleep(0.5)
+    raise AssertionError("updates or replies still waiting")
+
+
 _chat_users = itertools.count(772_000_001)
 
 

@@ -20,7 +20,7 @@ from bot.conversation import HOLDING_REPLY
 from db import models
 from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer
-from tests.bot.harness import Chat, runtime_of
+from tests.bot.harness import Chat, runtime_of, settled
 from tests.factories import make_staff
 from tests.stack import Stack
 
@@ -32,33 +32,6 @@ _users = itertools.count(660_000_001)
 
 def answers(telegram: FakeTelegramServer, user: int) -> list[str]:
     return [m["text"] for m in telegram.sent_messages(user)]
-
-
-async def settled(app: App, user: int) -> None:
-    """Wait until none of this chat's updates is still waiting and nothing for it waits in the outbox: after
-    that, what the fake received is all this chat gets (a count checked then is final, not a guess after a
-    sleep)."""
-
-    def waiting() -> int:
-        with transaction(runtime_of(app).services.sessions) as session:
-            updates = session.scalars(
-                select(models.InboundUpdate).where(
-                    models.InboundUpdate.chat_id == user, models.InboundUpdate.status == "pending"
-                )
-            )
-            outgoing = session.scalars(
-                select(models.OutboxMessage).where(
-                    models.OutboxMessage.recipient_chat_id == user,
-                    models.OutboxMessage.status.in_(("pending", "sending")),
-                )
-            )
-            return len(list(updates)) + len(list(outgoing))
-
-    for _ in range(600):
-        if await asyncio.to_thread(waiting) == 0:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError("updates or replies still waiting")
 
 
 async def test_telegram_500s_and_429s_delay_but_do_not_lose_or_double(

@@ -218,8 +218,10 @@ async def test_staff_create_preview_and_schedule_a_poll_from_telegram(app: App, 
     _intro, poll = await telegram.wait_for_messages_async(3001, count=2, timeout=20)
     assert poll["poll"]["question"] == "Zullen we een buurtfeest houden <op> het plein?"
     assert [o["text"] for o in poll["poll"]["options"]] == ["Ja, graag", "Nee"]
-    await asyncio.sleep(0.5)
-    assert telegram.sent_messages(3002) == []
+    to_3002 = await rt.db(
+        lambda s: s.scalars(select(models.OutboxMessage).where(models.OutboxMessage.recipient_chat_id == 3002)).all()
+    )
+    assert to_3002 == []  # not in the area: nothing was queued for them
     stored = await rt.db(lambda s: s.scalars(select(models.Poll)).one())
     assert (stored.created_via, stored.area_codes) == ("telegram", [SLOTJES])
     assert stored.closes_at - stored.starts_at == timedelta(days=7)
@@ -333,7 +335,13 @@ async def test_a_broadcast_resumes_after_a_crash_sending_nothing_twice_and_holdi
     with pytest.raises(ProcessDied):
         await dying.send_due()
     await telegram.wait_for_async(lambda: len(telegram.sent_messages()) == 25)  # what was in flight lands
-    await asyncio.sleep(0.3)  # and is recorded
+
+    def recorded() -> bool:  # and is recorded: the dead sender's last writes, each in a worker thread
+        with transaction(services.sessions) as session:
+            sent = select(func.count()).select_from(models.OutboxMessage).where(models.OutboxMessage.status == "sent")
+            return session.scalar(sent) == 25
+
+    await telegram.wait_for_async(recorded, timeout=30, message="the 25 sends that landed were not all recorded")
     restarted = OutboxSender(services, transport, limiter=fast(), clock=lambda: NOW + timedelta(minutes=3))
     while await restarted.send_due():
         pass

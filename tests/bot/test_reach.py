@@ -80,7 +80,7 @@ async def test_a_resident_opens_a_wijk_link_taps_ja_and_reach_counts_them(
     assert (opened.area_code, opened.source, opened.outreach_opt_in) == (DORST, "flyer", False)
 
     telegram.push_callback(7101, buttons(offer)["Ja, houd me op de hoogte"], offer["message_id"])
-    [thanks] = (await telegram.wait_for_messages_async(7101, count=4, timeout=10))[3:]
+    thanks = (await telegram.wait_for_messages_async(7101, count=4, timeout=10))[3]  # the buurt question follows
     assert "Fijn!" in thanks["plain_text"] and "/stop" in thanks["plain_text"]
     subscribed = resident_row(app, 7101)
     assert (subscribed.outreach_opt_in, subscribed.consent_via, subscribed.consent_at) == (True, "link", NOW)

@@ -107,7 +107,7 @@ async def test_a_text_typed_long_after_beantwoorden_is_not_sent_to_the_resident(
     await telegram.wait_for_messages_async(2201, count=5, timeout=10)
     rt.clock = lambda: pressed + timedelta(minutes=45)
     telegram.push_text(2201, "Ja hoor, ga je gang")
-    [answer] = await telegram.wait_for_messages_async(2203, count=1, timeout=10)
+    answer = (await telegram.wait_for_messages_async(2203, count=1, timeout=10))[0]  # an opt-in offer may follow
     assert "Ja hoor, ga je gang" in answer["text"]
 
 
