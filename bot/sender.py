@@ -399,17 +399,16 @@ class OutboxSender:
         return self.channels.get(channel)
 
     async def _hold_claim(self, message: Outgoing, limiter: RateLimiter) -> bool:
-        """Wait for the channel's limits, then check and renew the claim and note the start (`begin_send`) right
-        before the call. A row still waiting (its chat's gap, its turn in a broadcast, a 429 pause) is not yet
-        marked as possibly sent, so a crash holds as `uncertain` only the calls that had begun; and a row another
-        sender took over meanwhile is not sent (False). A row `begun` with its claim (its chat was free then)
-        skips the check unless the wait was long."""
-        waited_from = self.clock()
-        await limiter.acquire(message.chat_id)
-        if message.begun and self.clock() - waited_from <= RENEW_AFTER:
-            return True
-        if not await self._begin(message):
+        """Check and renew the claim before the rate limiter (so no database call comes between a grant and its
+        send), and once more when the limiter held it long (a 429 pause): by then another sender may have taken
+        the row over. False: not this sender's to send. A row `begun` with its claim skips the first check."""
+        began = self.clock()
+        if not message.begun and not await self._begin(message):
             log.warning("outbox row %s was taken over by another sender (or removed); not sent here", message.id)
+            return False
+        await limiter.acquire(message.chat_id)
+        if self.clock() - began > RENEW_AFTER and not await self._begin(message):
+            log.warning("outbox row %s was taken over while it waited; not sent here", message.id)
             return False
         return True
 

@@ -306,43 +306,6 @@ async def test_a_row_taken_over_by_another_sender_is_not_sent_by_the_first(
     assert row.status == "sent" and row.claimed_by == other.worker
 
 
-class WatchedLimiter(RateLimiter):
-    """Telegram's per-chat gap (a long one), telling the test when a send starts waiting for it."""
-
-    def __init__(self) -> None:
-        super().__init__(per_second=None, per_chat_gap=3600.0)
-        self.waiting = asyncio.Event()
-        self.grants = 0
-
-    async def acquire(self, chat_id: int) -> None:
-        if self.grants:
-            self.waiting.set()
-        await super().acquire(chat_id)
-        self.grants += 1
-
-
-async def test_a_message_still_waiting_for_its_chat_s_gap_when_the_sender_dies_is_sent_later_not_held(
-    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
-) -> None:
-    queue(services, 3251, "eerste", "tweede", now=BEHIND)
-    limiter = WatchedLimiter()
-    dying = OutboxSender(services, transport, limiter=limiter, clock=lambda: BEHIND)
-    sending = asyncio.ensure_future(dying.send_due())
-    await asyncio.wait_for(limiter.waiting.wait(), timeout=30)  # the first went out; the second waits its turn
-    first, second = rows(services)
-    assert (first.status, second.status) == ("sent", "sending")
-    assert second.send_started_at is None  # its call has not begun: nothing to be uncertain about
-    sending.cancel()  # the process dies here
-    with pytest.raises(asyncio.CancelledError):
-        await sending
-    later = OutboxSender(
-        services, transport, limiter=RateLimiter(**NO_LIMITS), clock=lambda: BEHIND + timedelta(minutes=3)
-    )
-    assert await later.send_due() == 1
-    assert [m["text"] for m in telegram.sent_messages(3251)] == ["eerste", "tweede"]
-    assert [r.status for r in rows(services)] == ["sent", "sent"]
-
-
 async def test_a_message_a_stopped_sender_had_started_is_not_sent_again_at_once(
     services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
 ) -> None:
