@@ -52,6 +52,9 @@ from wijkbot.services import Services
 log = logging.getLogger(__name__)
 MAX_ATTEMPTS = MAX_TRANSIENT_ATTEMPTS
 RENEW_AFTER = timedelta(seconds=30)  # well within claim_due's stale_after (2 minutes)
+# A chat's rows in one batch go out one gap apart: 30 of them take 30 s in a private chat and 90 s in a group,
+# inside claim_due's stale_after (2 minutes), so no other sender takes the end of a batch over as abandoned.
+PER_CHAT = 30
 
 
 class Blocked(Exception):
@@ -232,7 +235,7 @@ class OutboxSender:
         if self._stopping:
             return []
         now = self.clock()
-        rows = claim_due(session, worker=self.worker, limit=self.batch, now=now, chat_id=chat_id)
+        rows = claim_due(session, worker=self.worker, limit=self.batch, now=now, chat_id=chat_id, per_chat=PER_CHAT)
         claimed = self._outgoing(session, rows, now)
         limits = self.transport_of(claimed[0].channel) if claimed else None
         if limits is not None and not claimed[0].maybe_sent and limits[1].free(chat_id):
@@ -338,7 +341,7 @@ class OutboxSender:
         now = self.clock()
         if self.channels:
             apply_early_statuses(session)  # WhatsApp statuses that beat the record of their send
-        rows = claim_due(session, worker=self.worker, limit=self.batch, now=now)
+        rows = claim_due(session, worker=self.worker, limit=self.batch, now=now, per_chat=PER_CHAT)
         return self._outgoing(session, rows, now)
 
     def _outgoing(self, session: Session, rows: list[OutboxMessage], now: datetime) -> list[Outgoing]:

@@ -214,8 +214,10 @@ def claim_due(
     now: datetime | None = None,
     stale_after: timedelta = timedelta(minutes=2),
     chat_id: int | None = None,
+    per_chat: int | None = None,
 ) -> list[models.OutboxMessage]:
     """Claim up to `limit` due rows for this worker; other workers skip them (SKIP LOCKED on PostgreSQL).
+    With `per_chat`, no more than that many of one chat: the rest of that chat stays queued for a later claim.
 
     Every claim writes a fresh `claim_token`: the results below are recorded only with the token of the
     current claim, so a worker whose row was taken over cannot overwrite what the new holder did. Rows
@@ -243,6 +245,8 @@ def claim_due(
     if session.get_bind().dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=chat_id is None)
     rows = list(session.scalars(query))
+    if per_chat is not None:
+        rows = _first_of_each_chat(rows, per_chat)
     if chat_id is not None and rows and _being_sent(session, chat_id=chat_id, besides=[r.id for r in rows]):
         return []  # nothing written yet: the rows stay as they were
     for row in rows:
@@ -252,6 +256,17 @@ def claim_due(
         row.claim_token = uuid.uuid4().hex
     session.flush()
     return rows
+
+
+def _first_of_each_chat(rows: list[models.OutboxMessage], per_chat: int) -> list[models.OutboxMessage]:
+    """The rows in their order, each chat's after its first `per_chat` left out."""
+    seen: dict[int, int] = {}
+    kept = []
+    for row in rows:
+        seen[row.recipient_chat_id] = seen.get(row.recipient_chat_id, 0) + 1
+        if seen[row.recipient_chat_id] <= per_chat:
+            kept.append(row)
+    return kept
 
 
 def _being_sent(session: Session, *, chat_id: int, besides: list[int]) -> bool:

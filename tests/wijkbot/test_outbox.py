@@ -45,6 +45,24 @@ def test_a_claim_for_one_chat_takes_only_its_due_rows_and_nothing_while_another_
     assert states == {"a": "sending", "b": "sending", "c": "pending"}
 
 
+def test_a_claim_takes_no_more_of_one_chat_than_asked_and_leaves_the_rest_of_that_chat_queued(
+    services: Services,
+) -> None:
+    now = utcnow()
+    with transaction(services.sessions) as session:
+        for number in range(3):
+            enqueue(session, purpose=f"groep:{number}", chat_id=-77, text=f"bericht {number}", now=now)
+        enqueue(session, purpose="ander", chat_id=78, text="ander", now=now)
+    with transaction(services.sessions) as session:
+        claimed = [r.purpose for r in claim_due(session, worker="w1", now=now, per_chat=2)]
+    assert claimed == ["groep:0", "groep:1", "ander"]
+    with transaction(services.sessions) as session:
+        states = {r.purpose: r.status for r in session.query(models.OutboxMessage)}
+        # the sender claims again once its batch is sent: then the rest of the chat
+        assert [r.purpose for r in claim_due(session, worker="w1", now=now, per_chat=2)] == ["groep:2"]
+    assert states == {"groep:0": "sending", "groep:1": "sending", "groep:2": "pending", "ander": "sending"}
+
+
 def _claim(session: Session, chat_id: int, *texts: str, now: datetime, begin: bool = True) -> list[ClaimedRow] | None:
     messages = [(Purpose(f"reply:9:{i}"), Text(text=text)) for i, text in enumerate(texts)]
     return enqueue_claimed(
