@@ -42,7 +42,16 @@ from wijkbot.delivery import (
     record_transient,
     record_uncertain,
 )
-from wijkbot.outbox import apply_early_statuses, begin_send, claim_due, enqueue, enqueue_claimed, mark_sent, postpone
+from wijkbot.outbox import (
+    apply_early_statuses,
+    begin_send,
+    claim_due,
+    enqueue,
+    enqueue_claimed,
+    hold_queued,
+    mark_sent,
+    postpone,
+)
 from wijkbot.payloads import Delivery, Payload, Text, UnreadablePayload
 from wijkbot.purposes import Purpose
 from wijkbot.residents import mark_blocked
@@ -331,7 +340,8 @@ class OutboxSender:
                     if held_until is not None:
                         # keep this chat's order: the rest waits as long as the message before it
                         rest = messages[position + 1 :]
-                        await in_thread(self.services.sessions, partial(self._release, rest, held_until))
+                        release = partial(self._release, message.chat_id, rest, held_until)
+                        await in_thread(self.services.sessions, release)
                         return
 
         await asyncio.gather(*(send_chat(messages) for messages in by_chat.values()))
@@ -360,9 +370,11 @@ class OutboxSender:
             claimed.append(Outgoing(r.id, r.recipient_chat_id, payload, r.attempts, token, maybe_sent, r.channel))
         return claimed
 
-    def _release(self, messages: list[Outgoing], until: datetime, session: Session) -> None:
+    def _release(self, chat_id: int, messages: list[Outgoing], until: datetime, session: Session) -> None:
+        """The rest of a held message's chat waits as long: its rows in this batch, and those still queued."""
         for message in messages:
             postpone(session, row_id=message.id, token=message.token, until=until, count_attempt=False)
+        hold_queued(session, chat_id=chat_id, until=until)
 
     async def _record(self, work: Callable[[Session], datetime | None]) -> datetime | None:
         return await in_thread(self.services.sessions, work)

@@ -290,6 +290,21 @@ async def test_a_reply_to_a_resident_whose_answer_was_lost_is_sent_again_only_af
     assert row.status == "sent" and row.uncertain_at == BEHIND
 
 
+async def test_a_message_held_back_by_a_429_keeps_its_place_before_the_chat_s_rows_outside_its_batch(
+    services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
+) -> None:
+    queue(services, 3261, "een", "twee", "drie", now=BEHIND)
+    telegram.fail_next("sendMessage", status=429, retry_after=1, chat_id=3261)
+    clock = [BEHIND]
+    sender = OutboxSender(services, transport, batch=2, limiter=RateLimiter(**NO_LIMITS), clock=lambda: clock[0])
+    assert await sender.send_due() == 2  # "een" is told to wait, "twee" (same batch) waits behind it
+    assert await sender.send_due() == 0  # and so does "drie", queued behind them but not in that batch
+    clock[0] += timedelta(seconds=2)
+    while await sender.send_due():
+        pass
+    assert [m["text"] for m in telegram.sent_messages(3261)] == ["een", "twee", "drie"]
+
+
 async def test_a_row_taken_over_by_another_sender_is_not_sent_by_the_first(
     services: Services, transport: TelegramTransport, telegram: FakeTelegramServer
 ) -> None:
