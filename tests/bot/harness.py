@@ -95,6 +95,26 @@ async def settled(app: App, user: int) -> None:
     raise AssertionError("updates or replies still waiting")
 
 
+async def outbox_idle(app: App, timeout: float = 30.0) -> None:
+    """Wait until no outbox row is being sent or due by the bot's clock. Call it before moving the bot's clock
+    forward: a send still in flight when the clock jumps would look abandoned (its claim older than two
+    minutes) and be taken over, as a crashed sender's would."""
+    rt = runtime_of(app)
+
+    def busy() -> bool:
+        with transaction(rt.services.sessions) as session:
+            outbox = models.OutboxMessage
+            sending = outbox.status == "sending"
+            due = (outbox.status == "pending") & (outbox.not_before <= rt.clock())
+            return session.scalars(select(outbox.id).where(sending | due).limit(1)).first() is not None
+
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await asyncio.to_thread(busy):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"the outbox was still busy after {timeout} s")
+        await asyncio.sleep(0.02)
+
+
 _chat_users = itertools.count(772_000_001)
 
 

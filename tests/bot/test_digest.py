@@ -17,7 +17,7 @@ from db.models import utcnow
 from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from devtools.settings import bot_settings
-from tests.bot.harness import running_bot, runtime_of
+from tests.bot.harness import outbox_idle, running_bot, runtime_of
 from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
 
@@ -76,9 +76,11 @@ async def test_the_digest_job_sends_each_lead_a_chart_per_wijk_once_a_month(
         started = utcnow()
         rt.clock = lambda: moment + (utcnow() - started)
 
+    await outbox_idle(app)
     at(datetime(2026, 12, 1, 8, 59, tzinfo=ZONE))
     await digest.run(app)  # the job has done its work when run() returns
     assert digest_rows() == []
+    await outbox_idle(app)
     at(datetime(2026, 12, 1, 9, 5, tzinfo=ZONE))
     await digest.run(app)
     await telegram.wait_for_async(lambda: len(photos_to(LEAD)) == 2 and len(photos_to(OTHER_LEAD)) == 1, 20)
@@ -105,6 +107,7 @@ async def test_the_digest_job_sends_each_lead_a_chart_per_wijk_once_a_month(
         ("digest:2026-11:WK082613", LEAD),
         ("digest:2026-11:WK082613", OTHER_LEAD),
     ]  # no digest for the wijkmakelaar: not a lead
+    await outbox_idle(app)
     at(datetime(2026, 12, 2, 10, 5, tzinfo=ZONE))  # a day later: the same month, nothing new
     await digest.run(app)
     assert digest_rows() == sent

@@ -13,7 +13,7 @@ from db import models
 from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from devtools.settings import bot_settings
-from tests.bot.harness import running_bot, runtime_of
+from tests.bot.harness import outbox_idle, running_bot, runtime_of
 from tests.factories import make_resident, make_staff
 from wijkbot.items import file_item
 from wijkbot.staff import invite_staff
@@ -183,11 +183,13 @@ async def test_an_unclaimed_item_reminds_its_staff_then_escalates_to_the_lead(
     await telegram.wait_for_messages_async(1101, count=1, timeout=10)  # the notification
     assert app.job_queue is not None
     [reminders] = app.job_queue.get_jobs_by_name("reminders")
+    await outbox_idle(app)
     rt.clock = lambda: utcnow() + timedelta(hours=25)
     await reminders.run(app)
     reminder = (await telegram.wait_for_messages_async(1101, count=2, timeout=10))[-1]
     assert "Herinnering" in reminder["text"] and f"#{item_id}" in reminder["text"]
     assert telegram.sent_messages(1102) == []
+    await outbox_idle(app)
     rt.clock = lambda: utcnow() + timedelta(hours=73)
     await reminders.run(app)
     [escalation] = await telegram.wait_for_messages_async(1102, count=1, timeout=10)

@@ -16,7 +16,7 @@ from db import models
 from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer  # the `telegram` fixture: tests/bot/conftest.py
 from devtools.settings import bot_settings
-from tests.bot.harness import running_bot, runtime_of
+from tests.bot.harness import outbox_idle, running_bot, runtime_of
 from wijkbot.effects import TurnKey, run_once
 from wijkbot.items import file_item
 from wijkbot.residents import get_or_create_resident, set_home_area
@@ -136,12 +136,14 @@ async def test_nee_is_remembered_and_a_new_resident_without_a_wijk_is_not_asked(
     declined = resident_row(app, 7402)
     assert (declined.outreach_opt_in, declined.offer_declined_at) == (False, NOW)
     # 89 days later neither /start nor /help offers it; at 90 days /help does
+    await outbox_idle(app)
     runtime_of(app).clock = lambda: NOW + timedelta(days=89)
     telegram.push_command(7402, "start")
     telegram.push_command(7402, "help")
     telegram.push_command(7402, "mijnideeen")
     messages = await until_my_items(telegram, 7402)
     assert len(messages) == 3 + 3 + 1 and not any(OFFER in m["plain_text"] for m in messages[3:])
+    await outbox_idle(app)
     runtime_of(app).clock = lambda: NOW + timedelta(days=90)
     telegram.push_command(7402, "help")
     assert OFFER in (await telegram.wait_for_messages_async(7402, count=9, timeout=10))[8]["plain_text"]

@@ -14,7 +14,7 @@ from db.models import utcnow
 from db.session import transaction
 from devtools.fake_telegram import FakeTelegramServer, start_fake_telegram
 from devtools.settings import bot_settings
-from tests.bot.harness import running_bot, runtime_of
+from tests.bot.harness import outbox_idle, running_bot, runtime_of
 from tests.factories import make_item, make_resident, make_staff
 from wijkbot.services import Services
 
@@ -95,6 +95,7 @@ async def test_a_text_typed_long_after_beantwoorden_is_not_sent_to_the_resident(
     rt.clock = lambda: pressed
     telegram.push_callback(2201, f"item:{item}:reply", message_id=1)
     await telegram.wait_for_messages_async(2201, count=2, timeout=10)  # "Typ je antwoord op #…"
+    await outbox_idle(app)
     rt.clock = lambda: pressed + timedelta(minutes=31)
     telegram.push_text(2201, "Ja hoor, ga je gang")
     told = (await telegram.wait_for_messages_async(2201, count=3, timeout=10))[-1]["text"]
@@ -102,9 +103,11 @@ async def test_a_text_typed_long_after_beantwoorden_is_not_sent_to_the_resident(
     telegram.push_text(2201, "nog iets")  # a later message proves the first one was handled completely
     await telegram.wait_for_messages_async(2201, count=4, timeout=10)
     assert telegram.sent_messages(2203) == []
+    await outbox_idle(app)
     rt.clock = lambda: pressed + timedelta(minutes=40)
     telegram.push_callback(2201, f"item:{item}:reply", message_id=1)
     await telegram.wait_for_messages_async(2201, count=5, timeout=10)
+    await outbox_idle(app)
     rt.clock = lambda: pressed + timedelta(minutes=45)
     telegram.push_text(2201, "Ja hoor, ga je gang")
     answer = (await telegram.wait_for_messages_async(2203, count=1, timeout=10))[0]  # an opt-in offer may follow
