@@ -407,10 +407,10 @@ def postpone(
     return _changed(session.execute(update(models.OutboxMessage).where(_held(row_id, token)).values(**values)))
 
 
-def hold_queued(session: Session, *, chat_id: int, until: datetime) -> int:
+def hold_queued(session: Session, *, chat_id: int, until: datetime) -> None:
     """Make this chat's queued rows due no earlier than `until`: a message held back until then (a 429, a
-    retry) keeps its place before the rows queued behind it that were not in its batch. Returns how many."""
-    result = session.execute(
+    retry) keeps its place before the rows queued behind it that were not in its batch."""
+    session.execute(
         update(models.OutboxMessage)
         .where(
             models.OutboxMessage.recipient_chat_id == chat_id,
@@ -420,7 +420,6 @@ def hold_queued(session: Session, *, chat_id: int, until: datetime) -> int:
         .values(not_before=until)
         .execution_options(synchronize_session=False)
     )
-    return int(getattr(result, "rowcount", 0) or 0)
 
 
 STATUS_RANK = {"sent": 1, "delivered": 2, "read": 3}

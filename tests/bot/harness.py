@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -68,34 +68,35 @@ def runtime_of(application: Application[Any, Any, Any, Any, Any, Any]) -> Runtim
 App = Application[Any, Any, Any, Any, Any, Any]
 
 
+async def _until_quiet(busy: Callable[[], bool], *, timeout: float, what: str) -> None:
+    """Poll `busy` (a database look, in a worker thread) until it says no; fail after `timeout` seconds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while await asyncio.to_thread(busy):
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"{what} after {timeout} s")
+        await asyncio.sleep(0.05)
+
+
 async def settled(app: App, user: int) -> None:
     """Wait until none of this chat's updates is still waiting and nothing for it waits in the outbox: after
     that, what the fake received is all this chat gets (a count checked then is final, not a guess after a
     sleep)."""
 
-    def waiting() -> int:
+    def waiting() -> bool:
         with transaction(runtime_of(app).services.sessions) as session:
-            updates = session.scalars(
-                select(models.InboundUpdate).where(
-                    models.InboundUpdate.chat_id == user, models.InboundUpdate.status == "pending"
-                )
+            update = select(models.InboundUpdate.update_id).where(
+                models.InboundUpdate.chat_id == user, models.InboundUpdate.status == "pending"
             )
-            outgoing = session.scalars(
-                select(models.OutboxMessage).where(
-                    models.OutboxMessage.recipient_chat_id == user,
-                    models.OutboxMessage.status.in_(("pending", "sending")),
-                )
+            outgoing = select(models.OutboxMessage.id).where(
+                models.OutboxMessage.recipient_chat_id == user,
+                models.OutboxMessage.status.in_(("pending", "sending")),
             )
-            return len(list(updates)) + len(list(outgoing))
+            return session.scalars(update.union_all(outgoing).limit(1)).first() is not None
 
-    for _ in range(600):
-        if await asyncio.to_thread(waiting) == 0:
-            return
-        await asyncio.sleep(0.5)
-    raise AssertionError("updates or replies still waiting")
+    await _until_quiet(waiting, timeout=300, what="updates or replies still waiting")
 
 
-async def outbox_idle(app: App, timeout: float = 30.0) -> None:
+async def outbox_idle(app: App) -> None:
     """Wait until no outbox row is being sent or due by the bot's clock. Call it before moving the bot's clock
     forward: a send still in flight when the clock jumps would look abandoned (its claim older than two
     minutes) and be taken over, as a crashed sender's would."""
@@ -108,11 +109,7 @@ async def outbox_idle(app: App, timeout: float = 30.0) -> None:
             due = (outbox.status == "pending") & (outbox.not_before <= rt.clock())
             return session.scalars(select(outbox.id).where(sending | due).limit(1)).first() is not None
 
-    deadline = asyncio.get_running_loop().time() + timeout
-    while await asyncio.to_thread(busy):
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"the outbox was still busy after {timeout} s")
-        await asyncio.sleep(0.02)
+    await _until_quiet(busy, timeout=30, what="the outbox was still busy")
 
 
 _chat_users = itertools.count(772_000_001)

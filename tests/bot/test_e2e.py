@@ -47,17 +47,10 @@ async def finish_idea(resident: Chat, answer: dict[str, Any]) -> dict[str, Any]:
 
 async def test_idea_to_wijkmakelaar_and_back(stack: Stack, telegram: FakeTelegramServer, app: App) -> None:
     services = runtime_of(app).services
-    with transaction(services.sessions) as session:
-        make_staff(session, services.registry, areas=["WK082611"], name="Sanne", telegram_id=next(_users))
-        make_staff(session, services.registry, areas=["WK082611"], name="Joost", telegram_id=next(_users))
-        sanne_id, joost_id = (
-            s.telegram_id
-            for s in session.scalars(
-                select(models.StaffMember)
-                .where(models.StaffMember.name.in_(["Sanne", "Joost"]))
-                .order_by(models.StaffMember.name.desc())
-            )
-        )
+    sanne_id, joost_id = next(_users), next(_users)
+    with transaction(services.sessions) as session:  # (other tests may have made a Sanne too: known by id)
+        make_staff(session, services.registry, areas=["WK082611"], name="Sanne", telegram_id=sanne_id)
+        make_staff(session, services.registry, areas=["WK082611"], name="Joost", telegram_id=joost_id)
     resident = Chat(telegram, app, first_name="Anna")
     sanne, joost = Chat(telegram, app, sanne_id, "Sanne"), Chat(telegram, app, joost_id, "Joost")
 
